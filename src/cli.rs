@@ -1,0 +1,256 @@
+//! The `driftd` command line: argument types and the commands they run.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::ingest;
+use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
+use crate::report;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "driftd",
+    version,
+    about = "Watches the inputs of machine-learning systems"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Profile a CSV, JSON Lines or Parquet file (or show a saved profile file).
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The file to profile: .csv, .jsonl/.ndjson/.json (JSON Lines), .parquet, or a profile file.
+    pub path: PathBuf,
+    /// Dataset name [default: the file name without its extension].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Where the data comes from.
+    #[arg(long, default_value = "offline", value_parser = parse_stage)]
+    pub stage: Stage,
+    /// Write the profile file here, for later comparison or upload.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// A label (key=value) stored with the profile; repeatable.
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Most features profiled; values of further features are counted and ignored.
+    #[arg(long, default_value_t = Limits::default().max_features)]
+    pub max_features: usize,
+}
+
+fn parse_stage(s: &str) -> Result<Stage, String> {
+    s.parse()
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("label {s:?} is not key=value"))?;
+    if k.is_empty() {
+        return Err(format!("label {s:?} has an empty key"));
+    }
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+/// Runs a parsed command line. `Ok` carries the exit status; errors exit with 2.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Profile(args) => profile(args),
+    }
+}
+
+/// Longest dataset name accepted.
+const MAX_DATASET_NAME: usize = 128;
+
+/// Dataset names go into URLs, metric labels and file names: letters, digits, `_ - . :`.
+pub fn validate_dataset(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.len() > MAX_DATASET_NAME {
+        bail!(
+            "dataset name must be 1 to {MAX_DATASET_NAME} characters, got {}",
+            name.len()
+        );
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')))
+    {
+        bail!("dataset name {name:?} contains {c:?}; use letters, digits, '_', '-', '.' or ':'");
+    }
+    Ok(())
+}
+
+/// The default dataset name: the file name up to its first dot, with other characters as `_`.
+fn dataset_from_path(path: &Path) -> String {
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = stem.split('.').next().unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_DATASET_NAME)
+        .collect();
+    if name.is_empty() {
+        "dataset".to_owned()
+    } else {
+        name
+    }
+}
+
+fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
+    let dataset = match &args.dataset {
+        Some(name) => {
+            validate_dataset(name)?;
+            name.clone()
+        }
+        None => dataset_from_path(&args.path),
+    };
+    let limits = Limits {
+        max_features: args.max_features,
+        ..Limits::default()
+    };
+    let (mut profile, problems) = load(&args.path, &dataset, args.stage, limits)?;
+    profile.labels.extend(args.labels.iter().cloned());
+
+    if let Some(out) = &args.out {
+        write_profile(out, &profile)?;
+    }
+    let problems = problems.unwrap_or_default();
+    let mut stdout = std::io::stdout().lock();
+    let printed = if args.json {
+        let doc = report::document(&profile, Some(&problems));
+        serde_json::to_writer_pretty(&mut stdout, &doc)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout))
+    } else {
+        stdout.write_all(report::table(&profile).as_bytes())
+    };
+    ignore_broken_pipe(printed)?;
+    if !args.json {
+        report_problems(&problems);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A profile from a profile file (recognised by its magic bytes) or from a data file.
+/// Problems are `None` for a profile file.
+pub fn load(
+    path: &Path,
+    dataset: &str,
+    stage: Stage,
+    limits: Limits,
+) -> anyhow::Result<(DatasetProfile, Option<Problems>)> {
+    if is_profile_file(path) {
+        let f = std::fs::File::open(path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        let profile = file::decode(std::io::BufReader::new(f))
+            .with_context(|| format!("{}", path.display()))?;
+        return Ok((profile, None));
+    }
+    let mut profiler = Profiler::new(dataset, stage, limits);
+    let bar = progress_bar(path);
+    let result = ingest::read_file(path, &mut profiler, &bar);
+    bar.finish_and_clear();
+    result?;
+    let (profile, problems) = profiler.finish();
+    Ok((profile, Some(problems)))
+}
+
+fn is_profile_file(path: &Path) -> bool {
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| magic == file::MAGIC)
+}
+
+/// A progress bar on stderr for files big enough to take a while, only on a terminal.
+fn progress_bar(path: &Path) -> ProgressBar {
+    const SHOW_FROM_BYTES: u64 = 32 << 20;
+    let big = std::fs::metadata(path).is_ok_and(|m| m.len() >= SHOW_FROM_BYTES);
+    if !big || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} profiling [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Writes the profile file next to its destination, then renames it into place, so a reader
+/// never sees half a file.
+fn write_profile(out: &Path, profile: &DatasetProfile) -> anyhow::Result<()> {
+    let bytes = file::encode(profile);
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp =
+        tempfile_in(dir).with_context(|| format!("cannot write profile to {}", out.display()))?;
+    tmp.1
+        .write_all(&bytes)
+        .and_then(|()| tmp.1.sync_all())
+        .and_then(|()| std::fs::rename(&tmp.0, out))
+        .with_context(|| format!("cannot write profile to {}", out.display()))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp.0);
+        })
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let path = dir.join(format!(".driftd-profile-{}.tmp", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    Ok((path, file))
+}
+
+fn report_problems(problems: &Problems) {
+    if problems.samples.is_empty() && problems.rejected_rows == 0 && problems.ignored_values == 0 {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "driftd: {} rows rejected, {} values ignored",
+        problems.rejected_rows, problems.ignored_values
+    );
+    for line in report::problem_lines(problems) {
+        let _ = writeln!(err, "  {}", report::printable(&line, 400));
+    }
+}
+
+/// `driftd profile x | head` closes the pipe early; that is not an error.
+fn ignore_broken_pipe(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

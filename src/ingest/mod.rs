@@ -1,0 +1,122 @@
+//! Ingest: reads records from files (CSV, JSON Lines, Parquet) into a `Profiler`.
+//!
+//! Readers stream: memory is bounded by the profile and one batch of input, never by the
+//! file. A record that cannot be read is refused and described (file, line or row, why);
+//! reading fails as a whole only when the file cannot be opened or nothing in it is readable.
+
+mod csv;
+mod jsonl;
+mod parquet;
+
+use std::fs::File;
+use std::path::Path;
+
+use indicatif::ProgressBar;
+
+use crate::profile::Profiler;
+
+/// File formats driftd reads, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+    Parquet,
+}
+
+impl Format {
+    pub const EXTENSIONS: &'static str = ".csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet";
+
+    pub fn from_path(path: &Path) -> Result<Format, IngestError> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("jsonl" | "ndjson" | "json") => Ok(Format::JsonLines),
+            Some("parquet" | "pq") => Ok(Format::Parquet),
+            _ => Err(IngestError::UnknownFormat {
+                path: path.display().to_string(),
+                extension: ext.map_or_else(|| "no extension".to_owned(), |e| format!(".{e}")),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(
+        "{path}: unknown file format ({extension}); driftd reads {}",
+        Format::EXTENSIONS
+    )]
+    UnknownFormat { path: String, extension: String },
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: read failed at {location}: {source}")]
+    Read {
+        path: String,
+        location: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {why}")]
+    Csv { path: String, why: String },
+    #[error("{path}: not a readable Parquet file: {why}")]
+    Parquet { path: String, why: String },
+    #[error("{path}: no record could be read ({rejected} rejected); first problem: {first}{hint}")]
+    NothingReadable {
+        path: String,
+        rejected: u64,
+        first: String,
+        hint: &'static str,
+    },
+}
+
+/// Profiles every record of the file at `path` into `profiler`, advancing `progress`
+/// (its length is set here, in bytes or rows).
+pub fn read_file(
+    path: &Path,
+    profiler: &mut Profiler,
+    progress: &ProgressBar,
+) -> Result<Format, IngestError> {
+    let format = Format::from_path(path)?;
+    let shown = path.display().to_string();
+    let file = File::open(path).map_err(|source| IngestError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    if let Ok(meta) = file.metadata() {
+        if meta.is_dir() {
+            return Err(IngestError::Open {
+                path: shown,
+                source: std::io::Error::other("is a directory"),
+            });
+        }
+        if format != Format::Parquet {
+            progress.set_length(meta.len());
+        }
+    }
+    match format {
+        Format::Csv => csv::read(&shown, file, profiler, progress)?,
+        Format::JsonLines => jsonl::read(&shown, file, profiler, progress)?,
+        Format::Parquet => parquet::read(&shown, file, profiler, progress)?,
+    }
+    let problems = profiler.problems();
+    if profiler.rows() == 0 && problems.rejected_rows > 0 {
+        return Err(IngestError::NothingReadable {
+            path: shown,
+            rejected: problems.rejected_rows,
+            first: problems.samples.first().cloned().unwrap_or_default(),
+            hint: if format == Format::JsonLines {
+                " (driftd reads JSON Lines: one JSON object per line)"
+            } else {
+                ""
+            },
+        });
+    }
+    Ok(format)
+}
+
+/// How often (in records) readers advance the progress bar.
+const PROGRESS_EVERY: u64 = 16_384;

@@ -1,0 +1,324 @@
+//! The profile file: a versioned, checksummed, compact encoding of a `DatasetProfile`.
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic: 89 44 50 46 0D 0A 1A 0A  ("\x89DPF\r\n\x1a\n")
+//! 8       2     format version, u16 little-endian (this driftd writes 1)
+//! 10      2     flags, u16 little-endian (0; any other value is refused)
+//! 12      4     body length in bytes, u32 little-endian
+//! 16      4     CRC-32 (IEEE) of the body, u32 little-endian
+//! 20      n     body: one CBOR map (RFC 8949), see `Body`
+//! ```
+//!
+//! Sketches inside the body are byte strings in Apache DataSketches' own serialisation (KLL
+//! doubles sketch, HLL sketch, frequent-items sketch of strings), so any DataSketches library
+//! (Java, C++, Python) can read them. Later driftd versions add keys to the CBOR maps, which
+//! older readers ignore, and keep reading every earlier format version; a change that older
+//! readers would misread gets a new format version, which they refuse by name.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use datasketches::frequencies::FrequentItemsSketch;
+use datasketches::hll::HllSketch;
+use serde::{Deserialize, Serialize};
+
+use super::dataset::{DatasetProfile, Stage};
+use super::feature::{
+    BooleanCounts, FeatureProfile, Kind, NonFinite, NumericSummary, QuantileSketch, StringSummary,
+    TypeCounts,
+};
+use super::moments::Moments;
+
+pub const MAGIC: [u8; 8] = *b"\x89DPF\r\n\x1a\n";
+pub const FORMAT_VERSION: u16 = 1;
+const HEADER_LEN: usize = 20;
+/// Larger bodies are refused before they are read: a profile is kilobytes per feature.
+pub const MAX_BODY_BYTES: u32 = 1 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileFileError {
+    #[error("not a driftd profile file (bad magic bytes)")]
+    NotAProfile,
+    #[error("truncated profile file: {0}")]
+    Truncated(String),
+    #[error(
+        "profile file format version {found} is not supported by this driftd (reads versions 1 to {supported}); upgrade driftd"
+    )]
+    UnsupportedVersion { found: u16, supported: u16 },
+    #[error("profile file uses unknown flags {0:#06x}")]
+    UnknownFlags(u16),
+    #[error("profile file body of {0} bytes exceeds the limit of {MAX_BODY_BYTES} bytes")]
+    TooLarge(u64),
+    #[error(
+        "corrupt profile file: checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+    )]
+    Checksum { stored: u32, computed: u32 },
+    #[error("corrupt profile file: {0}")]
+    Corrupt(String),
+    #[error("cannot read profile file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    dataset: String,
+    stage: Stage,
+    rows: u64,
+    rejected_rows: u64,
+    labels: BTreeMap<String, String>,
+    created_by: String,
+    features: Vec<FeatureBody>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FeatureBody {
+    name: String,
+    nulls: u64,
+    types: TypeCounts,
+    non_finite: NonFinite,
+    declared: Option<Kind>,
+    numeric: NumericBody,
+    booleans: BooleanCounts,
+    strings: StringBody,
+    #[serde(with = "serde_bytes")]
+    hll: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct NumericBody {
+    n: u64,
+    mean: f64,
+    m2: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+    #[serde(with = "serde_bytes")]
+    kll: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StringBody {
+    n: u64,
+    mean_len: f64,
+    m2_len: f64,
+    min_len: Option<u64>,
+    max_len: Option<u64>,
+    #[serde(with = "serde_bytes")]
+    items: Vec<u8>,
+}
+
+/// Encodes a profile as a profile file.
+pub fn encode(profile: &DatasetProfile) -> Vec<u8> {
+    let body = Body {
+        dataset: profile.dataset.clone(),
+        stage: profile.stage,
+        rows: profile.rows,
+        rejected_rows: profile.rejected_rows,
+        labels: profile.labels.clone(),
+        created_by: concat!("driftd ", env!("CARGO_PKG_VERSION")).to_owned(),
+        features: profile
+            .features
+            .iter()
+            .map(|(name, f)| encode_feature(name, f))
+            .collect(),
+    };
+    let mut cbor = Vec::new();
+    ciborium::into_writer(&body, &mut cbor).expect("writing CBOR to memory cannot fail");
+    let mut out = Vec::with_capacity(HEADER_LEN + cbor.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&(cbor.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&cbor).to_le_bytes());
+    out.extend_from_slice(&cbor);
+    out
+}
+
+fn encode_feature(name: &str, f: &FeatureProfile) -> FeatureBody {
+    let (n, mean, m2) = f.numeric.moments.parts();
+    let (sn, smean, sm2) = f.strings.lengths.parts();
+    FeatureBody {
+        name: name.to_owned(),
+        nulls: f.nulls,
+        types: f.types,
+        non_finite: f.non_finite,
+        declared: f.declared,
+        numeric: NumericBody {
+            n,
+            mean,
+            m2,
+            min: f.numeric.min(),
+            max: f.numeric.max(),
+            kll: f.numeric.quantiles.serialize(),
+        },
+        booleans: f.booleans,
+        strings: StringBody {
+            n: sn,
+            mean_len: smean,
+            m2_len: sm2,
+            min_len: f.strings.min_len(),
+            max_len: f.strings.max_len(),
+            items: f.strings.items.serialize(),
+        },
+        hll: f.distinct.serialize(),
+    }
+}
+
+/// Reads a profile file, refusing anything truncated, corrupt or of an unknown version.
+pub fn decode(mut input: impl Read) -> Result<DatasetProfile, ProfileFileError> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        let n = input.read(&mut header[got..])?;
+        if n == 0 {
+            let prefix = got.min(MAGIC.len());
+            return Err(if got > 0 && header[..prefix] == MAGIC[..prefix] {
+                ProfileFileError::Truncated(format!("{got} of {HEADER_LEN} header bytes"))
+            } else {
+                ProfileFileError::NotAProfile
+            });
+        }
+        got += n;
+    }
+    if header[..8] != MAGIC {
+        return Err(ProfileFileError::NotAProfile);
+    }
+    let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().expect("4 bytes"));
+    let version = u16_at(8);
+    if version == 0 || version > FORMAT_VERSION {
+        return Err(ProfileFileError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let flags = u16_at(10);
+    if flags != 0 {
+        return Err(ProfileFileError::UnknownFlags(flags));
+    }
+    let len = u32_at(12);
+    if len > MAX_BODY_BYTES {
+        return Err(ProfileFileError::TooLarge(len.into()));
+    }
+    let stored = u32_at(16);
+    // `take` grows the buffer as bytes arrive, so a lying length cannot reserve memory.
+    let mut body = Vec::new();
+    input.by_ref().take(len.into()).read_to_end(&mut body)?;
+    if body.len() < len as usize {
+        return Err(ProfileFileError::Truncated(format!(
+            "body has {} of {len} bytes",
+            body.len()
+        )));
+    }
+    let mut extra = [0u8; 1];
+    if input.read(&mut extra)? != 0 {
+        return Err(ProfileFileError::Corrupt(
+            "trailing bytes after the body".into(),
+        ));
+    }
+    let computed = crc32fast::hash(&body);
+    if computed != stored {
+        return Err(ProfileFileError::Checksum { stored, computed });
+    }
+    let body: Body = ciborium::from_reader(body.as_slice())
+        .map_err(|e| ProfileFileError::Corrupt(format!("body: {e}")))?;
+    decode_body(body)
+}
+
+fn decode_body(body: Body) -> Result<DatasetProfile, ProfileFileError> {
+    let mut profile = DatasetProfile::new(body.dataset, body.stage);
+    profile.rows = body.rows;
+    profile.rejected_rows = body.rejected_rows;
+    profile.labels = body.labels;
+    for fb in body.features {
+        let name = fb.name.clone();
+        let feature = decode_feature(fb, profile.rows)
+            .map_err(|why| ProfileFileError::Corrupt(format!("feature {name:?}: {why}")))?;
+        if profile.features.insert(name.clone(), feature).is_some() {
+            return Err(ProfileFileError::Corrupt(format!(
+                "feature {name:?} appears twice"
+            )));
+        }
+    }
+    Ok(profile)
+}
+
+fn decode_feature(fb: FeatureBody, rows: u64) -> Result<FeatureProfile, String> {
+    let types = fb.types;
+    let total = [types.numeric, types.boolean, types.string, types.other]
+        .iter()
+        .try_fold(0u64, |acc, &x| acc.checked_add(x))
+        .ok_or("type counts overflow")?;
+    if total.checked_add(fb.nulls) != Some(rows) {
+        return Err(format!(
+            "{total} values and {} nulls do not add up to {rows} rows",
+            fb.nulls
+        ));
+    }
+    let nf = fb.non_finite;
+    let non_finite = nf
+        .nan
+        .checked_add(nf.pos_inf)
+        .and_then(|x| x.checked_add(nf.neg_inf))
+        .ok_or("non-finite counts overflow")?;
+    if fb.numeric.n.checked_add(non_finite) != Some(types.numeric) {
+        return Err("numeric counts disagree".into());
+    }
+    if fb.booleans.true_count.checked_add(fb.booleans.false_count) != Some(types.boolean) {
+        return Err("boolean counts disagree".into());
+    }
+    if fb.strings.n != types.string {
+        return Err("string counts disagree".into());
+    }
+
+    let quantiles = QuantileSketch::deserialize(&fb.numeric.kll)
+        .map_err(|e| format!("quantile sketch: {e}"))?;
+    if quantiles.n() != fb.numeric.n {
+        return Err("quantile sketch count disagrees".into());
+    }
+    let moments = Moments::from_parts(fb.numeric.n, fb.numeric.mean, fb.numeric.m2)
+        .ok_or("numeric moments are invalid")?;
+    let (min, max) = match (fb.numeric.n, fb.numeric.min, fb.numeric.max) {
+        (0, None, None) => (f64::INFINITY, f64::NEG_INFINITY),
+        (n, Some(lo), Some(hi)) if n > 0 && lo.is_finite() && hi.is_finite() && lo <= hi => {
+            (lo, hi)
+        }
+        _ => return Err("numeric min/max are invalid".into()),
+    };
+
+    let items = FrequentItemsSketch::<String>::deserialize(&fb.strings.items)
+        .map_err(|e| format!("frequent-items sketch: {e}"))?;
+    if items.total_weight() != fb.strings.n {
+        return Err("frequent-items sketch count disagrees".into());
+    }
+    let lengths = Moments::from_parts(fb.strings.n, fb.strings.mean_len, fb.strings.m2_len)
+        .ok_or("string length moments are invalid")?;
+    let (min_len, max_len) = match (fb.strings.n, fb.strings.min_len, fb.strings.max_len) {
+        (0, None, None) => (u64::MAX, 0),
+        (n, Some(lo), Some(hi)) if n > 0 && lo <= hi => (lo, hi),
+        _ => return Err("string length min/max are invalid".into()),
+    };
+
+    let distinct = HllSketch::deserialize(&fb.hll).map_err(|e| format!("distinct sketch: {e}"))?;
+
+    Ok(FeatureProfile {
+        nulls: fb.nulls,
+        types,
+        non_finite: nf,
+        numeric: NumericSummary {
+            moments,
+            min,
+            max,
+            quantiles,
+        },
+        booleans: fb.booleans,
+        strings: StringSummary {
+            items,
+            lengths,
+            min_len,
+            max_len,
+        },
+        distinct,
+        declared: fb.declared,
+    })
+}

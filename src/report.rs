@@ -1,0 +1,473 @@
+//! Renders profiles for programs (the `profile --json` document) and for people (a table that
+//! fits a 100-column terminal).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use unicode_width::UnicodeWidthChar;
+
+use crate::profile::{DatasetProfile, FeatureProfile, Kind, Problems, Stage};
+
+/// Quantiles listed for numeric features.
+pub const QUANTILES: [f64; 7] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
+/// Most frequent values listed per feature.
+pub const TOP_VALUES: usize = 20;
+
+#[derive(Debug, Serialize)]
+pub struct ProfileDocument<'a> {
+    pub dataset: &'a str,
+    pub stage: Stage,
+    pub rows: u64,
+    pub rejected_rows: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: &'a BTreeMap<String, String>,
+    pub features: BTreeMap<&'a str, FeatureDocument>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FeatureDocument {
+    pub kind: Kind,
+    /// Non-null values of any type.
+    pub count: u64,
+    pub nulls: u64,
+    pub null_ratio: Option<f64>,
+    pub distinct: u64,
+    /// Non-null values by type; values not of `kind` are still profiled by their own type.
+    pub types: TypeDocument,
+    pub non_finite: NonFiniteDocument,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numeric: Option<NumericDocument>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string: Option<StringDocument>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<TopValue>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TypeDocument {
+    pub numeric: u64,
+    pub boolean: u64,
+    pub string: u64,
+    pub other: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NonFiniteDocument {
+    pub nan: u64,
+    pub pos_inf: u64,
+    pub neg_inf: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NumericDocument {
+    /// Finite numeric values: the ones min, max, moments and quantiles describe.
+    pub count: u64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    /// Sample standard deviation (divisor n - 1).
+    pub stddev: Option<f64>,
+    pub quantiles: BTreeMap<String, f64>,
+    /// The quantile sketch's normalised rank error bound (99 % confidence).
+    pub rank_error: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StringDocument {
+    pub count: u64,
+    /// Lengths in Unicode scalar values.
+    pub length: LengthDocument,
+    /// The most any listed count may be underestimated by; 0 when counts are exact.
+    pub top_max_error: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LengthDocument {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub mean: Option<f64>,
+    pub stddev: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TopValue {
+    pub value: serde_json::Value,
+    pub count: u64,
+}
+
+pub fn document<'a>(
+    profile: &'a DatasetProfile,
+    problems: Option<&Problems>,
+) -> ProfileDocument<'a> {
+    ProfileDocument {
+        dataset: &profile.dataset,
+        stage: profile.stage,
+        rows: profile.rows,
+        rejected_rows: profile.rejected_rows,
+        labels: &profile.labels,
+        features: profile
+            .features
+            .iter()
+            .map(|(name, f)| (name.as_str(), feature_document(f, profile.rows)))
+            .collect(),
+        problems: problems.map(problem_lines).unwrap_or_default(),
+    }
+}
+
+fn finite(x: Option<f64>) -> Option<f64> {
+    x.filter(|v| v.is_finite())
+}
+
+fn feature_document(f: &FeatureProfile, rows: u64) -> FeatureDocument {
+    let kind = f.kind();
+    let t = f.types();
+    let nf = f.non_finite();
+    let num = f.numeric();
+    let numeric = (kind == Kind::Numeric || t.numeric > 0).then(|| NumericDocument {
+        count: num.count(),
+        min: finite(num.min()),
+        max: finite(num.max()),
+        mean: finite(num.mean()),
+        stddev: finite(num.stddev()),
+        quantiles: QUANTILES
+            .iter()
+            .filter_map(|&q| num.quantile(q).map(|v| (q.to_string(), v)))
+            .collect(),
+        rank_error: num.rank_error(),
+    });
+    let s = f.strings();
+    let string = (t.string > 0).then(|| StringDocument {
+        count: s.count(),
+        length: LengthDocument {
+            min: s.min_len(),
+            max: s.max_len(),
+            mean: finite(s.lengths().mean()),
+            stddev: finite(s.lengths().sample_stddev()),
+        },
+        top_max_error: s.max_error(),
+    });
+    FeatureDocument {
+        kind,
+        count: f.count(),
+        nulls: f.nulls(),
+        null_ratio: (rows > 0).then(|| f.nulls() as f64 / rows as f64),
+        distinct: f.distinct(),
+        types: TypeDocument {
+            numeric: t.numeric,
+            boolean: t.boolean,
+            string: t.string,
+            other: t.other,
+        },
+        non_finite: NonFiniteDocument {
+            nan: nf.nan,
+            pos_inf: nf.pos_inf,
+            neg_inf: nf.neg_inf,
+        },
+        numeric,
+        string,
+        top: top_values(f),
+    }
+}
+
+/// The most frequent values: booleans for a boolean feature, else strings.
+fn top_values(f: &FeatureProfile) -> Vec<TopValue> {
+    if f.kind() == Kind::Boolean {
+        let b = f.booleans();
+        let mut top = vec![(true, b.true_count), (false, b.false_count)];
+        top.sort_by_key(|t| std::cmp::Reverse(t.1));
+        return top
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(v, count)| TopValue {
+                value: v.into(),
+                count,
+            })
+            .collect();
+    }
+    f.strings()
+        .frequent(TOP_VALUES)
+        .into_iter()
+        .map(|v| TopValue {
+            value: v.value.into(),
+            count: v.count,
+        })
+        .collect()
+}
+
+/// Problem descriptions with a closing "and N more" when some were not kept.
+pub fn problem_lines(problems: &Problems) -> Vec<String> {
+    let mut lines = problems.samples.clone();
+    if problems.unlisted > 0 {
+        lines.push(format!("… and {} more", problems.unlisted));
+    }
+    lines
+}
+
+/// The human table.
+pub fn table(profile: &DatasetProfile) -> String {
+    const NAME_WIDTH: usize = 20;
+    let mut out = format!(
+        "dataset {} ({}) · {} rows · {} features{}\n\n",
+        printable(&profile.dataset, 40),
+        profile.stage,
+        group_digits(profile.rows),
+        profile.features.len(),
+        if profile.rejected_rows > 0 {
+            format!(" · {} rejected rows", group_digits(profile.rejected_rows))
+        } else {
+            String::new()
+        }
+    );
+    let header: Vec<String> = [
+        "feature", "kind", "count", "nulls", "distinct", "min", "p50", "max", "mean", "stddev",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (name, f) in &profile.features {
+        let kind = f.kind();
+        let mut row = vec![
+            printable(name, NAME_WIDTH),
+            kind.to_string(),
+            group_digits(f.count()),
+            percent(f.nulls(), profile.rows),
+            group_digits(f.distinct()),
+        ];
+        if kind == Kind::Numeric {
+            let n = f.numeric();
+            row.extend(
+                [n.min(), n.quantile(0.5), n.max(), n.mean(), n.stddev()]
+                    .into_iter()
+                    .map(|x| x.map_or("-".to_owned(), format_number)),
+            );
+        } else {
+            let top = top_values(f);
+            let total: u64 = f.count().max(1);
+            let text = top
+                .iter()
+                .take(4)
+                .map(|t| {
+                    let v = match &t.value {
+                        serde_json::Value::String(s) => printable(s, 14),
+                        other => other.to_string(),
+                    };
+                    format!("{v} {}", percent(t.count, total))
+                })
+                .collect::<Vec<_>>()
+                .join(" · ");
+            row.push(text);
+        }
+        rows.push(row);
+        notes.extend(feature_notes(name, f));
+    }
+    let numeric_cols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for row in rows.iter().filter(|r| r.len() == numeric_cols) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    for row in rows.iter().filter(|r| r.len() < numeric_cols) {
+        for (w, cell) in widths.iter_mut().zip(&row[..5]) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    const GAP: &str = "  ";
+    const TERMINAL: usize = 100;
+    let prefix_width: usize = widths[..5].iter().sum::<usize>() + 5 * GAP.len();
+    let summary_width = (widths[5..].iter().sum::<usize>() + 4 * GAP.len())
+        .max(TERMINAL.saturating_sub(prefix_width));
+    let render = |row: &[String], out: &mut String| {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str(GAP);
+            }
+            if row.len() < numeric_cols && i == row.len() - 1 {
+                line.push_str(&truncate(cell, summary_width));
+                continue;
+            }
+            let pad = widths[i].saturating_sub(width(cell));
+            if i < 2 {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    render(&header, &mut out);
+    for row in &rows {
+        render(row, &mut out);
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            out.push_str(&note);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Lines about values that are not what the feature's kind says.
+fn feature_notes(name: &str, f: &FeatureProfile) -> Option<String> {
+    let t = f.types();
+    let nf = f.non_finite();
+    let mut parts = Vec::new();
+    let kind = f.kind();
+    if kind != Kind::Numeric && t.numeric > 0 {
+        parts.push(format!("{} numeric", group_digits(t.numeric)));
+    }
+    if kind != Kind::String && t.string > 0 {
+        let examples = f
+            .strings()
+            .frequent(3)
+            .iter()
+            .map(|v| format!("{:?}", printable(&v.value, 16)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(format!(
+            "{} string (e.g. {examples})",
+            group_digits(t.string)
+        ));
+    }
+    if kind != Kind::Boolean && t.boolean > 0 {
+        parts.push(format!("{} boolean", group_digits(t.boolean)));
+    }
+    if t.other > 0 {
+        parts.push(format!("{} nested or binary", group_digits(t.other)));
+    }
+    for (n, what) in [(nf.nan, "NaN"), (nf.pos_inf, "+inf"), (nf.neg_inf, "-inf")] {
+        if n > 0 {
+            parts.push(format!("{} {what}", group_digits(n)));
+        }
+    }
+    (!parts.is_empty())
+        .then(|| format!("note: {}: {} values", printable(name, 40), parts.join(", ")))
+}
+
+/// A compact number: integers as they are (up to 1e15), others with four significant digits.
+pub fn format_number(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        return format!("{x:.0}");
+    }
+    let magnitude = x.abs().log10().floor();
+    if !(-3.0..6.0).contains(&magnitude) {
+        return format!("{x:.3e}");
+    }
+    let decimals = (3.0 - magnitude).max(0.0) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "-".to_owned();
+    }
+    let p = part as f64 * 100.0 / whole as f64;
+    match p {
+        0.0 => "0%".to_owned(),
+        p if p < 0.1 => "<0.1%".to_owned(),
+        p if p < 10.0 => format!("{p:.1}%"),
+        p => format!("{p:.0}%"),
+    }
+}
+
+/// Text safe for a terminal: control characters escaped, cut to `max` columns.
+pub fn printable(text: &str, max: usize) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| {
+            let keep = !c.is_control() && !is_bidi_control(c);
+            let esc: Vec<char> = if keep {
+                vec![c]
+            } else {
+                c.escape_unicode().collect()
+            };
+            esc
+        })
+        .collect();
+    truncate(&escaped, max)
+}
+
+/// Bidirectional overrides can make a terminal show text in a misleading order.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+fn width(s: &str) -> usize {
+    s.chars().map(|c| c.width().unwrap_or(0)).sum()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_compact() {
+        assert_eq!(format_number(18.0), "18");
+        assert_eq!(format_number(33.1234), "33.12");
+        assert_eq!(format_number(0.123456), "0.1235");
+        assert_eq!(format_number(1234.5678), "1235");
+        assert_eq!(format_number(-2.5), "-2.5");
+        assert_eq!(format_number(1.5e7), "15000000");
+        assert_eq!(format_number(1.23456e7 + 0.5), "1.235e7");
+        assert_eq!(format_number(0.000012), "1.200e-5");
+        assert_eq!(group_digits(1234567), "1,234,567");
+        assert_eq!(group_digits(12), "12");
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_and_fits() {
+        assert_eq!(printable("a\u{1b}[31mb", 40), "a\\u{1b}[31mb");
+        assert_eq!(printable("x\u{202e}y", 40), "x\\u{202e}y");
+        let cut = printable(&"語".repeat(30), 10);
+        assert!(width(&cut) <= 10 && width(&cut) >= 9);
+        assert!(cut.ends_with('…'));
+    }
+}
