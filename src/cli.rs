@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::detect::{self, RuleSet};
 use crate::ingest;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
 use crate::report;
@@ -27,6 +28,40 @@ pub struct Cli {
 pub enum Command {
     /// Profile a CSV, JSON Lines or Parquet file (or show a saved profile file).
     Profile(ProfileArgs),
+    /// Compare current data with a reference: drift per feature and data invariants.
+    /// Exit status 0: no drift; 1: drift or a broken invariant of severity error; 2: error.
+    Compare(CompareArgs),
+    /// Work with rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference: a data file or a profile file (typically the training data).
+    pub reference: PathBuf,
+    /// The data to judge: a data file or a profile file (typically serving traffic).
+    pub current: PathBuf,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// A rule file, or a directory of them (*.yaml, *.yml).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Dataset name for data files (rules are looked up under it)
+    /// [default: the current side's profile name, else the current file's name].
+    #[arg(long)]
+    pub dataset: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rule files; every problem is printed with file, line and column.
+    /// Exit status 0: valid; 1: problems found.
+    Check {
+        /// A rule file or a directory of them.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +106,8 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Profile(args) => profile(args),
+        Command::Compare(args) => compare(args),
+        Command::Rules(RulesCommand::Check { path }) => rules_check(&path),
     }
 }
 
@@ -152,6 +189,89 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         report_problems(&problems);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.dataset {
+        validate_dataset(name)?;
+    }
+    let rules = match &args.rules {
+        Some(path) => load_rules(path)?,
+        None => RuleSet::default(),
+    };
+    let name_of = |path: &Path| {
+        args.dataset
+            .clone()
+            .unwrap_or_else(|| dataset_from_path(path))
+    };
+    let limits = Limits::default();
+    let (reference, _) = load(
+        &args.reference,
+        &name_of(&args.reference),
+        Stage::Offline,
+        limits,
+    )
+    .with_context(|| format!("reference {}", args.reference.display()))?;
+    let (current, problems) = load(
+        &args.current,
+        &name_of(&args.current),
+        Stage::Online,
+        limits,
+    )
+    .with_context(|| format!("current {}", args.current.display()))?;
+    let rules = rules.for_dataset(&current.dataset);
+    let report = detect::compare(&reference, &current, &rules);
+
+    let mut stdout = std::io::stdout().lock();
+    let printed = if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout))
+    } else {
+        stdout.write_all(report::compare_table(&report).as_bytes())
+    };
+    ignore_broken_pipe(printed)?;
+    if let Some(problems) = problems
+        && !args.json
+    {
+        report_problems(&problems);
+    }
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn load_rules(path: &Path) -> anyhow::Result<RuleSet> {
+    RuleSet::load(path).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid rules:\n  {}", lines.join("\n  "))
+    })
+}
+
+fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
+    if !path.exists() {
+        bail!("{}: no such file or directory", path.display());
+    }
+    match RuleSet::load(path) {
+        Ok(set) => {
+            println!(
+                "{}: {} rule file(s) valid; datasets: {}",
+                path.display(),
+                set.files(),
+                set.datasets().join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("driftd: {} problem(s) in rule files", errors.len());
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// A profile from a profile file (recognised by its magic bytes) or from a data file.

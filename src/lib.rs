@@ -16,6 +16,7 @@
 //! Storage, detection, alerting and export (`driftd serve`, `driftd compare`) build on these.
 
 pub mod cli;
+pub mod detect;
 pub mod ingest;
 pub mod profile;
 pub mod report;

@@ -471,3 +471,100 @@ mod tests {
         assert!(cut.ends_with('…'));
     }
 }
+
+/// The human table of a comparison: drifted features first, by score; then invariant findings.
+pub fn compare_table(report: &crate::detect::DriftReport) -> String {
+    use crate::detect::Severity;
+    const TERMINAL: usize = 100;
+    let r = &report.reference;
+    let c = &report.current;
+    let errors = report
+        .schema
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = report
+        .schema
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    let mut out = format!(
+        "reference {} ({}, {} rows) → current {} ({}, {} rows)\n{} of {} features drifted · {} invariant errors, {} warnings\n\n",
+        printable(&r.dataset, 30),
+        r.stage,
+        group_digits(r.rows),
+        printable(&c.dataset, 30),
+        c.stage,
+        group_digits(c.rows),
+        report.drifted.len(),
+        report.features.len(),
+        errors,
+        warnings,
+    );
+    let mut order: Vec<(&String, &crate::detect::FeatureDrift)> = report.features.iter().collect();
+    order.sort_by(|a, b| {
+        b.1.drift
+            .cmp(&a.1.drift)
+            .then_with(|| {
+                b.1.score
+                    .unwrap_or(-1.0)
+                    .total_cmp(&a.1.score.unwrap_or(-1.0))
+            })
+            .then_with(|| a.0.cmp(b.0))
+    });
+    let name_width = order
+        .iter()
+        .map(|(n, _)| width(&printable(n, 24)))
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let method_width = order
+        .iter()
+        .map(|(_, d)| d.method.name().len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    out.push_str(&format!(
+        "{:<name_width$}  {:<7}  {:<method_width$}  {:>8}  verdict\n",
+        "feature", "kind", "method", "score"
+    ));
+    for (name, d) in order {
+        let shown = printable(name, 24);
+        let pad = name_width.saturating_sub(width(&shown));
+        let line = format!(
+            "{shown}{}  {:<7}  {:<method_width$}  {:>8}  {}  {}",
+            " ".repeat(pad),
+            d.kind.as_str(),
+            d.method.name(),
+            d.score
+                .map_or("-".to_owned(), crate::detect::drift::fmt_stat),
+            if d.drift { "DRIFT" } else { "ok   " },
+            d.reason,
+        );
+        out.push_str(truncate(&line, TERMINAL).trim_end());
+        out.push('\n');
+    }
+    if !report.schema.is_empty() {
+        out.push_str("\ninvariants\n");
+        for f in &report.schema {
+            let severity = match f.severity {
+                Severity::Error => "error  ",
+                Severity::Warning => "warning",
+                Severity::Info => "info   ",
+            };
+            let mut line = format!("{severity}  {}", printable(&f.message, TERMINAL));
+            if !f.values.is_empty() {
+                let examples: Vec<String> = f
+                    .values
+                    .iter()
+                    .take(3)
+                    .map(|v| format!("{:?}", printable(v, 16)))
+                    .collect();
+                line.push_str(&format!(" (e.g. {})", examples.join(", ")));
+            }
+            out.push_str(&truncate(&line, TERMINAL));
+            out.push('\n');
+        }
+    }
+    out
+}

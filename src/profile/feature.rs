@@ -146,6 +146,36 @@ impl NumericSummary {
             .rank(&item, datasketches::common::SearchCriteria::Inclusive)
     }
 
+    /// The quantile sketch's CDF as (value, fraction of values `<= value`) pairs in increasing
+    /// order, read at `resolution` evenly spaced ranks plus the exact min and max. While the
+    /// sketch holds every value (up to k values), every value is a point and the CDF is exact.
+    pub fn cdf_points(&self, resolution: usize) -> Vec<(f64, f64)> {
+        use datasketches::common::SearchCriteria::Inclusive;
+        if self.quantiles.is_empty() {
+            return Vec::new();
+        }
+        let view = self.quantiles.sorted_view();
+        let resolution = resolution.max(1);
+        let mut points: Vec<f64> = (0..=resolution)
+            .filter_map(|i| {
+                view.quantile(i as f64 / resolution as f64, Inclusive)
+                    .ok()
+                    .flatten()
+                    .map(|q| q.into_inner())
+            })
+            .chain([self.min, self.max])
+            .collect();
+        points.sort_by(f64::total_cmp);
+        points.dedup();
+        points
+            .into_iter()
+            .filter_map(|x| {
+                let item = KllFloat::<f64>::new(x).ok()?;
+                Some((x, view.rank(&item, Inclusive)?))
+            })
+            .collect()
+    }
+
     /// The single-sided normalised rank error the quantile sketch guarantees (99 % confidence).
     pub fn rank_error(&self) -> f64 {
         self.quantiles.normalized_rank_error()

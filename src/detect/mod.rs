@@ -1,0 +1,13 @@
+//! Detect: judges a current profile against a reference — distribution drift per feature
+//! (`drift`), broken data invariants (`invariants`), as configured by rule files (`rules`).
+//!
+//! Pure and synchronous: profiles and rules in, a `DriftReport` out.
+
+pub mod drift;
+pub mod invariants;
+pub mod rules;
+pub mod stats;
+
+pub use drift::{DriftReport, FeatureDrift, Statistics, compare};
+pub use invariants::{Check, Finding, Severity};
+pub use rules::{DatasetRules, FeatureRule, Method, RuleError, RuleSet};
