@@ -444,34 +444,6 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_compact() {
-        assert_eq!(format_number(18.0), "18");
-        assert_eq!(format_number(33.1234), "33.12");
-        assert_eq!(format_number(0.123456), "0.1235");
-        assert_eq!(format_number(1234.5678), "1235");
-        assert_eq!(format_number(-2.5), "-2.5");
-        assert_eq!(format_number(1.5e7), "15000000");
-        assert_eq!(format_number(1.23456e7 + 0.5), "1.235e7");
-        assert_eq!(format_number(0.000012), "1.200e-5");
-        assert_eq!(group_digits(1234567), "1,234,567");
-        assert_eq!(group_digits(12), "12");
-    }
-
-    #[test]
-    fn hostile_text_is_escaped_and_fits() {
-        assert_eq!(printable("a\u{1b}[31mb", 40), "a\\u{1b}[31mb");
-        assert_eq!(printable("x\u{202e}y", 40), "x\\u{202e}y");
-        let cut = printable(&"語".repeat(30), 10);
-        assert!(width(&cut) <= 10 && width(&cut) >= 9);
-        assert!(cut.ends_with('…'));
-    }
-}
-
 /// The human table of a comparison: drifted features first, by score; then invariant findings.
 pub fn compare_table(report: &crate::detect::DriftReport) -> String {
     use crate::detect::Severity;
@@ -567,4 +539,32 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_compact() {
+        assert_eq!(format_number(18.0), "18");
+        assert_eq!(format_number(33.1234), "33.12");
+        assert_eq!(format_number(0.123456), "0.1235");
+        assert_eq!(format_number(1234.5678), "1235");
+        assert_eq!(format_number(-2.5), "-2.5");
+        assert_eq!(format_number(1.5e7), "15000000");
+        assert_eq!(format_number(1.23456e7 + 0.5), "1.235e7");
+        assert_eq!(format_number(0.000012), "1.200e-5");
+        assert_eq!(group_digits(1234567), "1,234,567");
+        assert_eq!(group_digits(12), "12");
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_and_fits() {
+        assert_eq!(printable("a\u{1b}[31mb", 40), "a\\u{1b}[31mb");
+        assert_eq!(printable("x\u{202e}y", 40), "x\\u{202e}y");
+        let cut = printable(&"語".repeat(30), 10);
+        assert!(width(&cut) <= 10 && width(&cut) >= 9);
+        assert!(cut.ends_with('…'));
+    }
 }

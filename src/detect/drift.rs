@@ -94,9 +94,14 @@ pub struct FeatureDrift {
     pub kind: Kind,
     pub drift: bool,
     pub method: Method,
-    /// The method's statistic, `None` when it cannot be computed (`reason` says why).
+    /// The method's statistic net of sampling noise (see `noise_floor`), `None` when it cannot
+    /// be computed (`reason` says why).
     pub score: Option<f64>,
     pub threshold: f64,
+    /// What the method's statistic is expected to be between two samples of one distribution,
+    /// subtracted from it to give `score` (PSI and JS distance only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_floor: Option<f64>,
     pub statistics: Statistics,
     /// The verdict in words: "PSI 0.93 ≥ 0.20", or why there is none.
     pub reason: String,
@@ -204,15 +209,21 @@ fn judge(
     min_count: u64,
 ) -> FeatureDrift {
     let mut missing = BTreeMap::new();
-    let statistics = match kind {
+    let comparison = match kind {
         Kind::Numeric => numeric_statistics(reference, current, &mut missing),
         Kind::String | Kind::Boolean => {
             categorical_statistics(reference, current, kind, &mut missing)
         }
-    }
-    .finite();
-    let score = statistics.get(method);
-    let (ref_n, cur_n) = (values_of(reference, kind), values_of(current, kind));
+    };
+    let statistics = comparison.statistics.finite();
+    let (n, m) = (comparison.n_reference, comparison.n_current);
+    let raw = statistics.get(method);
+    let floor = raw.and_then(|_| noise_floor(method, comparison.bins, n, m));
+    let score = raw.map(|raw| match (method, floor) {
+        (Method::Psi, Some(f)) => (raw - f).max(0.0),
+        (Method::JsDistance, Some(f)) => (raw * raw - f * f).max(0.0).sqrt(),
+        _ => raw,
+    });
     let (drift, reason) = match score {
         None => (
             false,
@@ -221,10 +232,10 @@ fn judge(
                 .cloned()
                 .unwrap_or_else(|| format!("{} does not apply to {kind} features", method.label())),
         ),
-        Some(_) if ref_n < min_count || cur_n < min_count => (
+        Some(_) if n < min_count as f64 || m < min_count as f64 => (
             false,
             format!(
-                "too few values to judge ({ref_n} reference, {cur_n} current; at least {min_count} each)"
+                "too few values to judge ({n} reference, {m} current; at least {min_count} each)"
             ),
         ),
         Some(score) => {
@@ -234,10 +245,8 @@ fn judge(
                 score >= threshold
             };
             let op = match (method.is_p_value(), drift) {
-                (false, true) => "≥",
-                (false, false) => "<",
-                (true, true) => "<",
-                (true, false) => "≥",
+                (false, true) | (true, false) => "≥",
+                (false, false) | (true, true) => "<",
             };
             (
                 drift,
@@ -256,27 +265,43 @@ fn judge(
         method,
         score,
         threshold,
+        noise_floor: floor.filter(|f| f.is_finite()),
         statistics,
         reason,
         missing,
     }
 }
 
-/// Values of the kind being compared: finite numbers, strings or booleans.
-fn values_of(f: &FeatureProfile, kind: Kind) -> u64 {
-    match kind {
-        Kind::Numeric => f.numeric().count(),
-        Kind::String => f.types().string.max(if f.kind() == Kind::Numeric {
-            f.numeric().count()
-        } else {
-            0
-        }),
-        Kind::Boolean => f.types().boolean.max(if f.kind() == Kind::Numeric {
-            f.numeric().count()
-        } else {
-            0
-        }),
+/// What PSI or JS distance stays below, 99 times in 100, between two samples (n and m values)
+/// of one distribution over `bins` bins. To second order both statistics are the χ² divergence
+/// Σ (p − q)² / π, and (1/n + 1/m)⁻¹ times that divergence follows a χ² distribution with
+/// bins − 1 degrees of freedom when nothing changed: PSI is the divergence, the base-2 JS
+/// divergence an eighth of it over ln 2, and the JS distance that one's square root.
+pub fn noise_floor(method: Method, bins: usize, n: f64, m: f64) -> Option<f64> {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    if bins < 2 || n <= 0.0 || m <= 0.0 {
+        return None;
     }
+    let q99 = ChiSquared::new((bins - 1) as f64)
+        .ok()?
+        .inverse_cdf(NOISE_QUANTILE);
+    let divergence = q99 * (1.0 / n + 1.0 / m);
+    match method {
+        Method::Psi => Some(divergence),
+        Method::JsDistance => Some((divergence / (8.0 * std::f64::consts::LN_2)).sqrt()),
+        _ => None,
+    }
+}
+
+/// The share of no-change comparisons whose noise stays under the noise floor.
+pub const NOISE_QUANTILE: f64 = 0.99;
+
+/// Statistics with what the noise floor needs: the number of bins and of values per side.
+struct Comparison {
+    statistics: Statistics,
+    bins: usize,
+    n_reference: f64,
+    n_current: f64,
 }
 
 pub fn fmt_stat(x: f64) -> String {
@@ -332,11 +357,13 @@ fn numeric_statistics(
     reference: &FeatureProfile,
     current: &FeatureProfile,
     missing: &mut BTreeMap<&'static str, String>,
-) -> Statistics {
-    let (Some(r), Some(c)) = (numeric_cdf(reference), numeric_cdf(current)) else {
-        let why = match (reference.numeric().count(), current.numeric().count()) {
-            (0, 0) => "neither side has numeric values",
-            (0, _) => "the reference has no numeric values",
+) -> Comparison {
+    let (r, c) = (numeric_cdf(reference), numeric_cdf(current));
+    let counts = (numeric_count(reference), numeric_count(current));
+    let (Some(r), Some(c)) = (r, c) else {
+        let why = match (counts.0 == 0.0, counts.1 == 0.0) {
+            (true, true) => "neither side has numeric values",
+            (true, false) => "the reference has no numeric values",
             _ => "the current data has no numeric values",
         };
         for name in [
@@ -350,12 +377,17 @@ fn numeric_statistics(
         ] {
             missing.insert(name, why.to_owned());
         }
-        return Statistics::default();
+        return Comparison {
+            statistics: Statistics::default(),
+            bins: 0,
+            n_reference: counts.0,
+            n_current: counts.1,
+        };
     };
     let edges = decile_edges(&r);
     let (p, q) = (r.bin_fractions(&edges), c.bin_fractions(&edges));
     let ks = stats::ks_statistic(&r, &c);
-    let (nr, nc) = (reference.numeric().count(), current.numeric().count());
+    let (nr, nc) = (counts.0 as u64, counts.1 as u64);
     let wasserstein = stats::wasserstein(&r, &c);
     let wasserstein_normalized = match reference.numeric().stddev() {
         Some(sd) if sd > 0.0 => Some(wasserstein / sd),
@@ -375,7 +407,7 @@ fn numeric_statistics(
     } else {
         None
     };
-    Statistics {
+    let statistics = Statistics {
         psi: Some(stats::psi(&p, &q)),
         js_distance: Some(stats::js_distance(&p, &q)),
         hellinger: Some(stats::hellinger(&p, &q)),
@@ -385,7 +417,30 @@ fn numeric_statistics(
         wasserstein: Some(wasserstein),
         wasserstein_normalized,
         ..Statistics::default()
+    };
+    Comparison {
+        statistics,
+        bins: p.len(),
+        n_reference: counts.0,
+        n_current: counts.1,
     }
+}
+
+/// Values behind a feature's numeric CDF: its finite numbers, or its numeric strings.
+fn numeric_count(f: &FeatureProfile) -> f64 {
+    if f.numeric().count() > 0 {
+        return f.numeric().count() as f64;
+    }
+    let strings = f.strings();
+    if strings.max_error() > 0 {
+        return 0.0;
+    }
+    strings
+        .frequent(usize::MAX)
+        .iter()
+        .filter(|v| v.value.trim().parse::<f64>().is_ok_and(f64::is_finite))
+        .map(|v| v.count as f64)
+        .sum()
 }
 
 /// 0 while a sketch holds every value (its CDF is exact), else 1.
@@ -416,13 +471,17 @@ fn decile_edges(reference: &StepCdf) -> Vec<f64> {
 /// Category counts of a feature: booleans exactly; strings from the frequent-items sketch
 /// (exact below ~1,500 distinct values); numbers (a numeric feature read as categories) from
 /// the jumps of the quantile sketch's CDF.
-fn categories(f: &FeatureProfile, kind: Kind) -> (BTreeMap<String, f64>, f64) {
+fn categories(f: &FeatureProfile, kind: Kind) -> Categories {
     let mut counts = BTreeMap::new();
     if kind == Kind::Boolean && f.types().boolean > 0 {
         let b = f.booleans();
         counts.insert("true".to_owned(), b.true_count as f64);
         counts.insert("false".to_owned(), b.false_count as f64);
-        return (counts, f.types().boolean as f64);
+        return Categories {
+            counts,
+            total: f.types().boolean as f64,
+            max_error: 0.0,
+        };
     }
     if f.types().string == 0 && f.numeric().count() > 0 {
         let n = f.numeric().count() as f64;
@@ -434,12 +493,25 @@ fn categories(f: &FeatureProfile, kind: Kind) -> (BTreeMap<String, f64>, f64) {
                 counts.insert(crate::report::format_number(x), jump);
             }
         }
-        return (counts, n);
+        let max_error = if f.numeric().count() > u64::from(crate::profile::KLL_K) {
+            f.numeric().rank_error() * n
+        } else {
+            0.0
+        };
+        return Categories {
+            counts,
+            total: n,
+            max_error,
+        };
     }
     for v in f.strings().frequent(usize::MAX) {
         counts.insert(v.value, v.count as f64);
     }
-    (counts, f.types().string as f64)
+    Categories {
+        counts,
+        total: f.types().string as f64,
+        max_error: f.strings().max_error() as f64,
+    }
 }
 
 fn categorical_statistics(
@@ -447,9 +519,9 @@ fn categorical_statistics(
     current: &FeatureProfile,
     kind: Kind,
     missing: &mut BTreeMap<&'static str, String>,
-) -> Statistics {
-    let (ref_counts, nr) = categories(reference, kind);
-    let (cur_counts, nc) = categories(current, kind);
+) -> Comparison {
+    let (ref_cats, cur_cats) = (categories(reference, kind), categories(current, kind));
+    let (nr, nc) = (ref_cats.total, cur_cats.total);
     if nr == 0.0 || nc == 0.0 {
         let why = match (nr == 0.0, nc == 0.0) {
             (true, true) => "neither side has values",
@@ -466,9 +538,14 @@ fn categorical_statistics(
         ] {
             missing.insert(name, why.to_owned());
         }
-        return Statistics::default();
+        return Comparison {
+            statistics: Statistics::default(),
+            bins: 0,
+            n_reference: nr,
+            n_current: nc,
+        };
     }
-    let (p, q) = pooled_bins(&ref_counts, nr, &cur_counts, nc);
+    let (p, q) = pooled_bins(&ref_cats, &cur_cats);
     let chi2 = stats::chi2_homogeneity(&p, &q);
     if chi2.is_none() {
         for name in ["chi2", "chi2_p_value"] {
@@ -476,7 +553,7 @@ fn categorical_statistics(
         }
     }
     let (pf, qf): (Vec<f64>, Vec<f64>) = p.iter().zip(&q).map(|(a, b)| (a / nr, b / nc)).unzip();
-    Statistics {
+    let statistics = Statistics {
         psi: Some(stats::psi(&pf, &qf)),
         js_distance: Some(stats::js_distance(&p, &q)),
         hellinger: Some(stats::hellinger(&p, &q)),
@@ -485,28 +562,50 @@ fn categorical_statistics(
         chi2_p_value: chi2.map(|c| c.2),
         linf: Some(stats::linf(&p, &q)),
         ..Statistics::default()
+    };
+    Comparison {
+        statistics,
+        bins: p.len(),
+        n_reference: nr,
+        n_current: nc,
     }
 }
 
-/// Counts per bin on both sides: one bin per category common enough to be measured, one bin
-/// for the rare categories together with what the sketches did not track.
-pub fn pooled_bins(
-    reference: &BTreeMap<String, f64>,
-    nr: f64,
-    current: &BTreeMap<String, f64>,
-    nc: f64,
-) -> (Vec<f64>, Vec<f64>) {
+/// Category counts of one side: `total` values, each count known to within `max_error`
+/// (0 when exact; a category missing from `counts` has at most `max_error` values).
+pub struct Categories {
+    pub counts: BTreeMap<String, f64>,
+    pub total: f64,
+    pub max_error: f64,
+}
+
+/// A category's count must be known to within this share of what it is expected to be on
+/// each side before it gets a bin of its own.
+const MAX_RELATIVE_COUNT_ERROR: f64 = 0.1;
+
+/// Counts per bin on both sides: one bin per category that can be measured — expected at
+/// least `MIN_EXPECTED_PER_CATEGORY` times in the smaller side, and counted by each side's
+/// sketch to within 10 % — and one bin for all the rest, including what the sketches did not
+/// track. Which categories get a bin depends on both sides alike, never on one side's luck.
+pub fn pooled_bins(reference: &Categories, current: &Categories) -> (Vec<f64>, Vec<f64>) {
+    let (nr, nc) = (reference.total, current.total);
     let smaller = nr.min(nc);
     let mut p = Vec::new();
     let mut q = Vec::new();
     let (mut rare_r, mut rare_c) = (nr, nc);
-    let names: std::collections::BTreeSet<&String> =
-        reference.keys().chain(current.keys()).collect();
+    let names: std::collections::BTreeSet<&String> = reference
+        .counts
+        .keys()
+        .chain(current.counts.keys())
+        .collect();
     for name in names {
-        let r = reference.get(name).copied().unwrap_or(0.0);
-        let c = current.get(name).copied().unwrap_or(0.0);
-        let expected = (r + c) / (nr + nc) * smaller;
-        if expected >= MIN_EXPECTED_PER_CATEGORY {
+        let r = reference.counts.get(name).copied().unwrap_or(0.0);
+        let c = current.counts.get(name).copied().unwrap_or(0.0);
+        let share = (r + c) / (nr + nc);
+        let measurable = share * smaller >= MIN_EXPECTED_PER_CATEGORY
+            && reference.max_error <= MAX_RELATIVE_COUNT_ERROR * share * nr
+            && current.max_error <= MAX_RELATIVE_COUNT_ERROR * share * nc;
+        if measurable {
             p.push(r);
             q.push(c);
             rare_r -= r;

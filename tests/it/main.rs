@@ -2,6 +2,8 @@
 
 mod accuracy;
 mod cli_profile;
+mod drift_statistics;
+mod drift_verdicts;
 mod helpers;
 mod merge_laws;
 mod profile_file;
