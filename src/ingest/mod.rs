@@ -100,7 +100,7 @@ pub fn read_file(
     match format {
         Format::Csv => csv::read(&shown, file, profiler, progress)?,
         Format::JsonLines => jsonl::read(&shown, file, profiler, progress)?,
-        Format::Parquet => parquet::read(&shown, file, profiler, progress)?,
+        Format::Parquet => parquet::read(path, &shown, file, profiler, progress)?,
     }
     let problems = profiler.problems();
     if profiler.rows() == 0 && problems.rejected_rows > 0 {

@@ -3,6 +3,7 @@
 //! own, so a corrupt row group is refused (its rows counted) while the others are profiled.
 
 use std::fs::File;
+use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
@@ -19,6 +20,7 @@ use crate::profile::{FeatureProfile, Kind, Profiler};
 const BATCH_ROWS: usize = 65_536;
 
 pub(super) fn read(
+    source: &Path,
     path: &str,
     file: File,
     profiler: &mut Profiler,
@@ -72,7 +74,9 @@ pub(super) fn read(
             let handles: Vec<_> = shares
                 .iter()
                 .map(|share| {
-                    let handle = file.try_clone();
+                    // A file handle of its own: clones share one seek position, and the Parquet
+                    // reader seeks before every read.
+                    let handle = File::open(source);
                     let metadata = metadata.clone();
                     let declared: Vec<Option<Kind>> = share
                         .iter()

@@ -493,3 +493,49 @@ fn hostile_unicode_is_data() {
     );
     assert!(table.contains("evil\\u{1b}[2J"), "{table}");
 }
+
+/// Column shares are read by parallel workers; each needs its own file handle (clones share a
+/// seek position). Many columns, pages and row groups make any sharing show up as corruption.
+#[test]
+fn parallel_parquet_workers_read_every_value() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("wide.parquet");
+    let n = 300_000usize;
+    let columns: Vec<(String, Column)> = (0..8)
+        .map(|c| {
+            let name = format!("c{c}");
+            let col = if c % 2 == 0 {
+                Column::F64((0..n).map(|i| Some((i * (c + 1)) as f64)).collect())
+            } else {
+                Column::Str(
+                    (0..n)
+                        .map(|i| Some(format!("v{}", (i * 7 + c) % 50)))
+                        .collect(),
+                )
+            };
+            (name, col)
+        })
+        .collect();
+    write_parquet(
+        &path,
+        columns
+            .into_iter()
+            .map(|(n, c)| (Box::leak(n.into_boxed_str()) as &str, c))
+            .collect(),
+        100_000,
+    );
+    let doc = stdout_json(&driftd(&["profile", path.to_str().unwrap(), "--json"]));
+    assert_eq!(doc["rows"], n);
+    assert_eq!(doc["rejected_rows"], 0, "{:?}", doc["problems"]);
+    for c in (0..8).step_by(2) {
+        let f = &doc["features"][format!("c{c}")]["numeric"];
+        assert_eq!(f["max"].as_f64().unwrap(), ((n - 1) * (c + 1)) as f64);
+        let mean = (n - 1) as f64 / 2.0 * (c + 1) as f64;
+        assert!((f["mean"].as_f64().unwrap() - mean).abs() < 1e-6 * mean);
+    }
+    for c in (1..8).step_by(2) {
+        let f = &doc["features"][format!("c{c}")];
+        assert_eq!(f["distinct"], 50);
+        assert_eq!(f["top"][0]["count"], 6000);
+    }
+}
