@@ -461,7 +461,7 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
         .filter(|f| f.severity == Severity::Warning)
         .count();
     let mut out = format!(
-        "reference {} ({}, {} rows) → current {} ({}, {} rows)\n{} of {} features drifted · {} invariant errors, {} warnings\n\n",
+        "reference  {} ({}, {} rows)\ncurrent    {} ({}, {} rows)\n{} of {} features drifted · {} invariant errors, {} warnings\n\n",
         printable(&r.dataset, 30),
         r.stage,
         group_digits(r.rows),

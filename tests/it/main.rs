@@ -1,9 +1,11 @@
 //! driftd's integration tests: one binary, modules by surface.
 
 mod accuracy;
+mod cli_compare;
 mod cli_profile;
 mod drift_statistics;
 mod drift_verdicts;
 mod helpers;
 mod merge_laws;
 mod profile_file;
+mod rules;

@@ -1,0 +1,213 @@
+//! `driftd compare` and `driftd rules check` through the binary.
+
+use std::fmt::Write as _;
+
+use tempfile::TempDir;
+use unicode_width::UnicodeWidthStr;
+
+use crate::helpers::{driftd, stderr};
+
+/// Writes reference and current CSVs: `a_same` unchanged, `b_shift` moved by one σ, `c_mix`
+/// with another category mix, `d_nan` gaining NaN.
+fn write_pair(dir: &TempDir) -> (String, String) {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    use rand_distr::{Distribution, Normal};
+    let mut rng = StdRng::seed_from_u64(5);
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    let mut files = Vec::new();
+    for (name, shift, weights) in [("train", 0.0, [0.6, 0.3]), ("serve", 1.0, [0.2, 0.3])] {
+        let mut text = String::from("a_same,b_shift,c_mix,d_nan\n");
+        for i in 0..5000 {
+            let u: f64 = rng.random();
+            let cat = if u < weights[0] {
+                "x"
+            } else if u < weights[0] + weights[1] {
+                "y"
+            } else {
+                "z"
+            };
+            let d = if shift > 0.0 && i % 500 == 0 {
+                "NaN".to_owned()
+            } else {
+                normal.sample(&mut rng).to_string()
+            };
+            writeln!(
+                text,
+                "{},{},{cat},{d}",
+                normal.sample(&mut rng),
+                normal.sample(&mut rng) + shift
+            )
+            .unwrap();
+        }
+        let path = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&path, text).unwrap();
+        files.push(path.to_str().unwrap().to_owned());
+    }
+    (files[0].clone(), files[1].clone())
+}
+
+#[test]
+fn drift_exits_1_with_the_documented_json() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let out = driftd(&["compare", &train, &serve, "--json", "--dataset", "inputs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["drifted"], serde_json::json!(["b_shift", "c_mix"]));
+    let b = &doc["features"]["b_shift"];
+    assert_eq!(b["kind"], "numeric");
+    assert_eq!(b["drift"], true);
+    assert_eq!(b["method"], "psi");
+    assert_eq!(b["threshold"], 0.2);
+    assert!(b["score"].as_f64().unwrap() > 0.5);
+    for key in ["psi", "ks", "ks_p_value", "wasserstein", "js_distance"] {
+        assert!(b["statistics"][key].is_number(), "{key} missing: {b}");
+    }
+    assert!(b["reason"].as_str().unwrap().starts_with("PSI "));
+    let c = &doc["features"]["c_mix"];
+    assert_eq!(c["kind"], "string");
+    assert_eq!(c["method"], "js_distance");
+    for key in ["psi", "js_distance", "chi2", "chi2_p_value", "linf"] {
+        assert!(c["statistics"][key].is_number(), "{key} missing: {c}");
+    }
+    assert_eq!(doc["features"]["a_same"]["drift"], false);
+    let schema = doc["schema"].as_array().unwrap();
+    let nan = schema
+        .iter()
+        .find(|f| f["check"] == "non_finite_appeared")
+        .expect("NaN finding");
+    assert_eq!(nan["feature"], "d_nan");
+    assert_eq!(nan["severity"], "error");
+    assert_eq!(doc["reference"]["dataset"], "inputs");
+    assert_eq!(doc["current"]["rows"], 5000);
+}
+
+#[test]
+fn no_drift_exits_0_and_profile_files_compare_like_data() {
+    let dir = TempDir::new().unwrap();
+    let (train, _) = write_pair(&dir);
+    let prof = dir.path().join("train.driftprof");
+    assert!(
+        driftd(&["profile", &train, "--out", prof.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = driftd(&["compare", prof.to_str().unwrap(), &train]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("0 of 4 features drifted · 0 invariant errors"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_table_puts_drift_first_with_reasons_in_words_within_100_columns() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let out = driftd(&["compare", &train, &serve]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("feature"))
+        .skip(1)
+        .take(4)
+        .collect();
+    assert!(
+        rows[0].starts_with("b_shift")
+            && rows[0].contains("DRIFT")
+            && rows[0].contains("PSI ")
+            && rows[0].contains(" ≥ 0.20"),
+        "{text}"
+    );
+    assert!(
+        rows[1].starts_with("c_mix") && rows[1].contains("JS distance "),
+        "{text}"
+    );
+    assert!(rows[2].contains("ok") && rows[3].contains("ok"), "{text}");
+    assert!(
+        text.contains("error    d_nan has non-finite values the reference never had: 10 NaN"),
+        "{text}"
+    );
+    for line in text.lines() {
+        assert!(line.width() <= 100, "too wide ({}): {line}", line.width());
+    }
+}
+
+#[test]
+fn errors_exit_2_and_rule_problems_are_listed() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let out = driftd(&["compare", &train, "/nonexistent/serve.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("current /nonexistent/serve.csv: /nonexistent/serve.csv: cannot open"),
+        "{}",
+        stderr(&out)
+    );
+
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("bad.yaml"),
+        "dataset: d\nfeatures:\n  x: {methd: psi}\n  y: {threshold: nope}\n",
+    )
+    .unwrap();
+    let out = driftd(&[
+        "compare",
+        &train,
+        &serve,
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid rules:") && err.contains("bad.yaml:3:"),
+        "{err}"
+    );
+
+    let out = driftd(&["rules", "check", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.yaml:3:"), "{}", stderr(&out));
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+    let out = driftd(&["rules", "check", shipped]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 rule file(s) valid"));
+}
+
+#[test]
+fn rules_apply_per_dataset() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let rules = dir.path().join("inputs.yaml");
+    std::fs::write(&rules, "dataset: inputs\nfeatures:\n  b_shift: {ignore: true}\n  c_mix: {threshold: 0.9}\n  d_nan: {ignore: true}\n").unwrap();
+    let out = driftd(&[
+        "compare",
+        &train,
+        &serve,
+        "--json",
+        "--dataset",
+        "inputs",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["drifted"], serde_json::json!([]));
+    assert!(doc["features"].get("b_shift").is_none());
+    assert_eq!(doc["features"]["c_mix"]["threshold"], 0.9);
+}

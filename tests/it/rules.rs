@@ -1,0 +1,168 @@
+//! Rule files: parsing, validation with file and line, resolution per dataset, and their
+//! effect on `compare`.
+
+use std::path::Path;
+
+use driftd::detect::{Check, Method, RuleSet, Severity, compare};
+use driftd::profile::Kind;
+use tempfile::TempDir;
+
+use crate::drift_statistics::numeric_profile;
+
+fn errors_of(text: &str) -> Vec<String> {
+    RuleSet::from_str(Path::new("r.yaml"), text)
+        .expect_err("rules must be refused")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn the_shipped_example_rules_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let set = RuleSet::load(&dir).expect("rules/ is valid");
+    assert_eq!(set.datasets(), ["*", "search_ranking_inputs"]);
+    let rules = set.for_dataset("search_ranking_inputs");
+    assert_eq!(
+        rules.method_for("latency_ms", Kind::Numeric),
+        (Method::WassersteinNormalized, 0.25)
+    );
+    assert_eq!(
+        rules.method_for("query_len", Kind::Numeric),
+        (Method::Psi, 0.2)
+    );
+    assert_eq!(rules.feature("position").kind, Some(Kind::String));
+    assert_eq!(
+        set.for_dataset("other").features.len(),
+        0,
+        "named rules stay with their dataset"
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors_with_line_and_column() {
+    let errors = errors_of("dataset: d\nfeatures:\n  x:\n    treshold: 0.3\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("r.yaml:4:"), "{errors:?}");
+    assert!(errors[0].contains("treshold"), "{errors:?}");
+
+    let errors = errors_of(
+        "dataset: d\ndrift:\n  numeric: {method: chi2_p_value}\nfeatures:\n  x: {threshold: -1}\n  y: {range: [5, 1]}\n  z: {max_null_ratio: 2}\n",
+    );
+    assert_eq!(
+        errors.len(),
+        4,
+        "every problem is reported at once: {errors:?}"
+    );
+    assert!(
+        errors[0].starts_with("r.yaml:3:")
+            && errors[0].contains("method chi2_p_value does not apply to numeric features"),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("r.yaml:5:")
+            && e.contains("x: threshold must be a finite number >= 0, got -1")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("r.yaml:6:") && e.contains("y: range must be [low, high]")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("r.yaml:7:")
+            && e.contains("z: max_null_ratio must be between 0 and 1")),
+        "{errors:?}"
+    );
+
+    let errors = errors_of("dataset: d\nfeatures:\n  x: {method: psi_typo}\n");
+    assert!(
+        errors[0].starts_with("r.yaml:3:") && errors[0].contains("psi_typo"),
+        "{errors:?}"
+    );
+    let errors = errors_of("dataset: \"bad name!\"\n");
+    assert!(
+        errors[0].starts_with("r.yaml:1:") && errors[0].contains("not a valid name"),
+        "{errors:?}"
+    );
+    let errors = errors_of("features: {}\n");
+    assert!(
+        errors[0].contains("dataset"),
+        "a file must say which dataset: {errors:?}"
+    );
+    let errors = errors_of("dataset: d\nfeatures:\n  x: {kind: string, method: ks}\n");
+    assert!(
+        errors[0].contains("x: method ks does not apply to string features"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_feature_configured_twice_is_a_conflict_named_with_both_places() {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "dataset: d\nfeatures:\n  x: {threshold: 0.3}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.yml"),
+        "dataset: d\n\nfeatures:\n  x: {ignore: true}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not rules").unwrap();
+    let errors = RuleSet::load(dir.path()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let msg = errors[0].to_string();
+    assert!(
+        msg.contains("b.yml:4:") && msg.contains("a.yaml:3"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rules_change_verdicts_and_invariants() {
+    let reference: Vec<f64> = (0..2000).map(|i| (i % 100) as f64).collect();
+    let current: Vec<f64> = (0..2000).map(|i| (i % 100) as f64 + 8.0).collect();
+    let (r, c) = (
+        numeric_profile("d", &reference),
+        numeric_profile("d", &current),
+    );
+
+    let default = compare(&r, &c, &RuleSet::default().for_dataset("d"));
+    assert!(
+        !default.features["x"].drift,
+        "{}",
+        default.features["x"].reason
+    );
+
+    let strict = RuleSet::from_str(
+        Path::new("r.yaml"),
+        "dataset: d\nfeatures:\n  x: {method: ks, threshold: 0.05, range: [0, 100]}\n",
+    )
+    .unwrap();
+    let report = compare(&r, &c, &strict.for_dataset("d"));
+    let f = &report.features["x"];
+    assert!(f.drift, "{}", f.reason);
+    assert_eq!(f.reason, "KS 0.08 ≥ 0.05");
+    let range = report
+        .schema
+        .iter()
+        .find(|f| f.check == Check::OutOfExpectedRange)
+        .expect("range finding");
+    assert_eq!(range.severity, Severity::Error);
+    assert!(
+        (range.share.unwrap() - 0.07).abs() < 0.01,
+        "{:?}",
+        range.share
+    );
+
+    let ignored = RuleSet::from_str(
+        Path::new("r.yaml"),
+        "dataset: \"*\"\nfeatures:\n  x: {ignore: true}\n",
+    )
+    .unwrap();
+    let report = compare(&r, &c, &ignored.for_dataset("d"));
+    assert!(report.features.is_empty() && report.schema.is_empty());
+}
