@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::detect::{self, RuleSet};
 use crate::ingest;
@@ -168,7 +168,8 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         max_features: args.max_features,
         ..Limits::default()
     };
-    let (mut profile, problems) = load(&args.path, &dataset, args.stage, limits)?;
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let (mut profile, problems) = load(&args.path, &dataset, args.stage, limits, &progress)?;
     profile.labels.extend(args.labels.iter().cloned());
 
     if let Some(out) = &args.out {
@@ -205,20 +206,31 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| dataset_from_path(path))
     };
     let limits = Limits::default();
-    let (reference, _) = load(
-        &args.reference,
-        &name_of(&args.reference),
-        Stage::Offline,
-        limits,
-    )
-    .with_context(|| format!("reference {}", args.reference.display()))?;
-    let (current, problems) = load(
-        &args.current,
-        &name_of(&args.current),
-        Stage::Online,
-        limits,
-    )
-    .with_context(|| format!("current {}", args.current.display()))?;
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    // Both sides load at once: decoding or profiling one does not wait for the other.
+    let (reference, current) = std::thread::scope(|scope| {
+        let reference = scope.spawn(|| {
+            load(
+                &args.reference,
+                &name_of(&args.reference),
+                Stage::Offline,
+                limits,
+                &progress,
+            )
+            .with_context(|| format!("reference {}", args.reference.display()))
+        });
+        let current = load(
+            &args.current,
+            &name_of(&args.current),
+            Stage::Online,
+            limits,
+            &progress,
+        )
+        .with_context(|| format!("current {}", args.current.display()));
+        (reference.join().expect("loading does not panic"), current)
+    });
+    let (reference, _) = reference?;
+    let (current, problems) = current?;
     let rules = rules.for_dataset(&current.dataset);
     let report = detect::compare(&reference, &current, &rules);
 
@@ -281,6 +293,7 @@ pub fn load(
     dataset: &str,
     stage: Stage,
     limits: Limits,
+    progress: &MultiProgress,
 ) -> anyhow::Result<(DatasetProfile, Option<Problems>)> {
     if is_profile_file(path) {
         let f = std::fs::File::open(path)
@@ -290,7 +303,7 @@ pub fn load(
         return Ok((profile, None));
     }
     let mut profiler = Profiler::new(dataset, stage, limits);
-    let bar = progress_bar(path);
+    let bar = progress_bar(path, progress);
     let result = ingest::read_file(path, &mut profiler, &bar);
     bar.finish_and_clear();
     result?;
@@ -306,16 +319,20 @@ fn is_profile_file(path: &Path) -> bool {
 }
 
 /// A progress bar on stderr for files big enough to take a while, only on a terminal.
-fn progress_bar(path: &Path) -> ProgressBar {
+fn progress_bar(path: &Path, progress: &MultiProgress) -> ProgressBar {
     const SHOW_FROM_BYTES: u64 = 32 << 20;
     let big = std::fs::metadata(path).is_ok_and(|m| m.len() >= SHOW_FROM_BYTES);
     if !big || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let bar = progress.add(ProgressBar::new(0));
+    bar.set_message(report::printable(
+        &path.file_name().unwrap_or_default().to_string_lossy(),
+        30,
+    ));
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} profiling [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
+            "{spinner} profiling {msg} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
         )
         .expect("valid template")
         .progress_chars("=> "),

@@ -15,9 +15,6 @@ use super::rules::{DatasetRules, Method};
 use super::stats::{self, StepCdf};
 use crate::profile::{DatasetProfile, FeatureProfile, Kind, Stage};
 
-/// Ranks at which sketch CDFs are read: fine enough that an exact sketch (up to 400 values)
-/// contributes every value.
-const CDF_RESOLUTION: usize = 2048;
 /// Numeric bins for PSI, JS distance and Hellinger: cut at the reference's deciles.
 const PSI_BINS: usize = 10;
 /// A category gets its own bin only if, pooled over both sides, it is expected at least this
@@ -143,31 +140,32 @@ pub fn compare(
     current: &DatasetProfile,
     rules: &DatasetRules,
 ) -> DriftReport {
-    let mut features = BTreeMap::new();
-    for (name, cur) in &current.features {
-        let rule = rules.feature(name);
-        if rule.ignore {
-            continue;
-        }
-        let Some(reference_feature) = reference.features.get(name) else {
-            continue;
-        };
-        let kind = rule
+    let jobs: Vec<(&String, &FeatureProfile, &FeatureProfile)> = current
+        .features
+        .iter()
+        .filter(|(name, _)| !rules.feature(name).ignore)
+        .filter_map(|(name, cur)| reference.features.get(name).map(|r| (name, r, cur)))
+        .collect();
+    let verdicts = parallel_map(&jobs, |&(name, reference_feature, cur)| {
+        let kind = rules
+            .feature(name)
             .kind
             .unwrap_or_else(|| comparison_kind(reference_feature, cur));
         let (method, threshold) = rules.method_for(name, kind);
-        features.insert(
-            name.clone(),
-            judge(
-                reference_feature,
-                cur,
-                kind,
-                method,
-                threshold,
-                rules.min_count,
-            ),
-        );
-    }
+        judge(
+            reference_feature,
+            cur,
+            kind,
+            method,
+            threshold,
+            rules.min_count,
+        )
+    });
+    let features: BTreeMap<String, FeatureDrift> = jobs
+        .iter()
+        .map(|(name, _, _)| (*name).clone())
+        .zip(verdicts)
+        .collect();
     let mut drifted: Vec<(&String, f64)> = features
         .iter()
         .filter(|(_, d)| d.drift)
@@ -181,6 +179,30 @@ pub fn compare(
         reference: side(reference),
         current: side(current),
     }
+}
+
+/// `items.iter().map(f)` on every core: features are judged independently, and a profile of
+/// a thousand features is worth splitting. Order is kept.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const MIN_PER_THREAD: usize = 16;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len() / MIN_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("judging a feature does not panic"))
+            .collect()
+    })
 }
 
 fn side(p: &DatasetProfile) -> Side {
@@ -318,7 +340,7 @@ pub fn fmt_stat(x: f64) -> String {
 /// numbers, from its exactly counted strings that parse as numbers.
 fn numeric_cdf(f: &FeatureProfile) -> Option<StepCdf> {
     if f.numeric().count() > 0 {
-        let (points, cumulative) = f.numeric().cdf_points(CDF_RESOLUTION).into_iter().unzip();
+        let (points, cumulative) = f.numeric().cdf_points().into_iter().unzip();
         return StepCdf::new(points, cumulative);
     }
     let strings = f.strings();
@@ -399,14 +421,16 @@ fn numeric_statistics(
             None
         }
     };
-    let error_bound = if reference.numeric().count() > 0 && current.numeric().count() > 0 {
-        Some(
-            reference.numeric().rank_error() * exactness(reference)
-                + current.numeric().rank_error() * exactness(current),
-        )
-    } else {
-        None
+    // Each CDF is within its sketch's rank error (none while exact) plus its reading grid.
+    let cdf_error = |f: &FeatureProfile| {
+        let n = f.numeric();
+        if n.is_exact() {
+            0.0
+        } else {
+            n.rank_error() + n.cdf_grid_error()
+        }
     };
+    let error_bound = Some(cdf_error(reference) + cdf_error(current));
     let statistics = Statistics {
         psi: Some(stats::psi(&p, &q)),
         js_distance: Some(stats::js_distance(&p, &q)),
@@ -443,15 +467,6 @@ fn numeric_count(f: &FeatureProfile) -> f64 {
         .sum()
 }
 
-/// 0 while a sketch holds every value (its CDF is exact), else 1.
-fn exactness(f: &FeatureProfile) -> f64 {
-    if f.numeric().count() <= u64::from(crate::profile::KLL_K) {
-        0.0
-    } else {
-        1.0
-    }
-}
-
 /// Bin edges at the reference's deciles, without repeats (a discrete feature has fewer bins).
 fn decile_edges(reference: &StepCdf) -> Vec<f64> {
     let points = reference.points();
@@ -486,17 +501,17 @@ fn categories(f: &FeatureProfile, kind: Kind) -> Categories {
     if f.types().string == 0 && f.numeric().count() > 0 {
         let n = f.numeric().count() as f64;
         let mut previous = 0.0;
-        for (x, cumulative) in f.numeric().cdf_points(CDF_RESOLUTION) {
+        for (x, cumulative) in f.numeric().cdf_points() {
             let jump = (cumulative - previous) * n;
             previous = cumulative;
             if jump > 0.0 {
                 counts.insert(crate::report::format_number(x), jump);
             }
         }
-        let max_error = if f.numeric().count() > u64::from(crate::profile::KLL_K) {
-            f.numeric().rank_error() * n
-        } else {
+        let max_error = if f.numeric().is_exact() {
             0.0
+        } else {
+            (f.numeric().rank_error() + f.numeric().cdf_grid_error()) * n
         };
         return Categories {
             counts,
