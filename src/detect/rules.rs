@@ -625,7 +625,18 @@ fn valid_dataset_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
-/// serde-saphyr renders a snippet under its message; the location is reported separately.
+/// serde-saphyr's message without the snippet it renders under it, its "error: " prefix and
+/// its own copy of the location (reported separately as file:line:column).
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_owned()
+    let mut line = message.lines().next().unwrap_or(message).trim();
+    line = line.strip_prefix("error: ").unwrap_or(line);
+    if line.starts_with("line ")
+        && let Some((_, rest)) = line.split_once(": ")
+    {
+        line = rest;
+    }
+    if let Some(i) = line.rfind(" at line ") {
+        line = &line[..i];
+    }
+    line.to_owned()
 }
