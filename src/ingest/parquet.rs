@@ -1,9 +1,11 @@
-//! Parquet, read column by column through Arrow. Columns are split into shares of similar size,
-//! one per core, each decoded and profiled by its own reader. Each row group is read on its
-//! own, so a corrupt row group is refused (its rows counted) while the others are profiled.
+//! Parquet, read column by column through Arrow: one worker per core takes the next column
+//! (heaviest first), decodes and profiles it with a reader of its own. Each row group is read
+//! on its own, so a corrupt row group is refused (its rows counted) while the others are
+//! profiled.
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
@@ -59,7 +61,11 @@ pub(super) fn read(
         .map_or(1, |n| n.get())
         .min(wanted.len())
         .max(1);
-    let shares = balance(&wanted, &column_weights(&parquet_meta), workers);
+    // Heaviest columns first: workers take the next column as they finish one, so the last
+    // columns taken are the light ones and the workers end together.
+    let weights = column_weights(&parquet_meta);
+    let mut order = wanted.clone();
+    order.sort_by_key(|&c| std::cmp::Reverse(weights.get(c).copied().unwrap_or(1)));
     // Progress counts values (rows × columns), so every worker can advance it.
     progress
         .set_length(parquet_meta.file_metadata().num_rows().max(0) as u64 * wanted.len() as u64);
@@ -67,24 +73,24 @@ pub(super) fn read(
     let mut first_row: u64 = 0;
     for (group, meta) in parquet_meta.row_groups().iter().enumerate() {
         let group_rows = meta.num_rows().max(0) as u64;
-        // Each worker decodes and profiles its own share of the columns with its own reader;
-        // the group joins the profile only once every share decoded, so a group that fails
+        // The group joins the profile only once every column decoded, so a group that fails
         // half-way leaves no partial trace.
+        let next = AtomicUsize::new(0);
         let outcome: Result<Vec<(usize, FeatureProfile)>, String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .iter()
-                .map(|share| {
-                    // A file handle of its own: clones share one seek position, and the Parquet
-                    // reader seeks before every read.
-                    let handle = File::open(source);
-                    let metadata = metadata.clone();
-                    let declared: Vec<Option<Kind>> = share
-                        .iter()
-                        .map(|&c| declared_kind(fields[c].data_type()))
-                        .collect();
-                    scope.spawn(move || {
-                        let handle = handle.map_err(|e| e.to_string())?;
-                        profile_columns(handle, metadata, group, share, declared, progress)
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        while let Some(&column) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            // A file handle of its own: clones share one seek position, and the
+                            // Parquet reader seeks before every read.
+                            let file = File::open(source).map_err(|e| e.to_string())?;
+                            let declared = declared_kind(fields[column].data_type());
+                            let profile =
+                                profile_column(file, &metadata, group, column, declared, progress)?;
+                            done.push((column, profile));
+                        }
+                        Ok::<_, String>(done)
                     })
                 })
                 .collect();
@@ -124,38 +130,29 @@ pub(super) fn read(
     Ok(())
 }
 
-/// Decodes columns `share` (root indices) of one row group and profiles each.
-fn profile_columns(
+/// Decodes one column (a root index) of one row group and profiles it.
+fn profile_column(
     file: File,
-    metadata: ArrowReaderMetadata,
+    metadata: &ArrowReaderMetadata,
     group: usize,
-    share: &[usize],
-    declared: Vec<Option<Kind>>,
+    column: usize,
+    declared: Option<Kind>,
     progress: &ProgressBar,
-) -> Result<Vec<(usize, FeatureProfile)>, String> {
-    let mask = ProjectionMask::roots(
-        metadata.metadata().file_metadata().schema_descr(),
-        share.iter().copied(),
-    );
-    let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+) -> Result<FeatureProfile, String> {
+    let mask = ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), [column]);
+    let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
         .with_row_groups(vec![group])
         .with_projection(mask)
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| e.to_string())?;
-    let mut profiles: Vec<FeatureProfile> = declared
-        .into_iter()
-        .map(FeatureProfile::with_declared)
-        .collect();
+    let mut profile = FeatureProfile::with_declared(declared);
     for batch in batches {
         let batch = batch.map_err(|e| e.to_string())?;
-        // The projected batch holds the share's columns in schema order, as `share` is.
-        for (column, profile) in batch.columns().iter().zip(profiles.iter_mut()) {
-            observe_column(profile, column)?;
-        }
-        progress.inc((batch.num_rows() * share.len()) as u64);
+        observe_column(&mut profile, batch.column(0))?;
+        progress.inc(batch.num_rows() as u64);
     }
-    Ok(share.iter().copied().zip(profiles).collect())
+    Ok(profile)
 }
 
 /// Work per root column: its uncompressed bytes over all row groups (at least 1).
@@ -171,30 +168,6 @@ fn column_weights(meta: &ParquetMetaData) -> Vec<u64> {
         }
     }
     weights
-}
-
-/// Splits `columns` into `n` shares of similar weight (heaviest first, each to the lightest
-/// share), each share in schema order.
-fn balance(columns: &[usize], weights: &[u64], n: usize) -> Vec<Vec<usize>> {
-    let mut order = columns.to_vec();
-    order.sort_by_key(|&c| std::cmp::Reverse(weights.get(c).copied().unwrap_or(1)));
-    let mut shares: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); n];
-    for c in order {
-        let lightest = shares
-            .iter_mut()
-            .min_by_key(|(w, _)| *w)
-            .expect("at least one share");
-        lightest.0 += weights.get(c).copied().unwrap_or(1);
-        lightest.1.push(c);
-    }
-    shares
-        .into_iter()
-        .map(|(_, mut cols)| {
-            cols.sort_unstable();
-            cols
-        })
-        .filter(|cols| !cols.is_empty())
-        .collect()
 }
 
 /// The kind a column's type promises, for columns without any values.

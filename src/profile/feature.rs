@@ -317,7 +317,11 @@ impl StringSummary {
 
     fn push(&mut self, s: &str) {
         self.items.update_ref(s);
-        let len = s.chars().count() as u64;
+        let len = if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        } as u64;
         self.lengths.push(len as f64);
         self.min_len = self.min_len.min(len);
         self.max_len = self.max_len.max(len);
@@ -390,11 +394,37 @@ pub(crate) fn new_hll() -> HllSketch {
 }
 
 /// Distinct counting hashes a type tag with the value, so `1`, `"1"` and `true` stay distinct.
-#[derive(Hash)]
 enum DistinctKey<'a> {
     Number(u64),
     Bool(bool),
     Str(&'a str),
+}
+
+/// The bytes `#[derive(Hash)]` would feed the hasher — the variant index as an `isize`, then
+/// the value — written in one call for numbers: the sketch's MurmurHash3 is a streaming hash,
+/// so the result is identical (profiles stay mergeable with earlier ones) at a third of the
+/// cost. `hashes_like_the_derived_impl` pins this.
+impl std::hash::Hash for DistinctKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            DistinctKey::Number(bits) => {
+                let mut bytes = [0u8; 16];
+                bytes[..8].copy_from_slice(&0isize.to_ne_bytes());
+                bytes[8..].copy_from_slice(&bits.to_ne_bytes());
+                state.write(&bytes);
+            }
+            DistinctKey::Bool(b) => {
+                let mut bytes = [0u8; 9];
+                bytes[..8].copy_from_slice(&1isize.to_ne_bytes());
+                bytes[8] = u8::from(*b);
+                state.write(&bytes);
+            }
+            DistinctKey::Str(s) => {
+                state.write(&2isize.to_ne_bytes());
+                s.hash(state);
+            }
+        }
+    }
 }
 
 impl FeatureProfile {
@@ -560,5 +590,41 @@ impl FeatureProfile {
     pub(crate) fn add_nulls(&mut self, n: u64) -> Result<(), MergeError> {
         self.nulls = self.nulls.checked_add(n).ok_or(MergeError::Overflow)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DistinctKey;
+    use datasketches::hll::Coupon;
+
+    #[derive(Hash)]
+    enum Derived<'a> {
+        Number(u64),
+        Bool(bool),
+        Str(&'a str),
+    }
+
+    #[test]
+    fn hashes_like_the_derived_impl() {
+        for x in [0.0f64, -1.5, 1e300, f64::NAN, f64::INFINITY] {
+            let bits = x.to_bits();
+            assert_eq!(
+                Coupon::from_value(DistinctKey::Number(bits)),
+                Coupon::from_value(Derived::Number(bits))
+            );
+        }
+        for b in [true, false] {
+            assert_eq!(
+                Coupon::from_value(DistinctKey::Bool(b)),
+                Coupon::from_value(Derived::Bool(b))
+            );
+        }
+        for s in ["", "US", "日本🙂", &"x".repeat(100)] {
+            assert_eq!(
+                Coupon::from_value(DistinctKey::Str(s)),
+                Coupon::from_value(Derived::Str(s))
+            );
+        }
     }
 }
