@@ -325,18 +325,17 @@ fn progress_bar(path: &Path, progress: &MultiProgress) -> ProgressBar {
     if !big || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = progress.add(ProgressBar::new(0));
-    bar.set_message(report::printable(
-        &path.file_name().unwrap_or_default().to_string_lossy(),
-        30,
-    ));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} profiling {msg} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
+    // Styled and named before it joins the display, so it never draws with the default style.
+    let style = ProgressStyle::with_template(
+        "{spinner} profiling {msg} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let bar = ProgressBar::new(0)
+        .with_style(style)
+        .with_message(report::printable(&name, 30));
+    let bar = progress.add(bar);
     bar
 }
 
