@@ -176,16 +176,11 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         write_profile(out, &profile)?;
     }
     let problems = problems.unwrap_or_default();
-    let mut stdout = std::io::stdout().lock();
-    let printed = if args.json {
-        let doc = report::document(&profile, Some(&problems));
-        serde_json::to_writer_pretty(&mut stdout, &doc)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(stdout))
+    if args.json {
+        print_json(&report::document(&profile, Some(&problems)))?;
     } else {
-        stdout.write_all(report::table(&profile).as_bytes())
-    };
-    ignore_broken_pipe(printed)?;
+        print_text(&report::table(&profile))?;
+    }
     if !args.json {
         report_problems(&problems);
     }
@@ -234,15 +229,11 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let rules = rules.for_dataset(&current.dataset);
     let report = detect::compare(&reference, &current, &rules);
 
-    let mut stdout = std::io::stdout().lock();
-    let printed = if args.json {
-        serde_json::to_writer_pretty(&mut stdout, &report)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(stdout))
+    if args.json {
+        print_json(&report)?;
     } else {
-        stdout.write_all(report::compare_table(&report).as_bytes())
-    };
-    ignore_broken_pipe(printed)?;
+        print_text(&report::compare_table(&report))?;
+    }
     if let Some(problems) = problems
         && !args.json
     {
@@ -381,6 +372,18 @@ fn report_problems(problems: &Problems) {
     for line in report::problem_lines(problems) {
         let _ = writeln!(err, "  {}", report::printable(&line, 400));
     }
+}
+
+fn print_json(doc: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let printed = serde_json::to_writer_pretty(&mut stdout, doc)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(stdout));
+    ignore_broken_pipe(printed)
+}
+
+fn print_text(text: &str) -> std::io::Result<()> {
+    ignore_broken_pipe(std::io::stdout().lock().write_all(text.as_bytes()))
 }
 
 /// `driftd profile x | head` closes the pipe early; that is not an error.

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::rules::DatasetRules;
-use crate::profile::{DatasetProfile, FeatureProfile, Kind};
+use crate::profile::{DatasetProfile, FeatureProfile, FrequentValue, Kind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +52,17 @@ pub struct Finding {
 const MAX_EXAMPLES: usize = 10;
 
 impl Finding {
+    /// The share of current values concerned, with the first few of them as examples.
+    fn about(mut self, share: f64, values: &[&FrequentValue]) -> Finding {
+        self.share = Some(share);
+        self.values = values
+            .iter()
+            .take(MAX_EXAMPLES)
+            .map(|v| v.value.clone())
+            .collect();
+        self
+    }
+
     fn new(feature: Option<&str>, check: Check, severity: Severity, message: String) -> Finding {
         Finding {
             feature: feature.map(str::to_owned),
@@ -338,7 +349,7 @@ fn category_checks(
         // Strings the sketch no longer tracks cannot be checked one by one; their total can.
         if !bad.is_empty() {
             let share = bad.iter().map(|v| v.count).sum::<u64>() as f64 / total;
-            let mut f = Finding::new(
+            let f = Finding::new(
                 Some(name),
                 Check::DisallowedValues,
                 Severity::Error,
@@ -347,13 +358,7 @@ fn category_checks(
                     pct(share)
                 ),
             );
-            f.share = Some(share);
-            f.values = bad
-                .iter()
-                .take(MAX_EXAMPLES)
-                .map(|v| v.value.clone())
-                .collect();
-            out.push(f);
+            out.push(f.about(share, &bad));
         }
         return;
     }
@@ -374,7 +379,7 @@ fn category_checks(
     } else {
         Severity::Info
     };
-    let mut f = Finding::new(
+    let f = Finding::new(
         Some(name),
         Check::NewCategories,
         severity,
@@ -384,11 +389,5 @@ fn category_checks(
             pct(share)
         ),
     );
-    f.share = Some(share);
-    f.values = new
-        .iter()
-        .take(MAX_EXAMPLES)
-        .map(|v| v.value.clone())
-        .collect();
-    out.push(f);
+    out.push(f.about(share, &new));
 }
