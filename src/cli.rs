@@ -326,8 +326,7 @@ fn progress_bar(path: &Path, progress: &MultiProgress) -> ProgressBar {
     let bar = ProgressBar::new(0)
         .with_style(style)
         .with_message(report::printable(&name, 30));
-    let bar = progress.add(bar);
-    bar
+    progress.add(bar)
 }
 
 /// Writes the profile file next to its destination, then renames it into place, so a reader
