@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::config::{self, Layer, ServeConfig, Source};
 use crate::detect::{self, RuleSet};
 use crate::ingest;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
@@ -34,6 +35,34 @@ pub enum Command {
     /// Work with rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the daemon: ingest, windows, storage, continuous evaluation, /metrics.
+    /// Settings: defaults, then --config, then DRIFTD_* variables, then these flags.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A YAML config file (see driftd.example.yaml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8471] (DRIFTD_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// sqlite://PATH or postgres://… [default: sqlite://driftd.db] (DRIFTD_DATABASE_URL).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Rule file or directory (DRIFTD_RULES).
+    #[arg(long)]
+    pub rules: Option<String>,
+    /// Online window length, e.g. 60s (DRIFTD_WINDOW).
+    #[arg(long)]
+    pub window: Option<String>,
+    /// How often drift is evaluated, e.g. 30s (DRIFTD_EVAL_INTERVAL).
+    #[arg(long)]
+    pub eval_interval: Option<String>,
+    /// Print the resolved configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => profile(args),
         Command::Compare(args) => compare(args),
         Command::Rules(RulesCommand::Check { path }) => rules_check(&path),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -244,6 +274,91 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Resolves the configuration layers; every problem is reported at once.
+fn serve_config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
+    let mut layers = Vec::new();
+    let mut errors = Vec::new();
+    if let Some(path) = &args.config {
+        match Layer::from_file(path) {
+            Ok(layer) => layers.push((Source::File(path.clone()), layer)),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    let (env, unknown) = Layer::from_env(std::env::vars().filter(|(k, _)| k != "DRIFTD_LOG"));
+    for name in unknown {
+        tracing::warn!(variable = %name, "Unknown DRIFTD_ environment variable ignored");
+    }
+    layers.push((Source::Environment, env));
+    layers.push((
+        Source::Flags,
+        Layer {
+            listen: args.listen.clone(),
+            database_url: args.database.clone(),
+            rules: args.rules.clone(),
+            window: args.window.clone(),
+            eval_interval: args.eval_interval.clone(),
+            ..Layer::default()
+        },
+    ));
+    match config::resolve(layers) {
+        Ok(c) if errors.is_empty() => Ok(c),
+        Ok(_) => Err(config_errors(&errors)),
+        Err(mut more) => {
+            errors.append(&mut more);
+            Err(config_errors(&errors))
+        }
+    }
+}
+
+fn config_errors(errors: &[config::ConfigError]) -> anyhow::Error {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!("invalid configuration:\n  {}", lines.join("\n  "))
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init();
+    let config = serve_config(&args)?;
+    if args.print_config {
+        println!("{config:#?}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        crate::serve::run(listener, config, shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (what Kubernetes sends) or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }
 
 fn load_rules(path: &Path) -> anyhow::Result<RuleSet> {

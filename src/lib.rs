@@ -16,7 +16,11 @@
 //! Storage, detection, alerting and export (`driftd serve`, `driftd compare`) build on these.
 
 pub mod cli;
+pub mod config;
 pub mod detect;
 pub mod ingest;
 pub mod profile;
 pub mod report;
+pub mod serve;
+pub mod store;
+pub mod telemetry;

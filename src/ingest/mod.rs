@@ -7,6 +7,7 @@
 mod csv;
 mod jsonl;
 mod parquet;
+pub mod records;
 
 use std::fs::File;
 use std::path::Path;

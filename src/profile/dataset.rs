@@ -289,6 +289,29 @@ impl Profiler {
         &self.problems
     }
 
+    /// The profile so far, leaving the profiler as it is (for checkpoints of open windows).
+    pub fn snapshot(&self) -> DatasetProfile {
+        let rows = self.rows;
+        let features = self
+            .names
+            .iter()
+            .zip(&self.features)
+            .map(|(name, f)| {
+                let mut f = f.clone();
+                f.nulls = rows.saturating_sub(f.count());
+                (name.clone(), f)
+            })
+            .collect();
+        DatasetProfile {
+            dataset: self.dataset.clone(),
+            stage: self.stage,
+            rows,
+            rejected_rows: self.problems.rejected_rows,
+            labels: BTreeMap::new(),
+            features,
+        }
+    }
+
     /// The finished profile, and what went wrong on the way.
     pub fn finish(self) -> (DatasetProfile, Problems) {
         let rows = self.rows;

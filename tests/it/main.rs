@@ -9,3 +9,4 @@ mod helpers;
 mod merge_laws;
 mod profile_file;
 mod rules;
+mod serve;

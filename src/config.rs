@@ -1,0 +1,426 @@
+//! Configuration of `driftd serve`, in layers: built-in defaults, then a YAML file
+//! (`--config`), then `DRIFTD_*` environment variables, then command-line flags. Every problem
+//! is reported at once, each with the layer it came from. Secrets (the database URL, which may
+//! hold a password) are wrapped so that `Debug` and `Display` print `[redacted]`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A value that must never reach logs, errors, metrics or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database_url: Secret,
+    pub rules: Option<PathBuf>,
+    /// Length of an online window.
+    pub window: Duration,
+    /// Length of the coarser windows closed windows are rolled up into.
+    pub rollup: Duration,
+    /// How long closed windows are kept; rollups are kept `rollup_retention`.
+    pub retention: Duration,
+    pub rollup_retention: Duration,
+    pub eval_interval: Duration,
+    /// How often open windows are written to the database: what a crash can lose at most.
+    pub flush_interval: Duration,
+    pub shutdown_grace: Duration,
+    /// Largest request body, after decompression.
+    pub max_body_bytes: usize,
+    /// Record batches waiting to be profiled; beyond, ingest answers 429.
+    pub queue_capacity: usize,
+    pub max_datasets: usize,
+    pub max_features: usize,
+    /// Features per dataset that get their own metric series.
+    pub metrics_max_features: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8471)),
+            database_url: Secret::new("sqlite://driftd.db"),
+            rules: None,
+            window: Duration::from_secs(60),
+            rollup: Duration::from_secs(3600),
+            retention: Duration::from_secs(2 * 86_400),
+            rollup_retention: Duration::from_secs(30 * 86_400),
+            eval_interval: Duration::from_secs(30),
+            flush_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+            max_body_bytes: 8 << 20,
+            queue_capacity: 256,
+            max_datasets: 100,
+            max_features: 1000,
+            metrics_max_features: 200,
+        }
+    }
+}
+
+/// One layer: every setting optional, as text, so each layer is parsed the same way.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub rules: Option<String>,
+    pub window: Option<String>,
+    pub rollup: Option<String>,
+    pub retention: Option<String>,
+    pub rollup_retention: Option<String>,
+    pub eval_interval: Option<String>,
+    pub flush_interval: Option<String>,
+    pub shutdown_grace: Option<String>,
+    pub max_body_bytes: Option<String>,
+    pub queue_capacity: Option<String>,
+    pub max_datasets: Option<String>,
+    pub max_features: Option<String>,
+    pub metrics_max_features: Option<String>,
+}
+
+/// Settings, their environment variables, and a line of documentation each.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "listen",
+        "DRIFTD_LISTEN",
+        "address to listen on (default 127.0.0.1:8471, loopback)",
+    ),
+    (
+        "database_url",
+        "DRIFTD_DATABASE_URL",
+        "sqlite://PATH (default sqlite://driftd.db) or postgres://…",
+    ),
+    (
+        "rules",
+        "DRIFTD_RULES",
+        "rule file or directory applied by continuous evaluation",
+    ),
+    (
+        "window",
+        "DRIFTD_WINDOW",
+        "length of an online window (default 60s)",
+    ),
+    (
+        "rollup",
+        "DRIFTD_ROLLUP",
+        "coarser windows closed windows are merged into (default 1h)",
+    ),
+    (
+        "retention",
+        "DRIFTD_RETENTION",
+        "how long closed windows are kept (default 2d)",
+    ),
+    (
+        "rollup_retention",
+        "DRIFTD_ROLLUP_RETENTION",
+        "how long rollups are kept (default 30d)",
+    ),
+    (
+        "eval_interval",
+        "DRIFTD_EVAL_INTERVAL",
+        "how often drift is evaluated (default 30s)",
+    ),
+    (
+        "flush_interval",
+        "DRIFTD_FLUSH_INTERVAL",
+        "how often open windows are saved: the most a crash loses (default 5s)",
+    ),
+    (
+        "shutdown_grace",
+        "DRIFTD_SHUTDOWN_GRACE",
+        "time allowed to flush on SIGTERM (default 10s)",
+    ),
+    (
+        "max_body_bytes",
+        "DRIFTD_MAX_BODY_BYTES",
+        "largest request body (default 8388608)",
+    ),
+    (
+        "queue_capacity",
+        "DRIFTD_QUEUE_CAPACITY",
+        "record batches waiting to be profiled before 429 (default 256)",
+    ),
+    (
+        "max_datasets",
+        "DRIFTD_MAX_DATASETS",
+        "datasets accepted (default 100)",
+    ),
+    (
+        "max_features",
+        "DRIFTD_MAX_FEATURES",
+        "features per dataset (default 1000)",
+    ),
+    (
+        "metrics_max_features",
+        "DRIFTD_METRICS_MAX_FEATURES",
+        "features per dataset exported as metric series (default 200)",
+    ),
+];
+
+/// Where a setting came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Environment,
+    Flags,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "config file {}", p.display()),
+            Source::Environment => f.write_str("environment"),
+            Source::Flags => f.write_str("command line"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} ({origin}): {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    /// The layer the value came from.
+    pub origin: String,
+    pub message: String,
+}
+
+impl Layer {
+    /// Reads a YAML config file.
+    pub fn from_file(path: &Path) -> Result<Layer, Vec<ConfigError>> {
+        let err = |message: String| {
+            vec![ConfigError {
+                setting: "config".into(),
+                origin: Source::File(path.to_owned()).to_string(),
+                message,
+            }]
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        serde_saphyr::from_str::<Option<Layer>>(&text)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                let at = e
+                    .location()
+                    .map(|l| format!("line {}: ", l.line()))
+                    .unwrap_or_default();
+                err(format!(
+                    "{at}{}",
+                    e.to_string().lines().next().unwrap_or_default()
+                ))
+            })
+    }
+
+    /// `DRIFTD_*` variables from `vars`; names it does not know are returned separately.
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> (Layer, Vec<String>) {
+        let mut layer = Layer::default();
+        let mut unknown = Vec::new();
+        for (name, value) in vars {
+            if !name.starts_with("DRIFTD_") {
+                continue;
+            }
+            match SETTINGS.iter().find(|(_, env, _)| *env == name) {
+                Some((setting, _, _)) => *layer.slot(setting) = Some(value),
+                None => unknown.push(name),
+            }
+        }
+        (layer, unknown)
+    }
+
+    fn slot(&mut self, setting: &str) -> &mut Option<String> {
+        match setting {
+            "listen" => &mut self.listen,
+            "database_url" => &mut self.database_url,
+            "rules" => &mut self.rules,
+            "window" => &mut self.window,
+            "rollup" => &mut self.rollup,
+            "retention" => &mut self.retention,
+            "rollup_retention" => &mut self.rollup_retention,
+            "eval_interval" => &mut self.eval_interval,
+            "flush_interval" => &mut self.flush_interval,
+            "shutdown_grace" => &mut self.shutdown_grace,
+            "max_body_bytes" => &mut self.max_body_bytes,
+            "queue_capacity" => &mut self.queue_capacity,
+            "max_datasets" => &mut self.max_datasets,
+            "max_features" => &mut self.max_features,
+            "metrics_max_features" => &mut self.metrics_max_features,
+            other => unreachable!("unknown setting {other}"),
+        }
+    }
+}
+
+/// Applies `layers` (lowest first) over the defaults.
+pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigError>> {
+    let mut config = ServeConfig::default();
+    let mut errors = Vec::new();
+    let mut layers = layers;
+    for (source, layer) in &mut layers {
+        for (setting, _, _) in SETTINGS {
+            let Some(value) = layer.slot(setting).take() else {
+                continue;
+            };
+            if let Err(message) = apply(&mut config, setting, &value) {
+                errors.push(ConfigError {
+                    setting: (*setting).to_owned(),
+                    origin: source.to_string(),
+                    // The database URL may carry a password: never echo it.
+                    message: if *setting == "database_url" {
+                        message
+                    } else {
+                        format!("{value:?}: {message}")
+                    },
+                });
+            }
+        }
+    }
+    if config.window > config.rollup {
+        errors.push(ConfigError {
+            setting: "rollup".into(),
+            origin: "resolved configuration".into(),
+            message: "must be at least as long as window".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), String> {
+    let duration = |v: &str| -> Result<Duration, String> {
+        let d = humantime::parse_duration(v.trim())
+            .map_err(|e| format!("not a duration ({e}); e.g. 30s, 5m, 1h"))?;
+        if d.is_zero() {
+            Err("must be longer than 0".into())
+        } else {
+            Ok(d)
+        }
+    };
+    let count = |v: &str| -> Result<usize, String> {
+        match v.trim().parse::<usize>() {
+            Ok(0) => Err("must be at least 1".into()),
+            Ok(n) => Ok(n),
+            Err(_) => Err("not a positive whole number".into()),
+        }
+    };
+    match setting {
+        "listen" => {
+            config.listen = value
+                .trim()
+                .parse()
+                .map_err(|_| "not an address such as 127.0.0.1:8471".to_owned())?
+        }
+        "database_url" => {
+            if !(value.starts_with("sqlite:")
+                || value.starts_with("postgres://")
+                || value.starts_with("postgresql://"))
+            {
+                return Err("must start with sqlite:, postgres:// or postgresql://".into());
+            }
+            config.database_url = Secret::new(value);
+        }
+        "rules" => config.rules = Some(PathBuf::from(value)),
+        "window" => config.window = duration(value)?,
+        "rollup" => config.rollup = duration(value)?,
+        "retention" => config.retention = duration(value)?,
+        "rollup_retention" => config.rollup_retention = duration(value)?,
+        "eval_interval" => config.eval_interval = duration(value)?,
+        "flush_interval" => config.flush_interval = duration(value)?,
+        "shutdown_grace" => config.shutdown_grace = duration(value)?,
+        "max_body_bytes" => config.max_body_bytes = count(value)?,
+        "queue_capacity" => config.queue_capacity = count(value)?,
+        "max_datasets" => config.max_datasets = count(value)?,
+        "max_features" => config.max_features = count(value)?,
+        "metrics_max_features" => config.metrics_max_features = count(value)?,
+        other => unreachable!("unknown setting {other}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_errors_name_their_source() {
+        let file = Layer {
+            window: Some("2m".into()),
+            listen: Some("127.0.0.1:9000".into()),
+            ..Layer::default()
+        };
+        let (env, unknown) = Layer::from_env([
+            ("DRIFTD_WINDOW".to_owned(), "30s".to_owned()),
+            ("DRIFTD_NOPE".to_owned(), "1".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ]);
+        assert_eq!(unknown, ["DRIFTD_NOPE"]);
+        let flags = Layer {
+            listen: Some("127.0.0.1:9001".into()),
+            ..Layer::default()
+        };
+        let c = resolve(vec![
+            (Source::File("a.yaml".into()), file),
+            (Source::Environment, env),
+            (Source::Flags, flags),
+        ])
+        .unwrap();
+        assert_eq!(c.window, Duration::from_secs(30));
+        assert_eq!(c.listen.port(), 9001);
+
+        let bad = Layer {
+            window: Some("5 parsecs".into()),
+            max_features: Some("0".into()),
+            database_url: Some("mysql://root:hunter2@db/x".into()),
+            ..Layer::default()
+        };
+        let errors = resolve(vec![(Source::Environment, bad)]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text.iter()
+                .any(|e| e.starts_with("window (environment): \"5 parsecs\": not a duration"))
+        );
+        assert!(
+            text.iter()
+                .any(|e| e == "max_features (environment): \"0\": must be at least 1")
+        );
+        assert!(text.iter().all(|e| !e.contains("hunter2")), "{text:?}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = ServeConfig {
+            database_url: Secret::new("postgres://u:hunter2@localhost/db"),
+            ..ServeConfig::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(format!("{}", c.database_url), "[redacted]");
+    }
+}

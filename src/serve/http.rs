@@ -1,0 +1,529 @@
+//! The HTTP surface of `driftd serve`: ingest, profile uploads, references, verdicts, metrics
+//! and health. Errors are one enum that maps to status codes and never shows database or
+//! internal text to clients.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::{error, warn};
+
+use super::aggregate::Batch;
+use super::metrics::{DatasetStage, DropReason, Metrics};
+use super::now_ms;
+use crate::config::ServeConfig;
+use crate::ingest::records::{self, BodyFormat, RecordError};
+use crate::profile::{Stage, file};
+use crate::store::{Key, Kind, Store};
+
+/// Feature names a dataset has, to enforce `max_features` before records are queued.
+#[derive(Debug, Default)]
+pub struct Datasets {
+    features: HashMap<String, HashSet<String>>,
+}
+
+impl Datasets {
+    /// A dataset known from the store; its features are learnt again from new records.
+    pub fn register(&mut self, dataset: String) {
+        self.features.entry(dataset).or_default();
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: Metrics,
+    pub registry: Arc<Registry>,
+    pub queue: mpsc::Sender<Batch>,
+    pub datasets: Arc<Mutex<Datasets>>,
+    pub config: Arc<ServeConfig>,
+}
+
+/// The router, for the server and for in-process tests.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/datasets/{dataset}/records", post(post_records))
+        .route("/v1/datasets/{dataset}/profiles", post(post_profile))
+        .route(
+            "/v1/datasets/{dataset}/reference",
+            get(get_reference)
+                .put(put_reference)
+                .delete(delete_reference),
+        )
+        .route("/v1/datasets/{dataset}/drift", get(get_drift))
+        .route("/metrics", get(get_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(get_ready))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("driftd is busy; retry after {0} s")]
+    Busy(u64),
+    #[error("driftd is shutting down")]
+    ShuttingDown,
+    /// Logged in full; the client sees only "internal error".
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(detail) => {
+                error!(%detail, "Request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut response = (status, Json(json!({ "error": self.to_string() }))).into_response();
+        let retry_after = match self {
+            ApiError::Busy(seconds) => Some(seconds),
+            ApiError::ShuttingDown => Some(5),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+fn dataset_name(name: &str) -> Result<(), ApiError> {
+    crate::cli::validate_dataset(name).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn stage_of(stage: Option<&str>, default: Stage) -> Result<Stage, ApiError> {
+    match stage {
+        None => Ok(default),
+        Some(s) => s.parse().map_err(ApiError::BadRequest),
+    }
+}
+
+/// Run ids and part names: printable, short.
+fn identifier(what: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_control()) {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must be 1 to 128 printable characters"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct RecordsQuery {
+    stage: Option<String>,
+    run_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    accepted: usize,
+    rejected: usize,
+    /// The first refused records (at most 100), each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<RecordError>,
+    /// Values dropped because their feature is over the dataset's limit.
+    #[serde(skip_serializing_if = "is_zero")]
+    ignored_values: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignored_features: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+const MAX_ERRORS_LISTED: usize = 100;
+const MAX_FEATURE_NAME_BYTES: usize = 256;
+
+async fn post_records(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    Query(query): Query<RecordsQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let metrics = &state.metrics;
+    let fail = |reason: DropReason, e: ApiError| {
+        metrics.dropped(reason, 1);
+        e
+    };
+    dataset_name(&dataset).map_err(|e| fail(DropReason::invalid_request, e))?;
+    let stage = stage_of(query.stage.as_deref(), Stage::Online)
+        .map_err(|e| fail(DropReason::invalid_request, e))?;
+    let run_id = match (stage, query.run_id) {
+        (Stage::Offline, None) => {
+            return Err(fail(
+                DropReason::invalid_request,
+                ApiError::BadRequest("stage=offline needs a run_id".into()),
+            ));
+        }
+        (Stage::Offline, Some(id)) => {
+            identifier("run_id", &id).map_err(|e| fail(DropReason::invalid_request, e))?;
+            Some(id)
+        }
+        (Stage::Online, _) => None,
+    };
+    let format = body_format(&headers).map_err(|e| fail(DropReason::unsupported_media_type, e))?;
+    let bytes = read_body(body, state.config.max_body_bytes)
+        .await
+        .map_err(|e| fail(DropReason::too_large, e))?;
+    let mut batch = records::parse(format, &bytes).map_err(|e| {
+        fail(
+            DropReason::invalid_request,
+            ApiError::BadRequest(e.to_string()),
+        )
+    })?;
+
+    let (ignored_values, ignored_features) = state.admit(&dataset, &mut batch.records)?;
+    let accepted = batch.records.len();
+    let rejected = batch.rejected.len();
+    if accepted > 0 {
+        // Reserve a place before counting anything: a full queue refuses the whole batch.
+        let permit = state.queue.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => fail(DropReason::queue_full, ApiError::Busy(1)),
+            mpsc::error::TrySendError::Closed(()) => {
+                fail(DropReason::shutting_down, ApiError::ShuttingDown)
+            }
+        })?;
+        permit.send(Batch::Records {
+            dataset: dataset.as_str().into(),
+            stage,
+            run_id,
+            records: batch.records,
+        });
+        state
+            .metrics
+            .queue_depth
+            .set((state.queue.max_capacity() - state.queue.capacity()) as i64);
+    }
+    let labels = DatasetStage {
+        dataset: dataset.clone(),
+        stage: stage.into(),
+    };
+    metrics
+        .records
+        .get_or_create(&labels)
+        .inc_by(accepted as u64);
+    if rejected > 0 {
+        metrics
+            .records_rejected
+            .get_or_create(&labels)
+            .inc_by(rejected as u64);
+        metrics.dropped(DropReason::invalid_record, rejected as u64);
+    }
+    if ignored_values > 0 {
+        metrics.dropped(DropReason::feature_limit, ignored_values);
+    }
+    batch.rejected.truncate(MAX_ERRORS_LISTED);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            accepted,
+            rejected,
+            errors: batch.rejected,
+            ignored_values,
+            ignored_features,
+        }),
+    ))
+}
+
+impl AppState {
+    /// Enforces the dataset and feature limits: a new dataset over `max_datasets` is refused;
+    /// values of features over `max_features` (or with overlong names) are removed and counted.
+    fn admit(
+        &self,
+        dataset: &str,
+        records: &mut [serde_json::Map<String, serde_json::Value>],
+    ) -> Result<(u64, Vec<String>), ApiError> {
+        let mut datasets = self.datasets.lock().expect("dataset registry lock");
+        if !datasets.features.contains_key(dataset) {
+            if datasets.features.len() >= self.config.max_datasets {
+                self.metrics.dropped(DropReason::dataset_limit, 1);
+                return Err(ApiError::Unprocessable(format!(
+                    "dataset limit reached: driftd accepts {} datasets (max_datasets)",
+                    self.config.max_datasets
+                )));
+            }
+            datasets.features.insert(dataset.to_owned(), HashSet::new());
+        }
+        let known = datasets.features.get_mut(dataset).expect("inserted above");
+        let mut ignored = 0u64;
+        let mut names = Vec::new();
+        for record in records.iter_mut() {
+            record.retain(|name, _| {
+                if known.contains(name) {
+                    return true;
+                }
+                if name.len() <= MAX_FEATURE_NAME_BYTES
+                    && !name.is_empty()
+                    && known.len() < self.config.max_features
+                {
+                    known.insert(name.clone());
+                    return true;
+                }
+                ignored += 1;
+                if names.len() < 10 {
+                    names.push(name.clone());
+                }
+                false
+            });
+        }
+        Ok((ignored, names))
+    }
+}
+
+fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
+        && encoding.as_bytes() != b"identity"
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding {:?} is not supported; send an uncompressed body",
+            String::from_utf8_lossy(encoding.as_bytes())
+        )));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    BodyFormat::from_content_type(content_type).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(format!(
+            "Content-Type {content_type:?} is not supported; use application/json or application/x-ndjson"
+        ))
+    })
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))
+}
+
+#[derive(Deserialize)]
+struct ProfileQuery {
+    stage: Option<String>,
+    run_id: Option<String>,
+    part: Option<String>,
+}
+
+async fn post_profile(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    Query(query): Query<ProfileQuery>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    dataset_name(&dataset)?;
+    let stage = stage_of(query.stage.as_deref(), Stage::Offline)?;
+    let bytes = read_body(body, state.config.max_body_bytes).await?;
+    let mut profile = file::decode(bytes.as_ref())
+        .map_err(|e| ApiError::BadRequest(format!("not a readable profile file: {e}")))?;
+    // The URL names the dataset and the query the stage, whatever the file says.
+    profile.dataset = dataset.clone();
+    profile.stage = stage;
+    state.admit(&dataset, &mut [])?;
+    match stage {
+        Stage::Offline => {
+            let run_id = query
+                .run_id
+                .ok_or_else(|| ApiError::BadRequest("an offline profile needs a run_id".into()))?;
+            identifier("run_id", &run_id)?;
+            let part = query.part.unwrap_or_default();
+            if !part.is_empty() {
+                identifier("part", &part)?;
+            }
+            let now = now_ms();
+            let key = Key {
+                dataset: dataset.clone(),
+                stage,
+                kind: Kind::Run,
+                run_id: run_id.clone(),
+                part: part.clone(),
+                start_ms: 0,
+            };
+            // Committed before the answer: 201 means it is in the database.
+            state.store.put(&key, now, &profile, now).await?;
+            state
+                .metrics
+                .records
+                .get_or_create(&DatasetStage {
+                    dataset: dataset.clone(),
+                    stage: stage.into(),
+                })
+                .inc_by(profile.rows);
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({"dataset": dataset, "stage": "offline", "run_id": run_id, "part": part, "rows": profile.rows, "features": profile.features.len()})),
+            )
+                .into_response())
+        }
+        Stage::Online => {
+            let rows = profile.rows;
+            let features = profile.features.len();
+            let permit = state.queue.try_reserve().map_err(|e| match e {
+                mpsc::error::TrySendError::Full(()) => {
+                    state.metrics.dropped(DropReason::queue_full, 1);
+                    ApiError::Busy(1)
+                }
+                mpsc::error::TrySendError::Closed(()) => ApiError::ShuttingDown,
+            })?;
+            permit.send(Batch::Profile {
+                dataset: dataset.as_str().into(),
+                profile: Box::new(profile),
+            });
+            state
+                .metrics
+                .records
+                .get_or_create(&DatasetStage {
+                    dataset: dataset.clone(),
+                    stage: stage.into(),
+                })
+                .inc_by(rows);
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"dataset": dataset, "stage": "online", "rows": rows, "features": features})),
+            )
+                .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pin {
+    run_id: String,
+}
+
+async fn put_reference(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    dataset_name(&dataset)?;
+    let pin: Pin = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"run_id\": \"…\"}}: {e}")))?;
+    identifier("run_id", &pin.run_id)?;
+    if state
+        .store
+        .run_profile(&dataset, &pin.run_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "dataset {dataset:?} has no offline run {:?}",
+            pin.run_id
+        )));
+    }
+    state
+        .store
+        .pin_reference(&dataset, &pin.run_id, now_ms())
+        .await?;
+    Ok(Json(
+        json!({"dataset": dataset, "run_id": pin.run_id, "pinned": true}),
+    ))
+}
+
+async fn delete_reference(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    dataset_name(&dataset)?;
+    state.store.unpin_reference(&dataset).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_reference(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    dataset_name(&dataset)?;
+    match state.store.reference_run(&dataset).await? {
+        Some((run_id, pinned)) => Ok(Json(
+            json!({"dataset": dataset, "run_id": run_id, "pinned": pinned}),
+        )),
+        None => Err(ApiError::NotFound(format!(
+            "dataset {dataset:?} has no offline run to compare with"
+        ))),
+    }
+}
+
+async fn get_drift(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+) -> Result<Response, ApiError> {
+    dataset_name(&dataset)?;
+    match state.store.verdict(&dataset).await? {
+        Some((report, _)) => {
+            Ok(([(header::CONTENT_TYPE, "application/json")], report).into_response())
+        }
+        None => Err(ApiError::NotFound(format!(
+            "no verdict for dataset {dataset:?} yet: it needs an offline run and recent online data"
+        ))),
+    }
+}
+
+async fn get_metrics(State(state): State<AppState>) -> Response {
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        warn!(error = %e, "Cannot encode metrics");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn get_ready(State(state): State<AppState>) -> Response {
+    match state.store.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            warn!(error = %e, "Not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable or migrations not applied\n",
+            )
+                .into_response()
+        }
+    }
+}

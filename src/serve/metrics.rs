@@ -1,0 +1,181 @@
+//! driftd's Prometheus metrics (OpenMetrics text at `/metrics`). Offline and online figures
+//! share a family and differ in the `stage` label. Label values come from bounded sets:
+//! datasets are capped by `max_datasets`, features by `metrics_max_features` per dataset.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+use crate::profile::Stage;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum StageLabel {
+    offline,
+    online,
+}
+
+impl From<Stage> for StageLabel {
+    fn from(s: Stage) -> Self {
+        match s {
+            Stage::Offline => StageLabel::offline,
+            Stage::Online => StageLabel::online,
+        }
+    }
+}
+
+/// Why ingest turned something away.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DropReason {
+    /// The profiling queue was full: 429.
+    queue_full,
+    /// Shutting down: 503.
+    shutting_down,
+    /// Body over the limit: 413.
+    too_large,
+    /// Not JSON / NDJSON, or compressed: 415.
+    unsupported_media_type,
+    /// Unparseable body or bad parameters: 400.
+    invalid_request,
+    /// A record that is not a JSON object.
+    invalid_record,
+    /// A new dataset over `max_datasets`.
+    dataset_limit,
+    /// Values of features over `max_features`.
+    feature_limit,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatasetStage {
+    pub dataset: String,
+    pub stage: StageLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: DropReason,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeatureStage {
+    pub dataset: String,
+    pub feature: String,
+    pub stage: StageLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeatureMethod {
+    pub dataset: String,
+    pub feature: String,
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatasetFeature {
+    pub dataset: String,
+    pub feature: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatasetLabel {
+    pub dataset: String,
+}
+
+/// Every metric `driftd serve` exports. Cheap to clone (all handles are shared).
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    pub records: Family<DatasetStage, Counter>,
+    pub records_rejected: Family<DatasetStage, Counter>,
+    pub ingest_dropped: Family<Reason, Counter>,
+    pub queue_depth: Gauge,
+    pub evaluation_duration: Histogram,
+    pub evaluations_failed: Counter,
+    pub feature_nulls_ratio: Family<FeatureStage, Gauge<f64, AtomicU64>>,
+    pub feature_drift_score: Family<FeatureMethod, Gauge<f64, AtomicU64>>,
+    pub feature_drifted: Family<DatasetFeature, Gauge>,
+    pub dataset_drifted_features: Family<DatasetLabel, Gauge>,
+    pub last_evaluation: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
+}
+
+impl Metrics {
+    /// Registers every family under the `driftd` prefix.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let m = Metrics {
+            records: Family::default(),
+            records_rejected: Family::default(),
+            ingest_dropped: Family::default(),
+            queue_depth: Gauge::default(),
+            evaluation_duration: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            evaluations_failed: Counter::default(),
+            feature_nulls_ratio: Family::default(),
+            feature_drift_score: Family::default(),
+            feature_drifted: Family::default(),
+            dataset_drifted_features: Family::default(),
+            last_evaluation: Family::default(),
+        };
+        let r = registry.sub_registry_with_prefix("driftd");
+        r.register(
+            "records",
+            "Records accepted, by dataset and stage",
+            m.records.clone(),
+        );
+        r.register(
+            "records_rejected",
+            "Records refused as unreadable, by dataset and stage",
+            m.records_rejected.clone(),
+        );
+        r.register(
+            "ingest_dropped",
+            "Requests or values turned away by ingest, by reason",
+            m.ingest_dropped.clone(),
+        );
+        r.register(
+            "ingest_queue_depth",
+            "Record batches waiting to be profiled",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "evaluation_duration_seconds",
+            "Time to evaluate drift for one dataset",
+            m.evaluation_duration.clone(),
+        );
+        r.register(
+            "evaluations_failed",
+            "Evaluations that failed (see the logs)",
+            m.evaluations_failed.clone(),
+        );
+        r.register("feature_nulls_ratio", "Share of null values of a feature, in the latest offline run or the recent online windows", m.feature_nulls_ratio.clone());
+        r.register(
+            "feature_drift_score",
+            "Drift score of a feature by method (noise floor removed)",
+            m.feature_drift_score.clone(),
+        );
+        r.register(
+            "feature_drifted",
+            "1 when a feature drifted at the latest evaluation",
+            m.feature_drifted.clone(),
+        );
+        r.register(
+            "dataset_drifted_features",
+            "Drifted features of a dataset at the latest evaluation",
+            m.dataset_drifted_features.clone(),
+        );
+        r.register(
+            "last_evaluation_timestamp_seconds",
+            "When a dataset was last evaluated",
+            m.last_evaluation.clone(),
+        );
+        m
+    }
+
+    pub fn dropped(&self, reason: DropReason, n: u64) {
+        self.ingest_dropped
+            .get_or_create(&Reason { reason })
+            .inc_by(n);
+    }
+}

@@ -1,0 +1,431 @@
+//! Store: profiles, reference pins and verdicts in SQLite (default) or PostgreSQL, through
+//! sqlx. Every statement binds its parameters; migrations for each database are embedded and
+//! applied at start.
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::config::Secret;
+use crate::profile::{DatasetProfile, Stage, file};
+
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Database errors keep their text for logs; the HTTP layer never shows it to clients.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored profile is unreadable: {0}")]
+    Corrupt(String),
+    #[error("cannot merge stored profiles: {0}")]
+    Merge(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What a stored profile is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Window,
+    Rollup,
+    Run,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Window => "window",
+            Kind::Rollup => "rollup",
+            Kind::Run => "run",
+        }
+    }
+}
+
+/// Where one stored profile lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub dataset: String,
+    pub stage: Stage,
+    pub kind: Kind,
+    pub run_id: String,
+    pub part: String,
+    pub start_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects and applies migrations. A SQLite file is created if missing and runs in WAL mode.
+    pub async fn connect(url: &Secret) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let raw = url.expose();
+        let backend = if raw.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = if backend == Backend::Sqlite && !raw.contains('?') {
+            format!("{raw}?mode=rwc")
+        } else {
+            raw.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer. FULL: a committed upload survives
+                        // power loss. busy_timeout: concurrent writers wait instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = Store { pool, backend };
+        store.migrator().run(&store.pool).await?;
+        Ok(store)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Reachable, and every embedded migration applied.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let expected = self.migrator().iter().count() as i64;
+        if applied < expected {
+            return Err(StoreError::Corrupt(format!(
+                "{applied} of {expected} migrations applied"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes (or replaces) one profile.
+    pub async fn put(
+        &self,
+        key: &Key,
+        end_ms: i64,
+        profile: &DatasetProfile,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let body = file::encode(profile);
+        sqlx::query(
+            "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, end_ms, rows, body, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (dataset, stage, kind, run_id, part, start_ms)
+             DO UPDATE SET end_ms = excluded.end_ms, rows = excluded.rows, body = excluded.body,
+                           updated_ms = excluded.updated_ms",
+        )
+        .bind(&key.dataset)
+        .bind(key.stage.as_str())
+        .bind(key.kind.as_str())
+        .bind(&key.run_id)
+        .bind(&key.part)
+        .bind(key.start_ms)
+        .bind(end_ms)
+        .bind(profile.rows as i64)
+        .bind(body)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, key: &Key) -> Result<Option<DatasetProfile>, StoreError> {
+        let row = sqlx::query(
+            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+             AND run_id = $4 AND part = $5 AND start_ms = $6",
+        )
+        .bind(&key.dataset)
+        .bind(key.stage.as_str())
+        .bind(key.kind.as_str())
+        .bind(&key.run_id)
+        .bind(&key.part)
+        .bind(key.start_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode(&r.try_get::<Vec<u8>, _>(0)?))
+            .transpose()
+    }
+
+    /// Merges `profile` into the rollup at `key` (read, merge, write in one transaction).
+    pub async fn merge_into(
+        &self,
+        key: &Key,
+        end_ms: i64,
+        profile: &DatasetProfile,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query(
+            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+             AND run_id = $4 AND part = $5 AND start_ms = $6",
+        )
+        .bind(&key.dataset)
+        .bind(key.stage.as_str())
+        .bind(key.kind.as_str())
+        .bind(&key.run_id)
+        .bind(&key.part)
+        .bind(key.start_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut merged = profile.clone();
+        if let Some(row) = existing {
+            let stored = decode(&row.try_get::<Vec<u8>, _>(0)?)?;
+            merged
+                .merge(&stored)
+                .map_err(|e| StoreError::Merge(e.to_string()))?;
+        }
+        sqlx::query(
+            "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, end_ms, rows, body, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (dataset, stage, kind, run_id, part, start_ms)
+             DO UPDATE SET end_ms = excluded.end_ms, rows = excluded.rows, body = excluded.body,
+                           updated_ms = excluded.updated_ms",
+        )
+        .bind(&key.dataset)
+        .bind(key.stage.as_str())
+        .bind(key.kind.as_str())
+        .bind(&key.run_id)
+        .bind(&key.part)
+        .bind(key.start_ms)
+        .bind(end_ms)
+        .bind(merged.rows as i64)
+        .bind(file::encode(&merged))
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Datasets that have any stored profile.
+    pub async fn datasets(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT dataset FROM profiles ORDER BY dataset")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    /// The reference run: the pinned one, else the offline run updated last.
+    pub async fn reference_run(&self, dataset: &str) -> Result<Option<(String, bool)>, StoreError> {
+        if let Some(row) = sqlx::query("SELECT run_id FROM reference_pins WHERE dataset = $1")
+            .bind(dataset)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(Some((row.try_get(0)?, true)));
+        }
+        let row = sqlx::query(
+            "SELECT run_id FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+             ORDER BY updated_ms DESC, run_id DESC LIMIT 1",
+        )
+        .bind(dataset)
+        .bind(Stage::Offline.as_str())
+        .bind(Kind::Run.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.map(|id| (id, false)))
+    }
+
+    /// All parts of an offline run, merged; `None` if the run has none.
+    pub async fn run_profile(
+        &self,
+        dataset: &str,
+        run_id: &str,
+    ) -> Result<Option<DatasetProfile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3 AND run_id = $4
+             ORDER BY part",
+        )
+        .bind(dataset)
+        .bind(Stage::Offline.as_str())
+        .bind(Kind::Run.as_str())
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        merge_rows(rows)
+    }
+
+    /// Online windows of `dataset` that end after `since_ms`, merged.
+    pub async fn recent_windows(
+        &self,
+        dataset: &str,
+        since_ms: i64,
+    ) -> Result<Option<DatasetProfile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3 AND end_ms > $4
+             ORDER BY start_ms",
+        )
+        .bind(dataset)
+        .bind(Stage::Online.as_str())
+        .bind(Kind::Window.as_str())
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        merge_rows(rows)
+    }
+
+    pub async fn pin_reference(
+        &self,
+        dataset: &str,
+        run_id: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reference_pins (dataset, run_id, pinned_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (dataset) DO UPDATE SET run_id = excluded.run_id, pinned_ms = excluded.pinned_ms",
+        )
+        .bind(dataset)
+        .bind(run_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn unpin_reference(&self, dataset: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM reference_pins WHERE dataset = $1")
+            .bind(dataset)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn put_verdict(
+        &self,
+        dataset: &str,
+        report_json: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO verdicts (dataset, evaluated_ms, report) VALUES ($1, $2, $3)
+             ON CONFLICT (dataset) DO UPDATE SET evaluated_ms = excluded.evaluated_ms, report = excluded.report",
+        )
+        .bind(dataset)
+        .bind(now_ms)
+        .bind(report_json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest verdict as stored JSON, with when it was made.
+    pub async fn verdict(&self, dataset: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query("SELECT report, evaluated_ms FROM verdicts WHERE dataset = $1")
+            .bind(dataset)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()?)
+    }
+
+    /// Deletes windows that ended before `window_cutoff_ms` and rollups before `rollup_cutoff_ms`.
+    pub async fn expire(
+        &self,
+        window_cutoff_ms: i64,
+        rollup_cutoff_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for (kind, cutoff) in [
+            (Kind::Window, window_cutoff_ms),
+            (Kind::Rollup, rollup_cutoff_ms),
+        ] {
+            removed += sqlx::query("DELETE FROM profiles WHERE kind = $1 AND end_ms < $2")
+                .bind(kind.as_str())
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+
+    /// Number of stored profiles of a kind for a dataset (for tests and diagnostics).
+    pub async fn count(&self, dataset: &str, kind: Kind) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM profiles WHERE dataset = $1 AND kind = $2")
+                .bind(dataset)
+                .bind(kind.as_str())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<DatasetProfile, StoreError> {
+    file::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn merge_rows(rows: Vec<sqlx::any::AnyRow>) -> Result<Option<DatasetProfile>, StoreError> {
+    let mut merged: Option<DatasetProfile> = None;
+    for row in rows {
+        let profile = decode(&row.try_get::<Vec<u8>, _>(0)?)?;
+        match &mut merged {
+            None => merged = Some(profile),
+            Some(m) => m
+                .merge(&profile)
+                .map_err(|e| StoreError::Merge(e.to_string()))?,
+        }
+    }
+    Ok(merged)
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "window" => Ok(Kind::Window),
+            "rollup" => Ok(Kind::Rollup),
+            "run" => Ok(Kind::Run),
+            other => Err(format!("unknown profile kind {other:?}")),
+        }
+    }
+}
