@@ -191,7 +191,6 @@ fn uuid_like() -> String {
 /// A running `driftd serve` inside the test process.
 pub struct TestApp {
     pub address: String,
-    pub database_url: String,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -235,7 +234,6 @@ pub async fn spawn_app(config: driftd::config::ServeConfig) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let database_url = config.database_url.expose().to_owned();
     let handle = tokio::spawn(driftd::serve::run(listener, config, async move {
         let _ = stopped.await;
     }));
@@ -251,7 +249,6 @@ pub async fn spawn_app(config: driftd::config::ServeConfig) -> TestApp {
     }
     TestApp {
         address,
-        database_url,
         client,
         stop: Some(stop),
         handle: Some(handle),

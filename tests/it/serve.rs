@@ -117,3 +117,540 @@ async fn records_and_a_reference_become_a_verdict_that_survives_a_restart() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_precisely_and_counted() {
+    for db in BOTH {
+        run_on(db, async |url, _dir| {
+            let mut config = test_config(url);
+            config.max_body_bytes = 4096;
+            config.max_features = 3;
+            config.max_datasets = 2;
+            let app = spawn_app(config).await;
+            let post = |path: &str, content_type: &str, body: Vec<u8>| {
+                app.client
+                    .post(app.url(path))
+                    .header("content-type", content_type)
+                    .body(body)
+                    .send()
+            };
+            let records = "/v1/datasets/d/records";
+
+            let r = post(
+                records,
+                "application/json",
+                b"{\"records\": [{\"a\": 1},\n {\"a\": }]}".to_vec(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 400);
+            let body: Json = r.json().await.unwrap();
+            assert_eq!(
+                body["error"], "invalid JSON at line 2, column 8: expected value",
+                "{db:?}"
+            );
+
+            let r = post(records, "text/csv", b"a,b\n1,2\n".to_vec())
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 415);
+            let r = app
+                .client
+                .post(app.url(records))
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body("x")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 415);
+
+            let r = post(records, "application/json", vec![b' '; 5000])
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 413);
+            let body: Json = r.json().await.unwrap();
+            assert_eq!(body["error"], "request body larger than 4096 bytes");
+
+            let r = post(
+                "/v1/datasets/d/records?stage=staging",
+                "application/json",
+                b"{\"records\": []}".to_vec(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 400);
+            assert!(
+                r.text()
+                    .await
+                    .unwrap()
+                    .contains("unknown stage \\\"staging\\\"")
+            );
+            let r = post(
+                "/v1/datasets/d/records?stage=offline",
+                "application/json",
+                b"{\"records\": []}".to_vec(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 400);
+            let r = post(
+                "/v1/datasets/bad%20name/records",
+                "application/json",
+                b"{\"records\": []}".to_vec(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 400);
+
+            // Individually bad records are refused alone; wrong-typed values are profiled.
+            let body =
+                json!({"records": [{"a": 1}, [1, 2], {"a": "text"}, "x", {"a": null, "b": true}]});
+            let r = post(
+                records,
+                "application/json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 202);
+            let body: Json = r.json().await.unwrap();
+            assert_eq!(body["accepted"], 3);
+            assert_eq!(body["rejected"], 2);
+            assert_eq!(
+                body["errors"][0],
+                json!({"index": 1, "reason": "expected a JSON object, found an array"})
+            );
+            assert_eq!(
+                body["errors"][1],
+                json!({"index": 3, "reason": "expected a JSON object, found a string"})
+            );
+
+            let ndjson = b"{\"a\": 2}\n{oops\n{\"a\": 3}\n".to_vec();
+            let r = post(records, "application/x-ndjson", ndjson).await.unwrap();
+            let body: Json = r.json().await.unwrap();
+            assert_eq!(
+                (body["accepted"].as_u64(), body["rejected"].as_u64()),
+                (Some(2), Some(1))
+            );
+            assert_eq!(body["errors"][0]["index"], 2, "NDJSON errors name the line");
+
+            // A flood of feature names: the first max_features are kept, the rest counted.
+            let flood: Vec<Json> = (0..50).map(|i| json!({format!("f{i}"): i})).collect();
+            let r = post(
+                records,
+                "application/json",
+                serde_json::to_vec(&json!({"records": flood})).unwrap(),
+            )
+            .await
+            .unwrap();
+            let body: Json = r.json().await.unwrap();
+            assert_eq!(body["accepted"], 50);
+            assert_eq!(
+                body["ignored_values"], 49,
+                "a and b plus one new feature fit in 3: {body}"
+            );
+            assert_eq!(body["ignored_features"].as_array().unwrap().len(), 10);
+
+            // Datasets beyond max_datasets are refused with a reason.
+            assert_eq!(
+                post(
+                    "/v1/datasets/e/records",
+                    "application/json",
+                    b"{\"records\": [{\"a\": 1}]}".to_vec()
+                )
+                .await
+                .unwrap()
+                .status(),
+                202
+            );
+            let r = post(
+                "/v1/datasets/f/records",
+                "application/json",
+                b"{\"records\": [{\"a\": 1}]}".to_vec(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 422);
+            assert!(
+                r.text()
+                    .await
+                    .unwrap()
+                    .contains("dataset limit reached: driftd accepts 2 datasets")
+            );
+
+            let text = app
+                .client
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for line in [
+                "driftd_ingest_dropped_total{reason=\"unsupported_media_type\"} 2",
+                "driftd_ingest_dropped_total{reason=\"too_large\"} 1",
+                "driftd_ingest_dropped_total{reason=\"invalid_record\"} 3",
+                "driftd_ingest_dropped_total{reason=\"feature_limit\"} 49",
+                "driftd_ingest_dropped_total{reason=\"dataset_limit\"} 1",
+                "driftd_records_rejected_total{dataset=\"d\",stage=\"online\"} 3",
+            ] {
+                assert!(text.contains(line), "{db:?}: {line} missing from\n{text}");
+            }
+            app.stop().await;
+        })
+        .await;
+    }
+}
+
+/// A full queue answers 429 with Retry-After, counts it and keeps nothing of the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_sheds_load_with_retry_after() {
+    use std::sync::{Arc, Mutex};
+    let dir = TempDir::new().unwrap();
+    let config = test_config(&fresh_database(Db::Sqlite, dir.path()).await.unwrap());
+    let store = driftd::store::Store::connect(&config.database_url)
+        .await
+        .unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = driftd::serve::metrics::Metrics::register(&mut registry);
+    // Capacity 1 and nobody consuming: the second batch finds the queue full.
+    let (queue, _receiver) = tokio::sync::mpsc::channel(1);
+    let state = driftd::serve::http::AppState {
+        store,
+        metrics,
+        registry: Arc::new(registry),
+        queue,
+        datasets: Arc::new(Mutex::new(Default::default())),
+        config: Arc::new(config),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, driftd::serve::http::router(state)).await });
+    let client = reqwest::Client::new();
+    let url = format!("http://{address}/v1/datasets/d/records");
+    let send = || {
+        client
+            .post(&url)
+            .json(&json!({"records": [{"a": 1}]}))
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 202);
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let text = client
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("driftd_ingest_dropped_total{reason=\"queue_full\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("driftd_records_total{dataset=\"d\",stage=\"online\"} 1\n"),
+        "the refused batch is not counted: {text}"
+    );
+    assert!(text.contains("driftd_ingest_queue_depth 1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_runs_fold_records_and_parts_and_references_can_be_pinned() {
+    for db in BOTH {
+        run_on(db, async |url, dir| {
+            let app = spawn_app(test_config(url)).await;
+            let profile = reference_profile(dir);
+            // Two parts of run r1 and a retried upload of part "a": parts merge, retries replace.
+            for part in ["a", "b", "a"] {
+                let r = app
+                    .client
+                    .post(app.url(&format!(
+                        "/v1/datasets/search/profiles?run_id=r1&part={part}"
+                    )))
+                    .body(profile.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201, "{db:?}");
+            }
+            // Offline records of run r2 fold per run.
+            for _ in 0..2 {
+                let r = app
+                    .client
+                    .post(app.url("/v1/datasets/search/records?stage=offline&run_id=r2"))
+                    .json(&json!({"records": drifted_records(100)}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+            }
+            let reference = wait_for_json(
+                &app.client,
+                &app.url("/v1/datasets/search/reference"),
+                10,
+                |v| v["run_id"] == "r2",
+            )
+            .await;
+            assert_eq!(
+                reference["pinned"], false,
+                "the latest run is the reference"
+            );
+
+            let r = app
+                .client
+                .put(app.url("/v1/datasets/search/reference"))
+                .json(&json!({"run_id": "nope"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404);
+            let r = app
+                .client
+                .put(app.url("/v1/datasets/search/reference"))
+                .json(&json!({"run_id": "r1"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let reference: Json = app
+                .client
+                .get(app.url("/v1/datasets/search/reference"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                reference,
+                json!({"dataset": "search", "run_id": "r1", "pinned": true})
+            );
+
+            let r = app
+                .client
+                .post(app.url("/v1/datasets/search/records"))
+                .json(&json!({"records": drifted_records(300)}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            let verdict = wait_for_json(
+                &app.client,
+                &app.url("/v1/datasets/search/drift"),
+                10,
+                |v| v["current"]["rows"] == 300,
+            )
+            .await;
+            assert_eq!(verdict["reference"]["run_id"], "r1");
+            assert_eq!(
+                verdict["reference"]["rows"], 2000,
+                "{db:?}: two parts of 1,000 rows, the retry replaced"
+            );
+
+            let r = app
+                .client
+                .delete(app.url("/v1/datasets/search/reference"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+            let reference: Json = app
+                .client
+                .get(app.url("/v1/datasets/search/reference"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(reference["run_id"], "r2");
+
+            let r = app
+                .client
+                .post(app.url("/v1/datasets/search/profiles?run_id=r3"))
+                .body(b"not a profile".to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400);
+            assert!(
+                r.text()
+                    .await
+                    .unwrap()
+                    .contains("not a readable profile file: not a driftd profile file")
+            );
+            let r = app
+                .client
+                .post(app.url("/v1/datasets/search/profiles"))
+                .body(profile.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "an offline profile needs a run id");
+            app.stop().await;
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_persist_roll_up_and_expire() {
+    for db in BOTH {
+        run_on(db, async |url, _dir| {
+            let mut config = test_config(url);
+            config.window = Duration::from_millis(300);
+            config.rollup = Duration::from_secs(3600);
+            let app = spawn_app(config).await;
+            for _ in 0..3 {
+                let r = app
+                    .client
+                    .post(app.url("/v1/datasets/w/records"))
+                    .json(&json!({"records": drifted_records(10)}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                tokio::time::sleep(Duration::from_millis(350)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            app.stop().await;
+            let store = driftd::store::Store::connect(&driftd::config::Secret::new(url))
+                .await
+                .unwrap();
+            let windows = store.count("w", driftd::store::Kind::Window).await.unwrap();
+            assert!(windows >= 3, "{db:?}: {windows} windows");
+            assert!(store.count("w", driftd::store::Kind::Rollup).await.unwrap() >= 1);
+            let all = store.recent_windows("w", 0).await.unwrap().unwrap();
+            assert_eq!(all.rows, 30, "{db:?}: every record is in a stored window");
+            // Expiry removes what is older than the retention.
+            let removed = store.expire(i64::MAX, 0).await.unwrap();
+            assert!(removed >= 3);
+            assert_eq!(
+                store.count("w", driftd::store::Kind::Window).await.unwrap(),
+                0
+            );
+            store.close().await;
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness() {
+    let dir = TempDir::new().unwrap();
+    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let app = spawn_app(test_config(&url)).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ready\n");
+    let r = app
+        .client
+        .get(app.url("/v1/datasets/none/drift"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    app.stop().await;
+}
+
+/// The real binary: SIGTERM stops intake, flushes the open window and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_open_windows_and_exits_0() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database",
+                &url,
+            ])
+            // Nothing is flushed before shutdown: what is stored afterwards came from the flush on exit.
+            .env("DRIFTD_WINDOW", "1h")
+            .env("DRIFTD_ROLLUP", "2h")
+            .env("DRIFTD_FLUSH_INTERVAL", "1h")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..200 {
+            if client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(ready, "{db:?}: driftd did not become ready");
+        let r = client
+            .post(format!("{base}/v1/datasets/t/records"))
+            .json(&json!({"records": drifted_records(250)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+
+        let pid = child.id().unwrap().to_string();
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+            .await
+            .expect("exits within the grace period")
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{db:?}");
+        let mut logs = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut logs)
+            .await
+            .unwrap();
+        for line in logs.lines() {
+            let event: Json = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            assert!(event["message"].is_string() && event["level"].is_string());
+        }
+        assert!(
+            logs.contains("\"message\":\"Open windows flushed\",\"windows\":1"),
+            "{logs}"
+        );
+        assert!(
+            !logs.contains("postgres://postgres@"),
+            "the database URL stays out of logs"
+        );
+
+        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&url))
+            .await
+            .unwrap();
+        let stored = store
+            .recent_windows("t", 0)
+            .await
+            .unwrap()
+            .expect("the open window was flushed");
+        assert_eq!(stored.rows, 250, "{db:?}");
+        store.close().await;
+    }
+}
