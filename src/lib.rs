@@ -4,16 +4,23 @@
 //!
 //! Modules, in the order data flows through them:
 //!
-//! - [`ingest`] reads records from CSV, JSON Lines and Parquet files, streaming, and refuses
-//!   unreadable records one by one with the line or row and the reason.
+//! - [`ingest`] reads records: from CSV, JSON Lines and Parquet files, streaming, and from
+//!   HTTP bodies (`ingest::records`); unreadable records are refused one by one with the line,
+//!   row or index and the reason.
 //! - [`profile`] owns the feature profile: exact counts and extremes, mergeable moments and
 //!   Apache DataSketches sketches (KLL quantiles, HLL distinct counts, frequent items); the
 //!   dataset profile and the `Profiler` that builds it; the versioned profile file.
-//! - [`report`] renders profiles for programs (the `profile --json` document) and people (a
-//!   table).
-//! - [`cli`] is the `driftd` command line.
+//! - [`store`] keeps profiles (online windows and rollups, offline runs), reference pins and
+//!   verdicts in SQLite or PostgreSQL.
+//! - [`detect`] judges a current profile against a reference: drift statistics and verdicts,
+//!   data invariants, rule files.
+//! - [`serve`] is the daemon that joins these: HTTP ingest through a bounded queue, windows,
+//!   continuous evaluation, and export of Prometheus metrics (`serve::metrics`).
+//! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables).
+//! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs;
+//!   [`cli`] is the `driftd` command line.
 //!
-//! Storage, detection, alerting and export (`driftd serve`, `driftd compare`) build on these.
+//! Profiling and detection are pure and synchronous; I/O lives in `ingest`, `store` and `serve`.
 
 pub mod cli;
 pub mod config;
