@@ -654,3 +654,75 @@ async fn sigterm_flushes_open_windows_and_exits_0() {
         store.close().await;
     }
 }
+
+/// `kill -9` loses at most the last `flush_interval` of an open window: records accepted longer
+/// ago than that are in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_at_most_the_flush_interval() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database",
+                &url,
+            ])
+            .env("DRIFTD_WINDOW", "1h")
+            .env("DRIFTD_ROLLUP", "2h")
+            .env("DRIFTD_FLUSH_INTERVAL", "200ms")
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        for _ in 0..4 {
+            let r = client
+                .post(format!("{base}/v1/datasets/k/records"))
+                .json(&json!({"records": drifted_records(50)}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+        }
+        // Longer than the flush interval, then SIGKILL: no chance to flush on the way out.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        child.start_kill().unwrap();
+        let status = child.wait().await.unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&url))
+            .await
+            .unwrap();
+        let stored = store
+            .recent_windows("k", 0)
+            .await
+            .unwrap()
+            .expect("flushed before the kill");
+        assert_eq!(stored.rows, 200, "{db:?}");
+        store.close().await;
+    }
+}
