@@ -147,42 +147,20 @@ impl Store {
         profile: &DatasetProfile,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let body = file::encode(profile);
-        sqlx::query(
-            "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, end_ms, rows, body, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (dataset, stage, kind, run_id, part, start_ms)
-             DO UPDATE SET end_ms = excluded.end_ms, rows = excluded.rows, body = excluded.body,
-                           updated_ms = excluded.updated_ms",
-        )
-        .bind(&key.dataset)
-        .bind(key.stage.as_str())
-        .bind(key.kind.as_str())
-        .bind(&key.run_id)
-        .bind(&key.part)
-        .bind(key.start_ms)
-        .bind(end_ms)
-        .bind(profile.rows as i64)
-        .bind(body)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
+        bind_key(sqlx::query(UPSERT), key)
+            .bind(end_ms)
+            .bind(profile.rows as i64)
+            .bind(file::encode(profile))
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     pub async fn get(&self, key: &Key) -> Result<Option<DatasetProfile>, StoreError> {
-        let row = sqlx::query(
-            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
-             AND run_id = $4 AND part = $5 AND start_ms = $6",
-        )
-        .bind(&key.dataset)
-        .bind(key.stage.as_str())
-        .bind(key.kind.as_str())
-        .bind(&key.run_id)
-        .bind(&key.part)
-        .bind(key.start_ms)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = bind_key(sqlx::query(SELECT_ONE), key)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| decode(&r.try_get::<Vec<u8>, _>(0)?))
             .transpose()
     }
@@ -196,18 +174,9 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let existing = sqlx::query(
-            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
-             AND run_id = $4 AND part = $5 AND start_ms = $6",
-        )
-        .bind(&key.dataset)
-        .bind(key.stage.as_str())
-        .bind(key.kind.as_str())
-        .bind(&key.run_id)
-        .bind(&key.part)
-        .bind(key.start_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing = bind_key(sqlx::query(SELECT_ONE), key)
+            .fetch_optional(&mut *tx)
+            .await?;
         let mut merged = profile.clone();
         if let Some(row) = existing {
             let stored = decode(&row.try_get::<Vec<u8>, _>(0)?)?;
@@ -215,25 +184,13 @@ impl Store {
                 .merge(&stored)
                 .map_err(|e| StoreError::Merge(e.to_string()))?;
         }
-        sqlx::query(
-            "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, end_ms, rows, body, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (dataset, stage, kind, run_id, part, start_ms)
-             DO UPDATE SET end_ms = excluded.end_ms, rows = excluded.rows, body = excluded.body,
-                           updated_ms = excluded.updated_ms",
-        )
-        .bind(&key.dataset)
-        .bind(key.stage.as_str())
-        .bind(key.kind.as_str())
-        .bind(&key.run_id)
-        .bind(&key.part)
-        .bind(key.start_ms)
-        .bind(end_ms)
-        .bind(merged.rows as i64)
-        .bind(file::encode(&merged))
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+        bind_key(sqlx::query(UPSERT), key)
+            .bind(end_ms)
+            .bind(merged.rows as i64)
+            .bind(file::encode(&merged))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -398,6 +355,30 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Writes (or replaces) the profile at a key: the key binds $1..$6, then end, rows, body and
+/// update time.
+const UPSERT: &str = "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, end_ms, rows, body, updated_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (dataset, stage, kind, run_id, part, start_ms)
+     DO UPDATE SET end_ms = excluded.end_ms, rows = excluded.rows, body = excluded.body,
+                   updated_ms = excluded.updated_ms";
+
+/// The profile at a key, bound as $1..$6.
+const SELECT_ONE: &str = "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+     AND run_id = $4 AND part = $5 AND start_ms = $6";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_key<'q>(query: AnyQuery<'q>, key: &'q Key) -> AnyQuery<'q> {
+    query
+        .bind(&key.dataset)
+        .bind(key.stage.as_str())
+        .bind(key.kind.as_str())
+        .bind(&key.run_id)
+        .bind(&key.part)
+        .bind(key.start_ms)
 }
 
 fn decode(bytes: &[u8]) -> Result<DatasetProfile, StoreError> {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 
 use indicatif::ProgressBar;
 
-use super::{IngestError, PROGRESS_EVERY};
+use super::{IngestError, PROGRESS_EVERY, json_type};
 use crate::profile::{Profiler, Value};
 
 /// Longest line read; longer ones are skipped (without buffering them) and refused.
@@ -111,17 +111,6 @@ fn read_line_bounded(
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')
-}
-
-fn json_type(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// serde_json's message without its " at line 1 column N" suffix (the line is ours to name).

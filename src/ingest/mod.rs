@@ -121,3 +121,15 @@ pub fn read_file(
 
 /// How often (in records) readers advance the progress bar.
 const PROGRESS_EVERY: u64 = 16_384;
+
+/// "an array", "a string": how a JSON value is named in a refusal.
+pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

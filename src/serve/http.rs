@@ -217,12 +217,8 @@ async fn post_records(
     let rejected = batch.rejected.len();
     if accepted > 0 {
         // Reserve a place before counting anything: a full queue refuses the whole batch.
-        let permit = state.queue.try_reserve().map_err(|e| match e {
-            mpsc::error::TrySendError::Full(()) => fail(DropReason::queue_full, ApiError::Busy(1)),
-            mpsc::error::TrySendError::Closed(()) => {
-                fail(DropReason::shutting_down, ApiError::ShuttingDown)
-            }
-        })?;
+        let permit = state.reserve()?;
+
         permit.send(Batch::Records {
             dataset: dataset.as_str().into(),
             stage,
@@ -266,6 +262,20 @@ async fn post_records(
 }
 
 impl AppState {
+    /// A place in the profiling queue, or 429 (full) / 503 (shutting down), counted.
+    fn reserve(&self) -> Result<mpsc::Permit<'_, Batch>, ApiError> {
+        self.queue.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => {
+                self.metrics.dropped(DropReason::queue_full, 1);
+                ApiError::Busy(1)
+            }
+            mpsc::error::TrySendError::Closed(()) => {
+                self.metrics.dropped(DropReason::shutting_down, 1);
+                ApiError::ShuttingDown
+            }
+        })
+    }
+
     /// Enforces the dataset and feature limits: a new dataset over `max_datasets` is refused;
     /// values of features over `max_features` (or with overlong names) are removed and counted.
     fn admit(
@@ -396,13 +406,8 @@ async fn post_profile(
         Stage::Online => {
             let rows = profile.rows;
             let features = profile.features.len();
-            let permit = state.queue.try_reserve().map_err(|e| match e {
-                mpsc::error::TrySendError::Full(()) => {
-                    state.metrics.dropped(DropReason::queue_full, 1);
-                    ApiError::Busy(1)
-                }
-                mpsc::error::TrySendError::Closed(()) => ApiError::ShuttingDown,
-            })?;
+            let permit = state.reserve()?;
+
             permit.send(Batch::Profile {
                 dataset: dataset.as_str().into(),
                 profile: Box::new(profile),

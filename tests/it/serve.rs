@@ -568,43 +568,18 @@ async fn sigterm_flushes_open_windows_and_exits_0() {
         let Some(url) = fresh_database(db, dir.path()).await else {
             continue;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database",
-                &url,
-            ])
-            // Nothing is flushed before shutdown: what is stored afterwards came from the flush on exit.
-            .env("DRIFTD_WINDOW", "1h")
-            .env("DRIFTD_ROLLUP", "2h")
-            .env("DRIFTD_FLUSH_INTERVAL", "1h")
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        // Nothing is flushed before shutdown: what is stored afterwards came from the flush on exit.
+        let (mut child, base) = spawn_binary(
+            &url,
+            &[
+                ("DRIFTD_WINDOW", "1h"),
+                ("DRIFTD_ROLLUP", "2h"),
+                ("DRIFTD_FLUSH_INTERVAL", "1h"),
+            ],
+            std::process::Stdio::piped(),
+        )
+        .await;
         let client = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut ready = false;
-        for _ in 0..200 {
-            if client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        assert!(ready, "{db:?}: driftd did not become ready");
         let r = client
             .post(format!("{base}/v1/datasets/t/records"))
             .json(&json!({"records": drifted_records(250)}))
@@ -664,39 +639,17 @@ async fn kill_9_loses_at_most_the_flush_interval() {
         let Some(url) = fresh_database(db, dir.path()).await else {
             continue;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database",
-                &url,
-            ])
-            .env("DRIFTD_WINDOW", "1h")
-            .env("DRIFTD_ROLLUP", "2h")
-            .env("DRIFTD_FLUSH_INTERVAL", "200ms")
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let (mut child, base) = spawn_binary(
+            &url,
+            &[
+                ("DRIFTD_WINDOW", "1h"),
+                ("DRIFTD_ROLLUP", "2h"),
+                ("DRIFTD_FLUSH_INTERVAL", "200ms"),
+            ],
+            std::process::Stdio::null(),
+        )
+        .await;
         let client = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
         for _ in 0..4 {
             let r = client
                 .post(format!("{base}/v1/datasets/k/records"))
@@ -725,4 +678,45 @@ async fn kill_9_loses_at_most_the_flush_interval() {
         assert_eq!(stored.rows, 200, "{db:?}");
         store.close().await;
     }
+}
+
+/// Starts the `driftd serve` binary on a free port with `env` added, and waits until it is
+/// ready. Returns the child and its base URL.
+async fn spawn_binary(
+    database_url: &str,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            database_url,
+        ])
+        .envs(env.iter().copied())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("driftd did not become ready on {base}");
 }
