@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::metrics::{DatasetFeature, DatasetLabel, FeatureMethod, FeatureStage, Metrics};
+use super::metrics::{DatasetFeature, DatasetLabel, FeatureMethod, FeatureStage, Metrics, Text};
 use super::now_ms;
 use crate::config::ServeConfig;
 use crate::detect::{self, RuleSet};
@@ -101,7 +101,7 @@ fn export(
                     .feature_nulls_ratio
                     .get_or_create(&FeatureStage {
                         dataset: dataset.to_owned(),
-                        feature: feature.clone(),
+                        feature: Text(feature.clone()),
                         stage: stage.into(),
                     })
                     .set(f.nulls() as f64 / profile.rows as f64);
@@ -114,7 +114,7 @@ fn export(
                 .feature_drift_score
                 .get_or_create(&FeatureMethod {
                     dataset: dataset.to_owned(),
-                    feature: feature.clone(),
+                    feature: Text(feature.clone()),
                     method: verdict.method.name().to_owned(),
                 })
                 .set(score);
@@ -123,7 +123,7 @@ fn export(
             .feature_drifted
             .get_or_create(&DatasetFeature {
                 dataset: dataset.to_owned(),
-                feature: feature.clone(),
+                feature: Text(feature.clone()),
             })
             .set(i64::from(verdict.drift));
     }

@@ -2,7 +2,7 @@
 //! share a family and differ in the `stage` label. Label values come from bounded sets:
 //! datasets are capped by `max_datasets`, features by `metrics_max_features` per dataset.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -50,6 +50,26 @@ pub enum DropReason {
     feature_limit,
 }
 
+/// A label value from data (a feature name): escaped as the exposition format requires, since
+/// the encoder writes label values verbatim and one `"` would break the whole scrape.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl EncodeLabelValue for Text {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DatasetStage {
     pub dataset: String,
@@ -64,21 +84,21 @@ pub struct Reason {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeatureStage {
     pub dataset: String,
-    pub feature: String,
+    pub feature: Text,
     pub stage: StageLabel,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeatureMethod {
     pub dataset: String,
-    pub feature: String,
+    pub feature: Text,
     pub method: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DatasetFeature {
     pub dataset: String,
-    pub feature: String,
+    pub feature: Text,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -177,5 +197,31 @@ impl Metrics {
         self.ingest_dropped
             .get_or_create(&Reason { reason })
             .inc_by(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_feature_names_are_escaped() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        metrics
+            .feature_drifted
+            .get_or_create(&DatasetFeature {
+                dataset: "d".into(),
+                feature: Text("a\"b\\c\nd} 1".into()),
+            })
+            .set(1);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(
+                "driftd_feature_drifted{dataset=\"d\",feature=\"a\\\"b\\\\c\\nd} 1\"} 1\n"
+            ),
+            "{text}"
+        );
     }
 }
