@@ -11,6 +11,37 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== prometheus"
+# The Prometheus scrape test (tests/it/prometheus.rs) runs a real Prometheus server.
+if ! command -v prometheus >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  # Install the binary only: a policy-rc.d that answers 101 keeps the package from starting
+  # its service (there may be no init system, and the test starts its own server).
+  policy=/usr/sbin/policy-rc.d
+  added_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    added_policy=1
+  fi
+  status=0
+  {
+    $sudo apt-get update -qq &&
+      $sudo env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends prometheus
+  } || status=$?
+  if [ -n "$added_policy" ]; then $sudo rm -f "$policy"; fi
+  if [ "$status" -ne 0 ] && ! command -v prometheus >/dev/null 2>&1; then
+    echo "installing prometheus failed" >&2
+    exit 1
+  elif [ "$status" -ne 0 ]; then
+    echo "apt-get exited with $status, but prometheus is installed: going on" >&2
+  fi
+fi
+DRIFTD_PROMETHEUS="$(command -v prometheus)"
+export DRIFTD_PROMETHEUS
+"$DRIFTD_PROMETHEUS" --version 2>&1 | sed -n 1p
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -8,7 +8,11 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::metrics::{DatasetFeature, DatasetLabel, FeatureMethod, FeatureStage, Metrics, Text};
+use std::collections::{HashMap, HashSet};
+
+use super::metrics::{
+    DatasetFeature, DatasetLabel, FeatureMethod, FeatureStage, Metrics, StageLabel, Text,
+};
 use super::now_ms;
 use crate::config::ServeConfig;
 use crate::detect::{self, RuleSet};
@@ -22,6 +26,7 @@ pub async fn run(
     metrics: Metrics,
     stop: CancellationToken,
 ) {
+    let mut exported = HashMap::new();
     let mut tick = tokio::time::interval(config.eval_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -38,11 +43,11 @@ pub async fn run(
         };
         for dataset in datasets {
             let started = Instant::now();
-            match evaluate(&store, &rules, &config, &metrics, &dataset).await {
+            match evaluate(&store, &rules, &config, &metrics, &mut exported, &dataset).await {
                 Ok(true) => metrics
                     .evaluation_duration
                     .observe(started.elapsed().as_secs_f64()),
-                Ok(false) => debug!(%dataset, "Nothing to evaluate yet"),
+                Ok(false) => debug!(%dataset, "Nothing to evaluate"),
                 Err(e) => {
                     metrics.evaluations_failed.inc();
                     warn!(error = %e, %dataset, "Evaluation failed");
@@ -52,12 +57,24 @@ pub async fn run(
     }
 }
 
-/// Evaluates one dataset; `false` when it lacks a reference or recent online data.
+/// The metric series exported for one dataset at its last evaluation, so that series of
+/// features that went away, or of a dataset without recent traffic, are removed rather than
+/// left showing their last value.
+#[derive(Debug, Default)]
+pub struct Exported {
+    nulls: HashSet<FeatureStage>,
+    scores: HashSet<FeatureMethod>,
+    drifted: HashSet<DatasetFeature>,
+}
+
+/// Evaluates one dataset; `false` when it lacks a reference or recent online data (its drift
+/// series are then withdrawn: no data, no verdict).
 pub async fn evaluate(
     store: &Store,
     rules: &RuleSet,
     config: &ServeConfig,
     metrics: &Metrics,
+    exported: &mut HashMap<String, Exported>,
     dataset: &str,
 ) -> Result<bool, StoreError> {
     let now = now_ms();
@@ -70,6 +87,27 @@ pub async fn evaluate(
     // The recent past: the open window (as last flushed) and the full window before it.
     let since = now - 2 * config.window.as_millis() as i64;
     let Some(current) = store.recent_windows(dataset, since).await? else {
+        let keep = Exported {
+            nulls: exported
+                .get(dataset)
+                .map(|last| {
+                    last.nulls
+                        .iter()
+                        .filter(|l| l.stage == StageLabel::offline)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ..Exported::default()
+        };
+        withdraw(metrics, &keep, dataset, exported);
+        exported.insert(dataset.to_owned(), keep);
+        metrics
+            .dataset_drifted_features
+            .get_or_create(&DatasetLabel {
+                dataset: dataset.to_owned(),
+            })
+            .set(0);
         return Ok(false);
     };
     let report = detect::compare(&reference, &current, &rules.for_dataset(dataset));
@@ -78,8 +116,31 @@ pub async fn evaluate(
     json["reference"]["pinned"] = pinned.into();
     json["evaluated_at_ms"] = now.into();
     store.put_verdict(dataset, &json.to_string(), now).await?;
-    export(metrics, config, dataset, &reference, &current, &report);
+    let now_exported = export(metrics, config, dataset, &reference, &current, &report);
+    withdraw(metrics, &now_exported, dataset, exported);
+    exported.insert(dataset.to_owned(), now_exported);
     Ok(true)
+}
+
+/// Removes the series exported last time for `dataset` that `now` no longer has.
+fn withdraw(
+    metrics: &Metrics,
+    now: &Exported,
+    dataset: &str,
+    exported: &HashMap<String, Exported>,
+) {
+    let Some(last) = exported.get(dataset) else {
+        return;
+    };
+    for labels in last.nulls.difference(&now.nulls) {
+        metrics.feature_nulls_ratio.remove(labels);
+    }
+    for labels in last.scores.difference(&now.scores) {
+        metrics.feature_drift_score.remove(labels);
+    }
+    for labels in last.drifted.difference(&now.drifted) {
+        metrics.feature_drifted.remove(labels);
+    }
 }
 
 fn export(
@@ -89,7 +150,8 @@ fn export(
     reference: &DatasetProfile,
     current: &DatasetProfile,
     report: &detect::DriftReport,
-) {
+) -> Exported {
+    let mut exported = Exported::default();
     let cap = config.metrics_max_features;
     for (profile, stage) in [
         (reference, crate::profile::Stage::Offline),
@@ -97,35 +159,41 @@ fn export(
     ] {
         for (feature, f) in profile.features.iter().take(cap) {
             if profile.rows > 0 {
+                let labels = FeatureStage {
+                    dataset: dataset.to_owned(),
+                    feature: Text(feature.clone()),
+                    stage: stage.into(),
+                };
                 metrics
                     .feature_nulls_ratio
-                    .get_or_create(&FeatureStage {
-                        dataset: dataset.to_owned(),
-                        feature: Text(feature.clone()),
-                        stage: stage.into(),
-                    })
+                    .get_or_create(&labels)
                     .set(f.nulls() as f64 / profile.rows as f64);
+                exported.nulls.insert(labels);
             }
         }
     }
     for (feature, verdict) in report.features.iter().take(cap) {
         if let Some(score) = verdict.score {
-            metrics
-                .feature_drift_score
-                .get_or_create(&FeatureMethod {
-                    dataset: dataset.to_owned(),
-                    feature: Text(feature.clone()),
-                    method: verdict.method.name().to_owned(),
-                })
-                .set(score);
-        }
-        metrics
-            .feature_drifted
-            .get_or_create(&DatasetFeature {
+            let labels = FeatureMethod {
                 dataset: dataset.to_owned(),
                 feature: Text(feature.clone()),
-            })
+                method: verdict.method.name().to_owned(),
+            };
+            metrics
+                .feature_drift_score
+                .get_or_create(&labels)
+                .set(score);
+            exported.scores.insert(labels);
+        }
+        let labels = DatasetFeature {
+            dataset: dataset.to_owned(),
+            feature: Text(feature.clone()),
+        };
+        metrics
+            .feature_drifted
+            .get_or_create(&labels)
             .set(i64::from(verdict.drift));
+        exported.drifted.insert(labels);
     }
     let label = DatasetLabel {
         dataset: dataset.to_owned(),
@@ -138,4 +206,5 @@ fn export(
         .last_evaluation
         .get_or_create(&label)
         .set(now_ms() as f64 / 1000.0);
+    exported
 }

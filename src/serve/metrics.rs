@@ -169,7 +169,7 @@ impl Metrics {
             "Evaluations that failed (see the logs)",
             m.evaluations_failed.clone(),
         );
-        r.register("feature_nulls_ratio", "Share of null values of a feature, in the latest offline run or the recent online windows", m.feature_nulls_ratio.clone());
+        r.register("feature_nulls_ratio", "Share of null values of a feature: in the reference run (offline) and the recent online windows (online)", m.feature_nulls_ratio.clone());
         r.register(
             "feature_drift_score",
             "Drift score of a feature by method (noise floor removed)",

@@ -8,5 +8,6 @@ mod drift_verdicts;
 mod helpers;
 mod merge_laws;
 mod profile_file;
+mod prometheus;
 mod rules;
 mod serve;

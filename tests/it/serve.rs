@@ -720,3 +720,63 @@ async fn spawn_binary(
     }
     panic!("driftd did not become ready on {base}");
 }
+
+/// No recent traffic, no verdict: drift series are withdrawn instead of showing their last value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_series_are_withdrawn_when_traffic_stops() {
+    let dir = TempDir::new().unwrap();
+    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let mut config = test_config(&url);
+    config.window = Duration::from_millis(400);
+    let app = spawn_app(config).await;
+    let r = app
+        .client
+        .post(app.url("/v1/datasets/search/profiles?run_id=r1"))
+        .body(reference_profile(&dir))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = app
+        .client
+        .post(app.url("/v1/datasets/search/records"))
+        .json(&json!({"records": drifted_records(300)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let metrics = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let mut seen = false;
+    for _ in 0..40 {
+        if metrics()
+            .await
+            .contains("driftd_feature_drifted{dataset=\"search\",feature=\"latency_ms\"} 1")
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "drift was exported while traffic flowed");
+    // Two windows later nothing recent is left.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = metrics().await;
+    assert!(!text.contains("driftd_feature_drifted{"), "{text}");
+    assert!(!text.contains("driftd_feature_drift_score{"), "{text}");
+    assert!(!text.contains("stage=\"online\"} 0"), "{text}");
+    assert!(
+        text.contains("driftd_dataset_drifted_features{dataset=\"search\"} 0"),
+        "{text}"
+    );
+    assert!(text.contains("driftd_feature_nulls_ratio{dataset=\"search\",feature=\"user_age\",stage=\"offline\"} 0.032"), "{text}");
+    app.stop().await;
+}
