@@ -256,7 +256,12 @@ async fn prometheus_scrapes_and_stores_the_metrics() {
 
     let dir = TempDir::new().unwrap();
     let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
-    let app = spawn_app(test_config(&url)).await;
+    // A window longer than the test: the records stay "recent" until Prometheus, which takes a
+    // few seconds to start scraping, has seen the verdict (without recent data it is withdrawn).
+    let mut config = test_config(&url);
+    config.window = Duration::from_secs(120);
+    config.rollup = Duration::from_secs(3600);
+    let app = spawn_app(config).await;
 
     let created = app
         .client
