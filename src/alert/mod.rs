@@ -1,0 +1,65 @@
+//! Alert: findings that persist become alerts with a stable fingerprint and a state (pending,
+//! firing, resolved); each change of state becomes notifications, delivered through a
+//! persistent outbox to Slack, webhooks and Alertmanager.
+//!
+//! This module holds the notification model and the pure message builders; the state machine
+//! and delivery arrive with the outbox.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// How loud an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// Whether a notification announces an alert or its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+/// One drifted feature, as a notification shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureLine {
+    pub name: String,
+    pub kind: String,
+    pub method: String,
+    pub score: Option<f64>,
+    pub threshold: f64,
+    /// The verdict in words: "PSI 0.93 ≥ 0.20".
+    pub reason: String,
+    /// The largest quantile or category changes, in words ("p50 19.6 → 210.0",
+    /// "country=XX 0% → 33%"), largest first.
+    pub changes: Vec<String>,
+}
+
+/// Everything a notifier needs to tell people about one alert at one moment. One alert groups
+/// the findings of one dataset at one evaluation: one message, not one per feature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    /// Stable across evaluations and restarts: the same rule and dataset, the same alert.
+    pub fingerprint: String,
+    pub rule: String,
+    pub dataset: String,
+    pub severity: AlertSeverity,
+    pub status: Status,
+    /// When the alert started firing (ms since the epoch).
+    pub since_ms: i64,
+    /// When it resolved, for `Status::Resolved`.
+    pub resolved_ms: Option<i64>,
+    pub features: Vec<FeatureLine>,
+    /// Data-invariant findings, in words.
+    pub findings: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Links built from the configured URL templates (Grafana, Honeycomb), as (label, URL).
+    pub links: Vec<(String, String)>,
+}
