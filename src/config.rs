@@ -61,6 +61,18 @@ pub struct ServeConfig {
     pub max_features: usize,
     /// Features per dataset that get their own metric series.
     pub metrics_max_features: usize,
+    /// Slack incoming webhook: with it alone, any drifted feature alerts there.
+    pub slack_webhook_url: Option<Secret>,
+    /// Generic webhook and the key its bodies are signed with (HMAC-SHA256).
+    pub webhook_url: Option<Secret>,
+    pub webhook_secret: Option<Secret>,
+    /// Alertmanager's base URL; alerts go to `POST /api/v2/alerts`.
+    pub alertmanager_url: Option<Secret>,
+    /// The default `for:` of alert rules: how long a condition must hold before it fires.
+    pub alert_for: Duration,
+    /// Link templates for notifications; `{dataset}` is replaced by the dataset's name.
+    pub grafana_url: Option<String>,
+    pub honeycomb_url: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -81,6 +93,13 @@ impl Default for ServeConfig {
             max_datasets: 100,
             max_features: 1000,
             metrics_max_features: 200,
+            slack_webhook_url: None,
+            webhook_url: None,
+            webhook_secret: None,
+            alertmanager_url: None,
+            alert_for: Duration::from_secs(300),
+            grafana_url: None,
+            honeycomb_url: None,
         }
     }
 }
@@ -104,6 +123,13 @@ pub struct Layer {
     pub max_datasets: Option<String>,
     pub max_features: Option<String>,
     pub metrics_max_features: Option<String>,
+    pub slack_webhook_url: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub alertmanager_url: Option<String>,
+    pub alert_for: Option<String>,
+    pub grafana_url: Option<String>,
+    pub honeycomb_url: Option<String>,
 }
 
 /// Settings, their environment variables, and a line of documentation each.
@@ -182,6 +208,41 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "metrics_max_features",
         "DRIFTD_METRICS_MAX_FEATURES",
         "features per dataset exported as metric series (default 200)",
+    ),
+    (
+        "slack_webhook_url",
+        "DRIFTD_SLACK_WEBHOOK_URL",
+        "Slack incoming webhook (a secret); alone, it alerts on any drift",
+    ),
+    (
+        "webhook_url",
+        "DRIFTD_WEBHOOK_URL",
+        "generic webhook receiving alert JSON (a secret)",
+    ),
+    (
+        "webhook_secret",
+        "DRIFTD_WEBHOOK_SECRET",
+        "key for the webhook's HMAC-SHA256 signature header (a secret)",
+    ),
+    (
+        "alertmanager_url",
+        "DRIFTD_ALERTMANAGER_URL",
+        "Alertmanager base URL, e.g. http://alertmanager:9093",
+    ),
+    (
+        "alert_for",
+        "DRIFTD_ALERT_FOR",
+        "how long a condition holds before its alert fires (default 5m)",
+    ),
+    (
+        "grafana_url",
+        "DRIFTD_GRAFANA_URL",
+        "link template for notifications, {dataset} replaced",
+    ),
+    (
+        "honeycomb_url",
+        "DRIFTD_HONEYCOMB_URL",
+        "link template for notifications, {dataset} replaced",
     ),
 ];
 
@@ -270,6 +331,13 @@ impl Layer {
             "max_datasets" => &mut self.max_datasets,
             "max_features" => &mut self.max_features,
             "metrics_max_features" => &mut self.metrics_max_features,
+            "slack_webhook_url" => &mut self.slack_webhook_url,
+            "webhook_url" => &mut self.webhook_url,
+            "webhook_secret" => &mut self.webhook_secret,
+            "alertmanager_url" => &mut self.alertmanager_url,
+            "alert_for" => &mut self.alert_for,
+            "grafana_url" => &mut self.grafana_url,
+            "honeycomb_url" => &mut self.honeycomb_url,
             other => unreachable!("unknown setting {other}"),
         }
     }
@@ -289,8 +357,8 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
                 errors.push(ConfigError {
                     setting: (*setting).to_owned(),
                     origin: source.to_string(),
-                    // The database URL may carry a password: never echo it.
-                    message: if *setting == "database_url" {
+                    // Secrets (the database URL may carry a password) are never echoed.
+                    message: if SECRETS.contains(setting) {
                         message
                     } else {
                         format!("{value:?}: {message}")
@@ -313,7 +381,23 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
     }
 }
 
+/// Settings whose values never appear in errors, logs or `Debug` output.
+const SECRETS: [&str; 5] = [
+    "database_url",
+    "slack_webhook_url",
+    "webhook_url",
+    "webhook_secret",
+    "alertmanager_url",
+];
+
 fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), String> {
+    let url = |v: &str| -> Result<Secret, String> {
+        if v.starts_with("http://") || v.starts_with("https://") {
+            Ok(Secret::new(v.trim()))
+        } else {
+            Err("must be an http:// or https:// URL".into())
+        }
+    };
     let duration = |v: &str| -> Result<Duration, String> {
         let d = humantime::parse_duration(v.trim())
             .map_err(|e| format!("not a duration ({e}); e.g. 30s, 5m, 1h"))?;
@@ -359,6 +443,16 @@ fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), Str
         "max_datasets" => config.max_datasets = count(value)?,
         "max_features" => config.max_features = count(value)?,
         "metrics_max_features" => config.metrics_max_features = count(value)?,
+        "slack_webhook_url" => config.slack_webhook_url = Some(url(value)?),
+        "webhook_url" => config.webhook_url = Some(url(value)?),
+        "webhook_secret" => config.webhook_secret = Some(Secret::new(value)),
+        "alertmanager_url" => config.alertmanager_url = Some(url(value)?),
+        "alert_for" => {
+            config.alert_for = humantime::parse_duration(value.trim())
+                .map_err(|e| format!("not a duration ({e}); e.g. 0s, 5m"))?
+        }
+        "grafana_url" => config.grafana_url = Some(value.to_owned()),
+        "honeycomb_url" => config.honeycomb_url = Some(value.to_owned()),
         other => unreachable!("unknown setting {other}"),
     }
     Ok(())

@@ -352,9 +352,231 @@ impl Store {
         )
     }
 
+    pub async fn alert(&self, fingerprint: &str) -> Result<Option<AlertRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE fingerprint = $1"
+        ))
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| alert_row(&r)).transpose()
+    }
+
+    /// Every alert, firing first, then pending, then resolved; newest first within a state.
+    pub async fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY
+             CASE state WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, updated_ms DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    /// Writes an alert's new standing and the notifications its transition owes, in one
+    /// transaction: a state change and its messages are stored together or not at all.
+    pub async fn save_alert(
+        &self,
+        alert: &AlertRow,
+        notifications: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO alerts (fingerprint, rule, dataset, severity, state, active_since_ms,
+                 firing_since_ms, resolved_ms, updated_ms, summary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, dataset = excluded.dataset,
+                 severity = excluded.severity, state = excluded.state,
+                 active_since_ms = excluded.active_since_ms, firing_since_ms = excluded.firing_since_ms,
+                 resolved_ms = excluded.resolved_ms, updated_ms = excluded.updated_ms,
+                 summary = excluded.summary",
+        )
+        .bind(&alert.fingerprint)
+        .bind(&alert.rule)
+        .bind(&alert.dataset)
+        .bind(&alert.severity)
+        .bind(&alert.state)
+        .bind(alert.active_since_ms)
+        .bind(alert.firing_since_ms)
+        .bind(alert.resolved_ms)
+        .bind(alert.updated_ms)
+        .bind(&alert.summary)
+        .execute(&mut *tx)
+        .await?;
+        for n in notifications {
+            sqlx::query(
+                "INSERT INTO outbox (fingerprint, notifier, event, payload, created_ms, next_attempt_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&n.fingerprint)
+            .bind(&n.notifier)
+            .bind(&n.event)
+            .bind(&n.payload)
+            .bind(n.created_ms)
+            .bind(n.created_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets an alert (a pending one whose condition cleared before it fired).
+    pub async fn delete_alert(&self, fingerprint: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM alerts WHERE fingerprint = $1")
+            .bind(fingerprint)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Silences (or acknowledges) an alert until `until_ms`; `false` if there is no such alert.
+    pub async fn silence_alert(
+        &self,
+        fingerprint: &str,
+        until_ms: i64,
+        acknowledged: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE alerts SET silenced_until_ms = $1, acknowledged = $2 WHERE fingerprint = $3",
+        )
+        .bind(until_ms)
+        .bind(i64::from(acknowledged))
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Outbox entries due at `now_ms`, oldest first.
+    pub async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, fingerprint, notifier, event, payload, attempts FROM outbox
+             WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.try_get(0)?,
+                    fingerprint: r.try_get(1)?,
+                    notifier: r.try_get(2)?,
+                    event: r.try_get(3)?,
+                    payload: r.try_get(4)?,
+                    attempts: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a delivery attempt: `state` is 'sent', 'failed' or 'pending' (retry at `next_ms`).
+    pub async fn record_attempt(
+        &self,
+        row: &OutboxRow,
+        state: &str,
+        next_ms: i64,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET state = $1, next_attempt_ms = $2, attempts = attempts + 1, last_outcome = $3
+             WHERE id = $4",
+        )
+        .bind(state)
+        .bind(next_ms)
+        .bind(outcome)
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE alerts SET last_delivery = $1 WHERE fingerprint = $2")
+            .bind(format!("{}: {outcome}", row.notifier))
+            .bind(&row.fingerprint)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Outbox entries by state, for tests and diagnostics.
+    pub async fn outbox_count(&self, state: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM outbox WHERE state = $1")
+            .bind(state)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+const ALERT_COLUMNS: &str = "fingerprint, rule, dataset, severity, state, active_since_ms, \
+    firing_since_ms, resolved_ms, updated_ms, silenced_until_ms, acknowledged, last_delivery, summary";
+
+/// An alert as stored. Times are ms since the epoch; 0 means "not yet".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub fingerprint: String,
+    pub rule: String,
+    pub dataset: String,
+    pub severity: String,
+    pub state: String,
+    pub active_since_ms: i64,
+    pub firing_since_ms: i64,
+    pub resolved_ms: i64,
+    pub updated_ms: i64,
+    pub silenced_until_ms: i64,
+    pub acknowledged: bool,
+    pub last_delivery: String,
+    /// The latest notification, as JSON.
+    pub summary: String,
+}
+
+fn alert_row(r: &sqlx::any::AnyRow) -> Result<AlertRow, StoreError> {
+    Ok(AlertRow {
+        fingerprint: r.try_get(0)?,
+        rule: r.try_get(1)?,
+        dataset: r.try_get(2)?,
+        severity: r.try_get(3)?,
+        state: r.try_get(4)?,
+        active_since_ms: r.try_get(5)?,
+        firing_since_ms: r.try_get(6)?,
+        resolved_ms: r.try_get(7)?,
+        updated_ms: r.try_get(8)?,
+        silenced_until_ms: r.try_get(9)?,
+        acknowledged: r.try_get::<i64, _>(10)? != 0,
+        last_delivery: r.try_get(11)?,
+        summary: r.try_get(12)?,
+    })
+}
+
+/// A notification to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub fingerprint: String,
+    pub notifier: String,
+    pub event: String,
+    pub payload: String,
+    pub created_ms: i64,
+}
+
+/// A notification waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub fingerprint: String,
+    pub notifier: String,
+    pub event: String,
+    pub payload: String,
+    pub attempts: i64,
 }
 
 /// Writes (or replaces) the profile at a key: the key binds $1..$6, then end, rows, body and

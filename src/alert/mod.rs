@@ -7,10 +7,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+pub mod alertmanager;
+pub mod deliver;
+pub mod engine;
+pub mod slack;
+pub mod state;
+pub mod webhook;
+
+use serde::{Deserialize, Serialize};
 
 /// How loud an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertSeverity {
     Info,
@@ -19,7 +26,7 @@ pub enum AlertSeverity {
 }
 
 /// Whether a notification announces an alert or its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Firing,
@@ -27,7 +34,7 @@ pub enum Status {
 }
 
 /// One drifted feature, as a notification shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureLine {
     pub name: String,
     pub kind: String,
@@ -43,7 +50,7 @@ pub struct FeatureLine {
 
 /// Everything a notifier needs to tell people about one alert at one moment. One alert groups
 /// the findings of one dataset at one evaluation: one message, not one per feature.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Stable across evaluations and restarts: the same rule and dataset, the same alert.
     pub fingerprint: String,

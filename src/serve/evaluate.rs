@@ -11,9 +11,11 @@ use tracing::{debug, warn};
 use std::collections::{HashMap, HashSet};
 
 use super::metrics::{
-    DatasetFeature, DatasetLabel, FeatureMethod, FeatureStage, Metrics, StageLabel, Text,
+    AlertStateLabel, AlertStateLabels, DatasetFeature, DatasetLabel, FeatureMethod, FeatureStage,
+    Metrics, StageLabel, Text,
 };
 use super::now_ms;
+use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
 use crate::detect::{self, RuleSet};
 use crate::profile::DatasetProfile;
@@ -22,6 +24,7 @@ use crate::store::{Store, StoreError};
 pub async fn run(
     store: Store,
     rules: RuleSet,
+    alerting: Alerting,
     config: Arc<ServeConfig>,
     metrics: Metrics,
     stop: CancellationToken,
@@ -41,9 +44,20 @@ pub async fn run(
                 continue;
             }
         };
-        for dataset in datasets {
+        for dataset in &datasets {
+            let dataset = dataset.as_str();
             let started = Instant::now();
-            match evaluate(&store, &rules, &config, &metrics, &mut exported, &dataset).await {
+            match evaluate(
+                &store,
+                &rules,
+                &alerting,
+                &config,
+                &metrics,
+                &mut exported,
+                dataset,
+            )
+            .await
+            {
                 Ok(true) => metrics
                     .evaluation_duration
                     .observe(started.elapsed().as_secs_f64()),
@@ -54,6 +68,29 @@ pub async fn run(
                 }
             }
         }
+        count_alerts(&store, &metrics).await;
+    }
+}
+
+/// `driftd_alerts{state}` from the stored alerts.
+async fn count_alerts(store: &Store, metrics: &Metrics) {
+    let alerts = match store.alerts().await {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %e, "Cannot count alerts");
+            return;
+        }
+    };
+    for (state, label) in [
+        ("pending", AlertStateLabel::pending),
+        ("firing", AlertStateLabel::firing),
+        ("resolved", AlertStateLabel::resolved),
+    ] {
+        let n = alerts.iter().filter(|a| a.state == state).count();
+        metrics
+            .alerts
+            .get_or_create(&AlertStateLabels { state: label })
+            .set(n as i64);
     }
 }
 
@@ -69,9 +106,11 @@ pub struct Exported {
 
 /// Evaluates one dataset; `false` when it lacks a reference or recent online data (its drift
 /// series are then withdrawn: no data, no verdict).
+#[allow(clippy::too_many_arguments)]
 pub async fn evaluate(
     store: &Store,
     rules: &RuleSet,
+    alerting: &Alerting,
     config: &ServeConfig,
     metrics: &Metrics,
     exported: &mut HashMap<String, Exported>,
@@ -116,6 +155,9 @@ pub async fn evaluate(
     json["reference"]["pinned"] = pinned.into();
     json["evaluated_at_ms"] = now.into();
     store.put_verdict(dataset, &json.to_string(), now).await?;
+    alerting
+        .observe(store, dataset, &reference, &current, &report, now)
+        .await?;
     let now_exported = export(metrics, config, dataset, &reference, &current, &report);
     withdraw(metrics, &now_exported, dataset, exported);
     exported.insert(dataset.to_owned(), now_exported);

@@ -61,6 +61,12 @@ pub fn router(state: AppState) -> Router {
                 .delete(delete_reference),
         )
         .route("/v1/datasets/{dataset}/drift", get(get_drift))
+        .route("/v1/alerts", get(get_alerts))
+        .route("/v1/alerts/{fingerprint}/silence", post(silence_alert))
+        .route(
+            "/v1/alerts/{fingerprint}/acknowledge",
+            post(acknowledge_alert),
+        )
         .route("/metrics", get(get_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(get_ready))
@@ -501,6 +507,99 @@ async fn get_drift(
             "no verdict for dataset {dataset:?} yet: it needs an offline run and recent online data"
         ))),
     }
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    (ms > 0).then(|| {
+        humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64),
+        )
+        .to_string()
+    })
+}
+
+async fn get_alerts(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = now_ms();
+    let alerts: Vec<serde_json::Value> = state
+        .store
+        .alerts()
+        .await?
+        .into_iter()
+        .map(|a| {
+            let summary: serde_json::Value = serde_json::from_str(&a.summary).unwrap_or_default();
+            let features: Vec<serde_json::Value> = summary["features"]
+                .as_array()
+                .map(|f| f.iter().map(|f| f["name"].clone()).collect())
+                .unwrap_or_default();
+            json!({
+                "fingerprint": a.fingerprint,
+                "rule": a.rule,
+                "dataset": a.dataset,
+                "severity": a.severity,
+                "state": a.state,
+                "since": rfc3339(a.active_since_ms),
+                "firing_since": rfc3339(a.firing_since_ms),
+                "resolved_at": rfc3339(a.resolved_ms),
+                "silenced_until": (a.silenced_until_ms > now).then(|| rfc3339(a.silenced_until_ms)).flatten(),
+                "acknowledged": a.acknowledged && a.silenced_until_ms > now,
+                "last_delivery": (!a.last_delivery.is_empty()).then_some(a.last_delivery),
+                "features": features,
+                "findings": summary["findings"],
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "alerts": alerts })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Quiet {
+    #[serde(rename = "for")]
+    duration: String,
+}
+
+async fn quiet(
+    state: &AppState,
+    fingerprint: &str,
+    body: &[u8],
+    acknowledged: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let quiet: Quiet = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"for\": \"1h\"}}: {e}")))?;
+    let duration = humantime::parse_duration(quiet.duration.trim()).map_err(|e| {
+        ApiError::BadRequest(format!("\"for\" is not a duration ({e}); e.g. 30m, 4h"))
+    })?;
+    let until = now_ms().saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
+    if !state
+        .store
+        .silence_alert(fingerprint, until, acknowledged)
+        .await?
+    {
+        return Err(ApiError::NotFound(format!(
+            "no alert with fingerprint {fingerprint:?}"
+        )));
+    }
+    Ok(Json(
+        json!({"fingerprint": fingerprint, "silenced_until": rfc3339(until), "acknowledged": acknowledged}),
+    ))
+}
+
+/// No notifications for an alert for a while (its state still changes).
+async fn silence_alert(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    quiet(&state, &fingerprint, &body, false).await
+}
+
+/// Someone is on it: like a silence, and shown as acknowledged.
+async fn acknowledge_alert(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    quiet(&state, &fingerprint, &body, true).await
 }
 
 async fn get_metrics(State(state): State<AppState>) -> Response {

@@ -70,6 +70,42 @@ impl EncodeLabelValue for Text {
     }
 }
 
+/// How a delivery attempt ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DeliveryOutcome {
+    sent,
+    rate_limited,
+    retry,
+    permanent_failure,
+    gave_up,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum AlertStateLabel {
+    pending,
+    firing,
+    resolved,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifierOutcome {
+    /// One of a fixed set of notifier names (slack, webhook, alertmanager).
+    pub notifier: String,
+    pub outcome: DeliveryOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifierLabel {
+    pub notifier: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertStateLabels {
+    pub state: AlertStateLabel,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DatasetStage {
     pub dataset: String,
@@ -120,6 +156,9 @@ pub struct Metrics {
     pub feature_drifted: Family<DatasetFeature, Gauge>,
     pub dataset_drifted_features: Family<DatasetLabel, Gauge>,
     pub last_evaluation: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
+    pub alerts: Family<AlertStateLabels, Gauge>,
+    pub notifications: Family<NotifierOutcome, Counter>,
+    pub notifier_failing: Family<NotifierLabel, Gauge>,
 }
 
 impl Metrics {
@@ -137,6 +176,9 @@ impl Metrics {
             feature_drifted: Family::default(),
             dataset_drifted_features: Family::default(),
             last_evaluation: Family::default(),
+            alerts: Family::default(),
+            notifications: Family::default(),
+            notifier_failing: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("driftd");
         r.register(
@@ -189,6 +231,17 @@ impl Metrics {
             "last_evaluation_timestamp_seconds",
             "When a dataset was last evaluated",
             m.last_evaluation.clone(),
+        );
+        r.register("alerts", "Alerts by state", m.alerts.clone());
+        r.register(
+            "notifications",
+            "Notification delivery attempts by notifier and outcome",
+            m.notifications.clone(),
+        );
+        r.register(
+            "notifier_failing",
+            "1 when a notifier's last delivery failed for good (bad URL, revoked webhook)",
+            m.notifier_failing.clone(),
         );
         m
     }

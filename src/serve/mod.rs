@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::alert::deliver::{self, Notifiers};
+use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
 use crate::detect::RuleSet;
 use crate::store::Store;
@@ -57,10 +59,18 @@ pub async fn run(
     tasks.spawn(
         aggregate::Aggregator::new(store.clone(), config.clone(), metrics.clone()).run(receiver),
     );
+    let alerting = Alerting::from_config(&config);
     tasks.spawn(evaluate::run(
         store.clone(),
         rules,
+        alerting,
         config.clone(),
+        metrics.clone(),
+        stop.clone(),
+    ));
+    tasks.spawn(deliver::run(
+        store.clone(),
+        Notifiers::from_config(&config),
         metrics.clone(),
         stop.clone(),
     ));

@@ -1,6 +1,7 @@
 //! driftd's integration tests: one binary, modules by surface.
 
 mod accuracy;
+mod alerts;
 mod cli_compare;
 mod cli_profile;
 mod drift_statistics;

@@ -682,7 +682,7 @@ async fn kill_9_loses_at_most_the_flush_interval() {
 
 /// Starts the `driftd serve` binary on a free port with `env` added, and waits until it is
 /// ready. Returns the child and its base URL.
-async fn spawn_binary(
+pub async fn spawn_binary(
     database_url: &str,
     env: &[(&str, &str)],
     stderr: std::process::Stdio,

@@ -1,0 +1,382 @@
+//! Turns verdicts into alerts: each alert rule's condition is checked against a dataset's
+//! latest verdict, the state machine advances, and every transition that people must hear
+//! about is written to the outbox in the same transaction as the new state.
+
+use std::collections::BTreeMap;
+
+use super::state::{self, AlertState, Standing, Transition};
+use super::{AlertSeverity, FeatureLine, Notification, Status};
+use crate::config::ServeConfig;
+use crate::detect::{DriftReport, Severity};
+use crate::profile::{DatasetProfile, FeatureProfile, Kind};
+use crate::store::{AlertRow, OutboxEntry, Store, StoreError};
+
+/// What makes an alert active.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// At least `min_features` drifted features.
+    Drift { min_features: usize },
+    /// At least one data-invariant finding at `min_severity` or above.
+    Invariant { min_severity: Severity },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    pub name: String,
+    /// A dataset name, or "*" for every dataset.
+    pub dataset: String,
+    pub condition: Condition,
+    pub for_ms: i64,
+    pub severity: AlertSeverity,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Notifiers to tell; empty means every configured one.
+    pub notify: Vec<String>,
+}
+
+/// Notifier names.
+pub const SLACK: &str = "slack";
+pub const WEBHOOK: &str = "webhook";
+pub const ALERTMANAGER: &str = "alertmanager";
+
+#[derive(Debug, Clone)]
+pub struct Alerting {
+    rules: Vec<AlertRule>,
+    notifiers: Vec<&'static str>,
+    grafana_url: Option<String>,
+    honeycomb_url: Option<String>,
+}
+
+impl Alerting {
+    /// With any notifier configured and no rules of its own, driftd alerts on any drifted
+    /// feature of any dataset, after `alert_for`, and on invariant errors.
+    pub fn from_config(config: &ServeConfig) -> Alerting {
+        let mut notifiers = Vec::new();
+        if config.slack_webhook_url.is_some() {
+            notifiers.push(SLACK);
+        }
+        if config.webhook_url.is_some() {
+            notifiers.push(WEBHOOK);
+        }
+        if config.alertmanager_url.is_some() {
+            notifiers.push(ALERTMANAGER);
+        }
+        let for_ms = config.alert_for.as_millis() as i64;
+        let rules = vec![
+            AlertRule {
+                name: "input_drift".into(),
+                dataset: "*".into(),
+                condition: Condition::Drift { min_features: 1 },
+                for_ms,
+                severity: AlertSeverity::Warning,
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+                notify: Vec::new(),
+            },
+            AlertRule {
+                name: "broken_invariant".into(),
+                dataset: "*".into(),
+                condition: Condition::Invariant {
+                    min_severity: Severity::Error,
+                },
+                for_ms,
+                severity: AlertSeverity::Warning,
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+                notify: Vec::new(),
+            },
+        ];
+        Alerting {
+            rules,
+            notifiers,
+            grafana_url: config.grafana_url.clone(),
+            honeycomb_url: config.honeycomb_url.clone(),
+        }
+    }
+
+    pub fn rules(&self) -> &[AlertRule] {
+        &self.rules
+    }
+
+    /// Advances every rule that applies to `dataset` with its latest verdict.
+    pub async fn observe(
+        &self,
+        store: &Store,
+        dataset: &str,
+        reference: &DatasetProfile,
+        current: &DatasetProfile,
+        report: &DriftReport,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        for rule in self
+            .rules
+            .iter()
+            .filter(|r| r.dataset == "*" || r.dataset == dataset)
+        {
+            let fingerprint = state::fingerprint(&rule.name, dataset);
+            let previous = store.alert(&fingerprint).await?;
+            let standing = previous.as_ref().and_then(standing_of);
+            let active = holds(&rule.condition, report);
+            let (next, transition) = state::step(standing.as_ref(), active, now_ms, rule.for_ms);
+            let Some(next) = next else {
+                if previous.is_some() {
+                    store.delete_alert(&fingerprint).await?;
+                }
+                continue;
+            };
+            if !active && transition == Transition::None && standing.as_ref() == Some(&next) {
+                continue;
+            }
+            let status = if next.state == AlertState::Resolved {
+                Status::Resolved
+            } else {
+                Status::Firing
+            };
+            let mut notification = self.notification(
+                rule,
+                dataset,
+                &fingerprint,
+                &next,
+                status,
+                reference,
+                current,
+                report,
+            );
+            if status == Status::Resolved
+                && let Some(firing) = previous
+                    .as_ref()
+                    .and_then(|p| serde_json::from_str::<Notification>(&p.summary).ok())
+            {
+                // Say what resolved.
+                notification.features = firing.features;
+                notification.findings = firing.findings;
+            }
+            let payload = serde_json::to_string(&notification).expect("notifications serialise");
+            let silenced = previous
+                .as_ref()
+                .is_some_and(|p| p.silenced_until_ms > now_ms);
+            let entries: Vec<OutboxEntry> = match transition {
+                Transition::Fired | Transition::Resolved if !silenced => self
+                    .targets(rule)
+                    .map(|notifier| OutboxEntry {
+                        fingerprint: fingerprint.clone(),
+                        notifier: notifier.to_owned(),
+                        event: status_name(status).to_owned(),
+                        payload: payload.clone(),
+                        created_ms: now_ms,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let row = AlertRow {
+                fingerprint: fingerprint.clone(),
+                rule: rule.name.clone(),
+                dataset: dataset.to_owned(),
+                severity: severity_name(rule.severity).to_owned(),
+                state: next.state.as_str().to_owned(),
+                active_since_ms: next.active_since_ms,
+                firing_since_ms: next.firing_since_ms.unwrap_or(0),
+                resolved_ms: next.resolved_ms.unwrap_or(0),
+                updated_ms: now_ms,
+                silenced_until_ms: previous.as_ref().map_or(0, |p| p.silenced_until_ms),
+                acknowledged: previous.as_ref().is_some_and(|p| p.acknowledged),
+                last_delivery: previous
+                    .as_ref()
+                    .map(|p| p.last_delivery.clone())
+                    .unwrap_or_default(),
+                summary: payload,
+            };
+            store.save_alert(&row, &entries).await?;
+        }
+        Ok(())
+    }
+
+    fn targets<'a>(&'a self, rule: &'a AlertRule) -> impl Iterator<Item = &'static str> + 'a {
+        self.notifiers
+            .iter()
+            .copied()
+            .filter(move |n| rule.notify.is_empty() || rule.notify.iter().any(|r| r == n))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn notification(
+        &self,
+        rule: &AlertRule,
+        dataset: &str,
+        fingerprint: &str,
+        standing: &Standing,
+        status: Status,
+        reference: &DatasetProfile,
+        current: &DatasetProfile,
+        report: &DriftReport,
+    ) -> Notification {
+        let mut links = Vec::new();
+        for (label, template) in [
+            ("Grafana", &self.grafana_url),
+            ("Honeycomb", &self.honeycomb_url),
+        ] {
+            if let Some(t) = template {
+                links.push((
+                    label.to_owned(),
+                    t.replace("{dataset}", &url_component(dataset)),
+                ));
+            }
+        }
+        let features = match rule.condition {
+            Condition::Drift { .. } => report
+                .drifted
+                .iter()
+                .filter_map(|name| {
+                    let verdict = report.features.get(name)?;
+                    Some(FeatureLine {
+                        name: name.clone(),
+                        kind: verdict.kind.as_str().to_owned(),
+                        method: verdict.method.name().to_owned(),
+                        score: verdict.score,
+                        threshold: verdict.threshold,
+                        reason: verdict.reason.clone(),
+                        changes: match (reference.features.get(name), current.features.get(name)) {
+                            (Some(r), Some(c)) => changes(r, c, verdict.kind),
+                            _ => Vec::new(),
+                        },
+                    })
+                })
+                .collect(),
+            Condition::Invariant { .. } => Vec::new(),
+        };
+        let findings = match rule.condition {
+            Condition::Invariant { min_severity } => report
+                .schema
+                .iter()
+                .filter(|f| f.severity >= min_severity)
+                .map(|f| f.message.clone())
+                .collect(),
+            Condition::Drift { .. } => Vec::new(),
+        };
+        Notification {
+            fingerprint: fingerprint.to_owned(),
+            rule: rule.name.clone(),
+            dataset: dataset.to_owned(),
+            severity: rule.severity,
+            status,
+            since_ms: standing.firing_since_ms.unwrap_or(standing.active_since_ms),
+            resolved_ms: standing.resolved_ms,
+            features,
+            findings,
+            labels: rule.labels.clone(),
+            annotations: rule.annotations.clone(),
+            links,
+        }
+    }
+}
+
+fn holds(condition: &Condition, report: &DriftReport) -> bool {
+    match condition {
+        Condition::Drift { min_features } => report.drifted.len() >= (*min_features).max(1),
+        Condition::Invariant { min_severity } => {
+            report.schema.iter().any(|f| f.severity >= *min_severity)
+        }
+    }
+}
+
+fn standing_of(row: &AlertRow) -> Option<Standing> {
+    Some(Standing {
+        state: AlertState::parse(&row.state)?,
+        active_since_ms: row.active_since_ms,
+        firing_since_ms: (row.firing_since_ms > 0).then_some(row.firing_since_ms),
+        resolved_ms: (row.resolved_ms > 0).then_some(row.resolved_ms),
+    })
+}
+
+pub fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Firing => "firing",
+        Status::Resolved => "resolved",
+    }
+}
+
+fn severity_name(s: AlertSeverity) -> &'static str {
+    match s {
+        AlertSeverity::Info => "info",
+        AlertSeverity::Warning => "warning",
+        AlertSeverity::Critical => "critical",
+    }
+}
+
+/// Dataset names are URL-safe by construction; this keeps a template honest anyway.
+fn url_component(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.:".contains(c) {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32 & 0xff)
+            }
+        })
+        .collect()
+}
+
+/// The largest changes between a reference and a current feature, in words, largest first:
+/// quantiles for numbers, category shares for strings and booleans.
+pub fn changes(reference: &FeatureProfile, current: &FeatureProfile, kind: Kind) -> Vec<String> {
+    let fmt = crate::report::format_number;
+    let mut scored: Vec<(f64, String)> = Vec::new();
+    if kind == Kind::Numeric {
+        let (r, c) = (reference.numeric(), current.numeric());
+        let spread = r.stddev().filter(|s| *s > 0.0).unwrap_or(1.0);
+        for (label, q) in [
+            ("p1", 0.01),
+            ("p10", 0.1),
+            ("p50", 0.5),
+            ("p90", 0.9),
+            ("p99", 0.99),
+        ] {
+            if let (Some(a), Some(b)) = (r.quantile(q), c.quantile(q)) {
+                scored.push((
+                    (b - a).abs() / spread,
+                    format!("{label} {} → {}", fmt(a), fmt(b)),
+                ));
+            }
+        }
+    } else {
+        let share = |f: &FeatureProfile| -> BTreeMap<String, f64> {
+            if kind == Kind::Boolean {
+                let b = f.booleans();
+                let n = (b.true_count + b.false_count).max(1) as f64;
+                BTreeMap::from([
+                    ("true".to_owned(), b.true_count as f64 / n),
+                    ("false".to_owned(), b.false_count as f64 / n),
+                ])
+            } else {
+                let n = f.strings().count().max(1) as f64;
+                f.strings()
+                    .frequent(50)
+                    .into_iter()
+                    .map(|v| (v.value, v.count as f64 / n))
+                    .collect()
+            }
+        };
+        let (r, c) = (share(reference), share(current));
+        for name in r
+            .keys()
+            .chain(c.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let (a, b) = (
+                r.get(name).copied().unwrap_or(0.0),
+                c.get(name).copied().unwrap_or(0.0),
+            );
+            scored.push((
+                (b - a).abs(),
+                format!("{name} {:.0}% → {:.0}%", a * 100.0, b * 100.0),
+            ));
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .filter(|(d, _)| *d > 0.0)
+        .take(3)
+        .map(|(_, s)| s)
+        .collect()
+}
