@@ -7,15 +7,19 @@ use std::collections::BTreeMap;
 use super::state::{self, AlertState, Standing, Transition};
 use super::{AlertSeverity, FeatureLine, Notification, Status};
 use crate::config::ServeConfig;
-use crate::detect::{DriftReport, Severity};
+use crate::detect::rules::AlertWhen;
+use crate::detect::{DriftReport, RuleSet, Severity};
 use crate::profile::{DatasetProfile, FeatureProfile, Kind};
 use crate::store::{AlertRow, OutboxEntry, Store, StoreError};
 
 /// What makes an alert active.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
-    /// At least `min_features` drifted features.
-    Drift { min_features: usize },
+    /// At least `min_features` drifted features (among `features`, when given).
+    Drift {
+        min_features: usize,
+        features: Option<Vec<String>>,
+    },
     /// At least one data-invariant finding at `min_severity` or above.
     Invariant { min_severity: Severity },
 }
@@ -48,8 +52,40 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    /// With any notifier configured and no rules of its own, driftd alerts on any drifted
-    /// feature of any dataset, after `alert_for`, and on invariant errors.
+    /// The alert rules of the rule files; without any, driftd alerts on any drifted feature of
+    /// any dataset, and on invariant errors, after `alert_for`.
+    pub fn new(config: &ServeConfig, rules: &RuleSet) -> Alerting {
+        let mut alerting = Alerting::from_config(config);
+        let specs = rules.alerts();
+        if !specs.is_empty() {
+            let default_for = config.alert_for.as_millis() as i64;
+            alerting.rules = specs
+                .into_iter()
+                .map(|a| AlertRule {
+                    name: a.name,
+                    dataset: a.dataset,
+                    condition: match a.when {
+                        AlertWhen::Drift => Condition::Drift {
+                            min_features: a.min_features,
+                            features: a.features,
+                        },
+                        AlertWhen::Invariant => Condition::Invariant {
+                            min_severity: a.min_severity,
+                        },
+                    },
+                    for_ms: a.for_duration.map_or(default_for, |d| d.as_millis() as i64),
+                    severity: a.severity,
+                    labels: a.labels,
+                    annotations: a.annotations,
+                    notify: a.notify,
+                })
+                .collect();
+        }
+        alerting
+    }
+
+    /// With any notifier configured, driftd alerts on any drifted feature of any dataset, and
+    /// on invariant errors, after `alert_for`.
     pub fn from_config(config: &ServeConfig) -> Alerting {
         let mut notifiers = Vec::new();
         if config.slack_webhook_url.is_some() {
@@ -66,7 +102,10 @@ impl Alerting {
             AlertRule {
                 name: "input_drift".into(),
                 dataset: "*".into(),
-                condition: Condition::Drift { min_features: 1 },
+                condition: Condition::Drift {
+                    min_features: 1,
+                    features: None,
+                },
                 for_ms,
                 severity: AlertSeverity::Warning,
                 labels: BTreeMap::new(),
@@ -223,9 +262,7 @@ impl Alerting {
             }
         }
         let features = match rule.condition {
-            Condition::Drift { .. } => report
-                .drifted
-                .iter()
+            Condition::Drift { ref features, .. } => drifted(report, features.as_deref())
                 .filter_map(|name| {
                     let verdict = report.features.get(name)?;
                     Some(FeatureLine {
@@ -272,11 +309,25 @@ impl Alerting {
 
 fn holds(condition: &Condition, report: &DriftReport) -> bool {
     match condition {
-        Condition::Drift { min_features } => report.drifted.len() >= (*min_features).max(1),
+        Condition::Drift {
+            min_features,
+            features,
+        } => drifted(report, features.as_deref()).count() >= (*min_features).max(1),
         Condition::Invariant { min_severity } => {
             report.schema.iter().any(|f| f.severity >= *min_severity)
         }
     }
+}
+
+/// Drifted features, among `only` when given.
+fn drifted<'a>(
+    report: &'a DriftReport,
+    only: Option<&'a [String]>,
+) -> impl Iterator<Item = &'a String> + 'a {
+    report
+        .drifted
+        .iter()
+        .filter(move |name| only.is_none_or(|only| only.contains(name)))
 }
 
 fn standing_of(row: &AlertRow) -> Option<Standing> {

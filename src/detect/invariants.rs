@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::rules::DatasetRules;
 use crate::profile::{DatasetProfile, FeatureProfile, FrequentValue, Kind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,

@@ -227,7 +227,63 @@ struct RawFile {
     invariants: Option<RawInvariants>,
     #[serde(default)]
     features: BTreeMap<String, Spanned<RawFeature>>,
+    #[serde(default)]
+    alerts: Vec<Spanned<RawAlert>>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    name: String,
+    when: AlertWhen,
+    #[serde(default)]
+    features: Option<Vec<String>>,
+    #[serde(default)]
+    min_features: Option<usize>,
+    #[serde(default)]
+    min_severity: Option<crate::detect::Severity>,
+    #[serde(rename = "for", default)]
+    for_duration: Option<String>,
+    #[serde(default)]
+    severity: Option<crate::alert::AlertSeverity>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    notify: Vec<String>,
+}
+
+/// What an alert rule watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertWhen {
+    /// Drifted features.
+    Drift,
+    /// Data-invariant findings.
+    Invariant,
+}
+
+/// An alert rule as written in a rule file, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSpec {
+    /// The dataset of its file, or "*".
+    pub dataset: String,
+    pub name: String,
+    pub when: AlertWhen,
+    pub features: Option<Vec<String>>,
+    pub min_features: usize,
+    pub min_severity: crate::detect::Severity,
+    /// `None`: the configured default (`DRIFTD_ALERT_FOR`).
+    pub for_duration: Option<std::time::Duration>,
+    pub severity: crate::alert::AlertSeverity,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub notify: Vec<String>,
+}
+
+/// Notifiers an alert rule may route to.
+pub const NOTIFIERS: [&str; 3] = ["slack", "webhook", "alertmanager"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -277,6 +333,7 @@ struct RuleFile {
     out_of_range_share: Option<f64>,
     new_category_share: Option<f64>,
     features: BTreeMap<String, (FeatureRule, u64)>,
+    alerts: Vec<AlertSpec>,
 }
 
 /// All rule files of a directory (or one file).
@@ -367,6 +424,14 @@ impl RuleSet {
     }
 
     /// The rules for `dataset`: defaults, then files for "*", then files naming it.
+    /// Every alert rule of every file.
+    pub fn alerts(&self) -> Vec<AlertSpec> {
+        self.files
+            .iter()
+            .flat_map(|f| f.alerts.iter().cloned())
+            .collect()
+    }
+
     pub fn for_dataset(&self, dataset: &str) -> DatasetRules {
         let mut rules = DatasetRules::default();
         let wildcard = self.files.iter().filter(|f| f.dataset == "*");
@@ -582,6 +647,73 @@ fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
             ),
         );
     }
+    let mut alerts: Vec<AlertSpec> = Vec::new();
+    for spanned in raw.alerts {
+        let a = spanned.value;
+        let at = spanned.referenced;
+        if a.name.is_empty() || a.name.len() > 128 || a.name.chars().any(char::is_control) {
+            err(
+                &at,
+                "alert name must be 1 to 128 printable characters".to_owned(),
+            );
+        }
+        if alerts.iter().any(|other| other.name == a.name) {
+            err(&at, format!("alert {:?} is defined twice", a.name));
+        }
+        let for_duration = match &a.for_duration {
+            None => None,
+            Some(text) => match humantime::parse_duration(text.trim()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    err(
+                        &at,
+                        format!("{}: for: {text:?} is not a duration ({e})", a.name),
+                    );
+                    None
+                }
+            },
+        };
+        for n in &a.notify {
+            if !NOTIFIERS.contains(&n.as_str()) {
+                err(
+                    &at,
+                    format!(
+                        "{}: unknown notifier {n:?}; use {}",
+                        a.name,
+                        NOTIFIERS.join(", ")
+                    ),
+                );
+            }
+        }
+        if a.when == AlertWhen::Invariant && (a.features.is_some() || a.min_features.is_some()) {
+            err(
+                &at,
+                format!(
+                    "{}: features and min_features apply to drift alerts",
+                    a.name
+                ),
+            );
+        }
+        if a.when == AlertWhen::Drift && a.min_severity.is_some() {
+            err(
+                &at,
+                format!("{}: min_severity applies to invariant alerts", a.name),
+            );
+        }
+        alerts.push(AlertSpec {
+            dataset: dataset.clone(),
+            name: a.name,
+            when: a.when,
+            features: a.features,
+            min_features: a.min_features.unwrap_or(1).max(1),
+            min_severity: a.min_severity.unwrap_or(crate::detect::Severity::Error),
+            for_duration,
+            severity: a.severity.unwrap_or(crate::alert::AlertSeverity::Warning),
+            labels: a.labels,
+            annotations: a.annotations,
+            notify: a.notify,
+        });
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -595,6 +727,7 @@ fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
         out_of_range_share,
         new_category_share,
         features,
+        alerts,
     })
 }
 

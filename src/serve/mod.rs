@@ -59,7 +59,7 @@ pub async fn run(
     tasks.spawn(
         aggregate::Aggregator::new(store.clone(), config.clone(), metrics.clone()).run(receiver),
     );
-    let alerting = Alerting::from_config(&config);
+    let alerting = Alerting::new(&config, &rules);
     tasks.spawn(evaluate::run(
         store.clone(),
         rules,

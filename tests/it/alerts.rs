@@ -22,10 +22,20 @@ pub enum Answer {
     Slow(Duration),
 }
 
+/// One request as the stand-in saw it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub at: Instant,
+    pub path: String,
+    pub headers: axum::http::HeaderMap,
+    pub raw: Vec<u8>,
+    pub body: Json,
+}
+
 #[derive(Default)]
 struct Receiver {
     answers: VecDeque<Answer>,
-    received: Vec<(Instant, Json)>,
+    received: Vec<Request>,
 }
 
 /// A local HTTP receiver that behaves like a Slack incoming webhook.
@@ -42,12 +52,19 @@ impl SlackStandIn {
         }));
         async fn post(
             State(state): State<Arc<Mutex<Receiver>>>,
-            body: axum::body::Bytes,
+            uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
+            raw: axum::body::Bytes,
         ) -> axum::response::Response {
             let answer = {
                 let mut s = state.lock().unwrap();
-                let body: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-                s.received.push((Instant::now(), body));
+                s.received.push(Request {
+                    at: Instant::now(),
+                    path: uri.path().to_owned(),
+                    headers,
+                    raw: raw.to_vec(),
+                    body: serde_json::from_slice(&raw).unwrap_or(Json::Null),
+                });
                 s.answers.pop_front()
             };
             match answer {
@@ -75,7 +92,7 @@ impl SlackStandIn {
             }
         }
         let app = axum::Router::new()
-            .route("/services/T0001/B0001/{token}", axum::routing::post(post))
+            .route("/{*path}", axum::routing::post(post))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
@@ -87,6 +104,13 @@ impl SlackStandIn {
     }
 
     pub fn received(&self) -> Vec<(Instant, Json)> {
+        self.requests()
+            .into_iter()
+            .map(|r| (r.at, r.body))
+            .collect()
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().received.clone()
     }
 
@@ -439,4 +463,141 @@ async fn a_crash_during_a_send_resends_once() {
         assert_eq!(store.outbox_count("pending").await.unwrap(), 0);
         store.close().await;
     }
+}
+
+/// Rule-file alerts route to the generic webhook (signed) and Alertmanager; an acknowledged
+/// alert's resolution is not announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_routes_signed_webhooks_alertmanager_and_silences() {
+    let dir = TempDir::new().unwrap();
+    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let hook = SlackStandIn::start(&[]).await;
+    let alertmanager = SlackStandIn::start(&[]).await;
+    let rules = dir.path().join("alerts.yaml");
+    std::fs::write(
+        &rules,
+        "dataset: search\nalerts:\n  - name: latency_drift\n    when: drift\n    features: [latency_ms]\n    for: 0s\n    severity: critical\n    labels: {team: search}\n    notify: [webhook, alertmanager]\n",
+    )
+    .unwrap();
+    let mut config = alert_config(&url, "http://127.0.0.1:9/unused");
+    config.slack_webhook_url = None;
+    config.webhook_url = Some(driftd::config::Secret::new(&hook.url));
+    config.webhook_secret = Some(driftd::config::Secret::new("s3cret"));
+    let base = alertmanager
+        .url
+        .split("/services")
+        .next()
+        .unwrap()
+        .to_owned();
+    config.alertmanager_url = Some(driftd::config::Secret::new(&base));
+    config.rules = Some(rules);
+    let app = spawn_app(config).await;
+    start(&app, &dir, drifted_records()).await;
+
+    let signed = hook.wait_for(1, 15).await;
+    let request = &hook.requests()[0];
+    let timestamp: i64 = request.headers["x-driftd-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signature = request.headers["x-driftd-signature"].to_str().unwrap();
+    driftd::alert::webhook::verify(
+        b"s3cret",
+        timestamp,
+        &request.raw,
+        signature,
+        timestamp,
+        300,
+    )
+    .expect("valid signature");
+    assert!(
+        driftd::alert::webhook::verify(
+            b"wrong",
+            timestamp,
+            &request.raw,
+            signature,
+            timestamp,
+            300
+        )
+        .is_err()
+    );
+    let body = &signed[0].1;
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["rule"], "latency_drift");
+    assert_eq!(body["severity"], "critical");
+
+    alertmanager.wait_for(1, 15).await;
+    let am = &alertmanager.requests()[0];
+    assert_eq!(am.path, "/api/v2/alerts");
+    let alert = &am.body[0];
+    assert_eq!(alert["labels"]["alertname"], "latency_drift");
+    assert_eq!(alert["labels"]["dataset"], "search");
+    assert_eq!(alert["labels"]["team"], "search");
+    assert!(alert.get("endsAt").is_none_or(Json::is_null));
+
+    let alerts: Json = app
+        .client
+        .get(app.url("/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fingerprint = alerts["alerts"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/alerts/{fingerprint}/acknowledge")))
+        .json(&json!({"for": "1h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/v1/alerts/nope/silence"))
+        .json(&json!({"for": "1h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/alerts/{fingerprint}/silence")))
+        .json(&json!({"for": "soon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let alerts: Json = app
+        .client
+        .get(app.url("/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alerts["alerts"][0]["acknowledged"], true);
+    assert!(alerts["alerts"][0]["silenced_until"].is_string());
+
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    post(&app, good_records()).await;
+    wait_for_json(&app.client, &app.url("/v1/alerts"), 15, |v| {
+        v["alerts"][0]["state"] == "resolved"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        hook.received().len(),
+        1,
+        "an acknowledged alert's resolution is not announced"
+    );
+    assert_eq!(alertmanager.received().len(), 1);
+    app.stop().await;
 }

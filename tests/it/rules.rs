@@ -166,3 +166,23 @@ fn rules_change_verdicts_and_invariants() {
     let report = compare(&r, &c, &ignored.for_dataset("d"));
     assert!(report.features.is_empty() && report.schema.is_empty());
 }
+
+#[test]
+fn alert_rules_are_validated_with_their_line() {
+    let errors = errors_of(
+        "dataset: d\nalerts:\n  - name: a\n    when: drift\n    notify: [pagerduty]\n  - name: b\n    when: invariant\n    for: soon\n",
+    );
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("r.yaml:3:")
+            && errors[0].contains("a: unknown notifier \"pagerduty\""),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("r.yaml:6:")
+            && errors[1].contains("b: for: \"soon\" is not a duration"),
+        "{errors:?}"
+    );
+    let errors = errors_of("dataset: d\nalerts:\n  - name: a\n    when: sometimes\n");
+    assert!(errors[0].contains("sometimes"), "{errors:?}");
+}
