@@ -512,9 +512,24 @@ mod tests {
     fn secrets_are_redacted() {
         let c = ServeConfig {
             database_url: Secret::new("postgres://u:hunter2@localhost/db"),
+            slack_webhook_url: Some(Secret::new("https://hooks.slack.com/services/T/B/hunter3")),
+            webhook_secret: Some(Secret::new("hunter4")),
             ..ServeConfig::default()
         };
-        assert!(!format!("{c:?}").contains("hunter2"));
+        let dump = format!("{c:?}");
+        assert!(
+            !dump.contains("hunter2") && !dump.contains("hunter3") && !dump.contains("hunter4"),
+            "{dump}"
+        );
+        let (env, _) = Layer::from_env([(
+            "DRIFTD_SLACK_WEBHOOK_URL".to_owned(),
+            "ftp://hunter5".to_owned(),
+        )]);
+        let errors = resolve(vec![(Source::Environment, env)]).unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "slack_webhook_url (environment): must be an http:// or https:// URL"
+        );
         assert_eq!(format!("{}", c.database_url), "[redacted]");
     }
 }

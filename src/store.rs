@@ -504,6 +504,22 @@ impl Store {
         Ok(())
     }
 
+    /// When a notification for `fingerprint` was last queued for `notifier`.
+    pub async fn last_queued(
+        &self,
+        fingerprint: &str,
+        notifier: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(created_ms) FROM outbox WHERE fingerprint = $1 AND notifier = $2",
+        )
+        .bind(fingerprint)
+        .bind(notifier)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
     /// Outbox entries by state, for tests and diagnostics.
     pub async fn outbox_count(&self, state: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) FROM outbox WHERE state = $1")

@@ -38,6 +38,9 @@ pub struct AlertRule {
     pub notify: Vec<String>,
 }
 
+/// How often a firing alert is sent to Alertmanager again.
+pub const ALERTMANAGER_REFRESH_MS: i64 = 60_000;
+
 /// Notifier names.
 pub const SLACK: &str = "slack";
 pub const WEBHOOK: &str = "webhook";
@@ -194,7 +197,7 @@ impl Alerting {
             let silenced = previous
                 .as_ref()
                 .is_some_and(|p| p.silenced_until_ms > now_ms);
-            let entries: Vec<OutboxEntry> = match transition {
+            let mut entries: Vec<OutboxEntry> = match transition {
                 Transition::Fired | Transition::Resolved if !silenced => self
                     .targets(rule)
                     .map(|notifier| OutboxEntry {
@@ -207,6 +210,25 @@ impl Alerting {
                     .collect(),
                 _ => Vec::new(),
             };
+            // Alertmanager resolves an alert it has not heard of for `resolve_timeout` (5 min by
+            // default): while firing, it hears again every `ALERTMANAGER_REFRESH_MS`.
+            if transition == Transition::None
+                && next.state == AlertState::Firing
+                && !silenced
+                && self.targets(rule).any(|n| n == ALERTMANAGER)
+                && store
+                    .last_queued(&fingerprint, ALERTMANAGER)
+                    .await?
+                    .is_none_or(|t| now_ms - t >= ALERTMANAGER_REFRESH_MS)
+            {
+                entries.push(OutboxEntry {
+                    fingerprint: fingerprint.clone(),
+                    notifier: ALERTMANAGER.to_owned(),
+                    event: status_name(status).to_owned(),
+                    payload: payload.clone(),
+                    created_ms: now_ms,
+                });
+            }
             let row = AlertRow {
                 fingerprint: fingerprint.clone(),
                 rule: rule.name.clone(),

@@ -601,3 +601,53 @@ async fn rule_routes_signed_webhooks_alertmanager_and_silences() {
     assert_eq!(alertmanager.received().len(), 1);
     app.stop().await;
 }
+
+/// Slack allows about one message per second per webhook: two alerts at once go out a second
+/// apart, one message per dataset (features grouped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_message_per_dataset_at_most_one_per_second() {
+    let dir = TempDir::new().unwrap();
+    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let slack = SlackStandIn::start(&[]).await;
+    let app = spawn_app(alert_config(&url, &slack.url)).await;
+    let profile = reference_profile(&dir);
+    for dataset in ["search", "ads"] {
+        let r = app
+            .client
+            .post(app.url(&format!("/v1/datasets/{dataset}/profiles?run_id=train")))
+            .body(profile.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let mut records = drifted_records();
+        for r in &mut records {
+            r["country"] = json!("XX"); // a second drifted feature, grouped in the same message
+        }
+        let r = app
+            .client
+            .post(app.url(&format!("/v1/datasets/{dataset}/records")))
+            .json(&json!({ "records": records }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let got = slack.wait_for(2, 15).await;
+    let gap = got[1].0 - got[0].0;
+    assert!(
+        gap >= Duration::from_millis(1000),
+        "two messages {gap:?} apart"
+    );
+    let texts: Vec<String> = got.iter().map(|(_, m)| m.to_string()).collect();
+    assert!(texts.iter().any(|t| t.contains("ads")) && texts.iter().any(|t| t.contains("search")));
+    for t in &texts {
+        assert!(
+            t.contains("latency_ms") && t.contains("country"),
+            "one message names every drifted feature: {t}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(slack.received().len(), 2);
+    app.stop().await;
+}
