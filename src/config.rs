@@ -57,6 +57,9 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Record batches waiting to be profiled; beyond, ingest answers 429.
     pub queue_capacity: usize,
+    /// Request bytes waiting to be profiled, all batches together; beyond, ingest answers 429.
+    /// This bounds the queue's memory, whatever the batch sizes.
+    pub queue_bytes: usize,
     pub max_datasets: usize,
     pub max_features: usize,
     /// Features per dataset that get their own metric series.
@@ -89,7 +92,8 @@ impl Default for ServeConfig {
             flush_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             max_body_bytes: 8 << 20,
-            queue_capacity: 256,
+            queue_capacity: 64,
+            queue_bytes: 16 << 20,
             max_datasets: 100,
             max_features: 1000,
             metrics_max_features: 200,
@@ -120,6 +124,7 @@ pub struct Layer {
     pub shutdown_grace: Option<String>,
     pub max_body_bytes: Option<String>,
     pub queue_capacity: Option<String>,
+    pub queue_bytes: Option<String>,
     pub max_datasets: Option<String>,
     pub max_features: Option<String>,
     pub metrics_max_features: Option<String>,
@@ -192,7 +197,12 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "queue_capacity",
         "DRIFTD_QUEUE_CAPACITY",
-        "record batches waiting to be profiled before 429 (default 256)",
+        "record batches waiting to be profiled before 429 (default 64)",
+    ),
+    (
+        "queue_bytes",
+        "DRIFTD_QUEUE_BYTES",
+        "request bytes waiting to be profiled, all batches together, before 429 (default 16777216)",
     ),
     (
         "max_datasets",
@@ -328,6 +338,7 @@ impl Layer {
             "shutdown_grace" => &mut self.shutdown_grace,
             "max_body_bytes" => &mut self.max_body_bytes,
             "queue_capacity" => &mut self.queue_capacity,
+            "queue_bytes" => &mut self.queue_bytes,
             "max_datasets" => &mut self.max_datasets,
             "max_features" => &mut self.max_features,
             "metrics_max_features" => &mut self.metrics_max_features,
@@ -366,6 +377,16 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
                 });
             }
         }
+    }
+    if config.max_body_bytes > config.queue_bytes {
+        errors.push(ConfigError {
+            setting: "max_body_bytes".into(),
+            origin: "resolved configuration".into(),
+            message: format!(
+                "{} exceeds queue_bytes ({}): such a body could never be queued",
+                config.max_body_bytes, config.queue_bytes
+            ),
+        });
     }
     if config.window > config.rollup {
         errors.push(ConfigError {
@@ -440,6 +461,7 @@ fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), Str
         "shutdown_grace" => config.shutdown_grace = duration(value)?,
         "max_body_bytes" => config.max_body_bytes = count(value)?,
         "queue_capacity" => config.queue_capacity = count(value)?,
+        "queue_bytes" => config.queue_bytes = count(value)?.min(u32::MAX as usize),
         "max_datasets" => config.max_datasets = count(value)?,
         "max_features" => config.max_features = count(value)?,
         "metrics_max_features" => config.metrics_max_features = count(value)?,

@@ -25,6 +25,8 @@ pub enum Batch {
         stage: Stage,
         run_id: Option<String>,
         records: Vec<Map<String, Json>>,
+        /// The request's share of `queue_bytes`, given back when the batch is folded.
+        budget: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     /// An online profile uploaded by a sidecar: merged into the current window.
     Profile {
@@ -132,6 +134,7 @@ impl Aggregator {
                 stage,
                 run_id,
                 records,
+                budget: _budget,
             } => {
                 let (key, end) = match (stage, run_id) {
                     (Stage::Offline, Some(run_id)) => (

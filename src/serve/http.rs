@@ -44,6 +44,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub registry: Arc<Registry>,
     pub queue: mpsc::Sender<Batch>,
+    /// Bytes of queued requests (see `ServeConfig::queue_bytes`).
+    pub queue_budget: Arc<tokio::sync::Semaphore>,
     pub datasets: Arc<Mutex<Datasets>>,
     pub config: Arc<ServeConfig>,
 }
@@ -211,6 +213,12 @@ async fn post_records(
     let bytes = read_body(body, state.config.max_body_bytes)
         .await
         .map_err(|e| fail(DropReason::too_large, e))?;
+    // The queue is bounded in bytes as well as batches: what waits is what memory holds.
+    let budget = state
+        .queue_budget
+        .clone()
+        .try_acquire_many_owned(bytes.len().max(1).min(u32::MAX as usize) as u32)
+        .map_err(|_| fail(DropReason::queue_full, ApiError::Busy(1)))?;
     let mut batch = records::parse(format, &bytes).map_err(|e| {
         fail(
             DropReason::invalid_request,
@@ -230,6 +238,7 @@ async fn post_records(
             stage,
             run_id,
             records: batch.records,
+            budget: Some(budget),
         });
         state
             .metrics

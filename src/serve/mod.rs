@@ -84,6 +84,7 @@ pub async fn run(
         metrics,
         registry: Arc::new(registry),
         queue,
+        queue_budget: Arc::new(tokio::sync::Semaphore::new(config.queue_bytes)),
         datasets: Arc::new(Mutex::new(known)),
         config: config.clone(),
     };

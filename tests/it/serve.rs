@@ -304,59 +304,70 @@ async fn bad_input_is_refused_precisely_and_counted() {
     }
 }
 
-/// A full queue answers 429 with Retry-After, counts it and keeps nothing of the batch.
+/// A full queue — by batches or by bytes — answers 429 with Retry-After, counts it and keeps
+/// nothing of the refused batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_sheds_load_with_retry_after() {
     use std::sync::{Arc, Mutex};
-    let dir = TempDir::new().unwrap();
-    let config = test_config(&fresh_database(Db::Sqlite, dir.path()).await.unwrap());
-    let store = driftd::store::Store::connect(&config.database_url)
-        .await
-        .unwrap();
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = driftd::serve::metrics::Metrics::register(&mut registry);
-    // Capacity 1 and nobody consuming: the second batch finds the queue full.
-    let (queue, _receiver) = tokio::sync::mpsc::channel(1);
-    let state = driftd::serve::http::AppState {
-        store,
-        metrics,
-        registry: Arc::new(registry),
-        queue,
-        datasets: Arc::new(Mutex::new(Default::default())),
-        config: Arc::new(config),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, driftd::serve::http::router(state)).await });
-    let client = reqwest::Client::new();
-    let url = format!("http://{address}/v1/datasets/d/records");
-    let send = || {
-        client
-            .post(&url)
-            .json(&json!({"records": [{"a": 1}]}))
+    // (batches, bytes, batches accepted before the first 429). Nobody consumes the queue.
+    // The body below is 22 bytes: a 60-byte budget holds two of them.
+    for (capacity, bytes, accepted) in [(1usize, 1usize << 20, 1u64), (100, 60, 2)] {
+        let dir = TempDir::new().unwrap();
+        let config = test_config(&fresh_database(Db::Sqlite, dir.path()).await.unwrap());
+        let store = driftd::store::Store::connect(&config.database_url)
+            .await
+            .unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = driftd::serve::metrics::Metrics::register(&mut registry);
+        let (queue, _receiver) = tokio::sync::mpsc::channel(capacity);
+        let state = driftd::serve::http::AppState {
+            store,
+            metrics,
+            registry: Arc::new(registry),
+            queue,
+            queue_budget: Arc::new(tokio::sync::Semaphore::new(bytes)),
+            datasets: Arc::new(Mutex::new(Default::default())),
+            config: Arc::new(config),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(
+            async move { axum::serve(listener, driftd::serve::http::router(state)).await },
+        );
+        let client = reqwest::Client::new();
+        let url = format!("http://{address}/v1/datasets/d/records");
+        let send = || {
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(r#"{"records":[{"a":1}]}"#)
+                .send()
+        };
+        for _ in 0..accepted {
+            assert_eq!(send().await.unwrap().status(), 202);
+        }
+        let r = send().await.unwrap();
+        assert_eq!(r.status(), 429, "capacity {capacity}, bytes {bytes}");
+        assert_eq!(r.headers()["retry-after"], "1");
+        let text = client
+            .get(format!("http://{address}/metrics"))
             .send()
-    };
-    assert_eq!(send().await.unwrap().status(), 202);
-    let r = send().await.unwrap();
-    assert_eq!(r.status(), 429);
-    assert_eq!(r.headers()["retry-after"], "1");
-    let text = client
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains("driftd_ingest_dropped_total{reason=\"queue_full\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("driftd_records_total{dataset=\"d\",stage=\"online\"} 1\n"),
-        "the refused batch is not counted: {text}"
-    );
-    assert!(text.contains("driftd_ingest_queue_depth 1"), "{text}");
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("driftd_ingest_dropped_total{reason=\"queue_full\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "driftd_records_total{{dataset=\"d\",stage=\"online\"}} {accepted}\n"
+            )),
+            "the refused batch is not counted: {text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
