@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::json_type;
@@ -64,61 +63,159 @@ pub enum BodyError {
     Shape(String),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Document {
-    records: Vec<Value>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-}
-
-pub fn parse(format: BodyFormat, body: &[u8]) -> Result<ParsedBatch, BodyError> {
+/// Walks a body record by record, without holding more than one record in memory: each JSON
+/// object goes to `on_record`, anything else is refused with its index (or line).
+pub fn for_each_record(
+    format: BodyFormat,
+    body: &[u8],
+    mut on_record: impl FnMut(Map<String, Value>),
+) -> Result<Streamed, BodyError> {
+    let mut streamed = Streamed::default();
     match format {
         BodyFormat::Json => {
-            let doc: Document = serde_json::from_slice(body).map_err(|e| match e.classify() {
-                serde_json::error::Category::Data => BodyError::Shape(reason(&e)),
-                _ => BodyError::InvalidJson {
-                    line: e.line(),
-                    column: e.column(),
-                    reason: reason(&e),
-                },
-            })?;
-            let mut batch = ParsedBatch {
-                labels: doc.labels,
-                ..ParsedBatch::default()
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let visitor = DocumentVisitor {
+                on_record: &mut on_record,
+                streamed: &mut streamed,
             };
-            for (index, record) in doc.records.into_iter().enumerate() {
-                push(&mut batch, index, record);
+            serde::Deserializer::deserialize_map(&mut de, visitor)
+                .and_then(|()| de.end())
+                .map_err(|e| match e.classify() {
+                    serde_json::error::Category::Data => BodyError::Shape(reason(&e)),
+                    _ => BodyError::InvalidJson {
+                        line: e.line(),
+                        column: e.column(),
+                        reason: reason(&e),
+                    },
+                })?;
+            if !streamed.saw_records {
+                return Err(BodyError::Shape("missing field `records`".into()));
             }
-            Ok(batch)
         }
         BodyFormat::Ndjson => {
-            let mut batch = ParsedBatch::default();
             for (i, line) in body.split(|&b| b == b'\n').enumerate() {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 match serde_json::from_slice::<Value>(line) {
-                    Ok(record) => push(&mut batch, i + 1, record),
-                    Err(e) => batch.rejected.push(RecordError {
-                        index: i + 1,
-                        reason: format!("invalid JSON at column {}: {}", e.column(), reason(&e)),
-                    }),
+                    Ok(Value::Object(map)) => on_record(map),
+                    Ok(other) => streamed.reject(
+                        i + 1,
+                        format!("expected a JSON object, found {}", json_type(&other)),
+                    ),
+                    Err(e) => streamed.reject(
+                        i + 1,
+                        format!("invalid JSON at column {}: {}", e.column(), reason(&e)),
+                    ),
                 }
             }
-            Ok(batch)
+        }
+    }
+    Ok(streamed)
+}
+
+/// What walking a body found besides its records.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    pub labels: BTreeMap<String, String>,
+    /// The first `MAX_LISTED_ERRORS` refused records.
+    pub rejected: Vec<RecordError>,
+    pub rejected_count: usize,
+    saw_records: bool,
+}
+
+/// Refused records listed in a response; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+impl Streamed {
+    fn reject(&mut self, index: usize, reason: String) {
+        self.rejected_count += 1;
+        if self.rejected.len() < MAX_LISTED_ERRORS {
+            self.rejected.push(RecordError { index, reason });
         }
     }
 }
 
-fn push(batch: &mut ParsedBatch, index: usize, record: Value) {
-    match record {
-        Value::Object(map) => batch.records.push(map),
-        other => batch.rejected.push(RecordError {
-            index,
-            reason: format!("expected a JSON object, found {}", json_type(&other)),
-        }),
+struct DocumentVisitor<'a, F> {
+    on_record: &'a mut F,
+    streamed: &'a mut Streamed,
+}
+
+impl<'de, F: FnMut(Map<String, Value>)> serde::de::Visitor<'de> for DocumentVisitor<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with \"records\" and optional \"labels\"")
     }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "records" => {
+                    self.streamed.saw_records = true;
+                    map.next_value_seed(RecordsSeed {
+                        on_record: &mut *self.on_record,
+                        streamed: &mut *self.streamed,
+                    })?
+                }
+                "labels" => self.streamed.labels = map.next_value()?,
+                other => {
+                    return Err(serde::de::Error::unknown_field(
+                        other,
+                        &["records", "labels"],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RecordsSeed<'a, F> {
+    on_record: &'a mut F,
+    streamed: &'a mut Streamed,
+}
+
+impl<'de, F: FnMut(Map<String, Value>)> serde::de::DeserializeSeed<'de> for RecordsSeed<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Map<String, Value>)> serde::de::Visitor<'de> for RecordsSeed<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(record) = seq.next_element::<Value>()? {
+            match record {
+                Value::Object(map) => (self.on_record)(map),
+                other => self.streamed.reject(
+                    index,
+                    format!("expected a JSON object, found {}", json_type(&other)),
+                ),
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a whole body into records (for callers that want them all at once).
+pub fn parse(format: BodyFormat, body: &[u8]) -> Result<ParsedBatch, BodyError> {
+    let mut records = Vec::new();
+    let streamed = for_each_record(format, body, |r| records.push(r))?;
+    Ok(ParsedBatch {
+        records,
+        labels: streamed.labels,
+        rejected: streamed.rejected,
+    })
 }
 
 fn reason(e: &serde_json::Error) -> String {

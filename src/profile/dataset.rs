@@ -146,6 +146,8 @@ pub struct Problems {
     pub rejected_rows: u64,
     /// Values dropped because their feature was over a limit (see `Limits`).
     pub ignored_values: u64,
+    /// The first few features whose values were dropped.
+    pub ignored_features: Vec<String>,
     /// The first problems, each naming its row or line and why.
     pub samples: Vec<String>,
     /// Problems past the kept samples.
@@ -250,6 +252,11 @@ impl Profiler {
                 Ok(slot) => self.features[slot].observe(value),
                 Err(refused) => {
                     self.problems.ignored_values += 1;
+                    if self.problems.ignored_features.len() < 10
+                        && !self.problems.ignored_features.iter().any(|n| n == name)
+                    {
+                        self.problems.ignored_features.push(name.to_owned());
+                    }
                     self.note(|| format!("{}: feature {name:?} ignored: {refused}", location()));
                 }
             }

@@ -7,14 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value as Json};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::metrics::Metrics;
 use super::now_ms;
 use crate::config::ServeConfig;
-use crate::profile::{DatasetProfile, Limits, Profiler, Stage, Value};
+use crate::profile::{DatasetProfile, Stage};
 use crate::store::{Key, Kind, Store};
 
 /// What the ingest handlers hand over.
@@ -24,7 +23,8 @@ pub enum Batch {
         dataset: Arc<str>,
         stage: Stage,
         run_id: Option<String>,
-        records: Vec<Map<String, Json>>,
+        /// The batch's records, profiled by the handler.
+        profile: Box<DatasetProfile>,
         /// The request's share of `queue_bytes`, given back when the batch is folded.
         budget: Option<tokio::sync::OwnedSemaphorePermit>,
     },
@@ -35,24 +35,25 @@ pub enum Batch {
     },
 }
 
-/// An open window or run: records profiled here, plus what was stored before a restart or
-/// uploaded as profiles.
+/// An open window or run: the merge of what was stored before a restart and every batch
+/// profile and uploaded profile since.
 struct Open {
-    profiler: Profiler,
-    merged: Option<DatasetProfile>,
+    profile: Option<DatasetProfile>,
     end_ms: i64,
     dirty: bool,
 }
 
 impl Open {
-    fn snapshot(&self) -> DatasetProfile {
-        let mut p = self.profiler.snapshot();
-        if let Some(m) = &self.merged
-            && let Err(e) = p.merge(m)
-        {
-            warn!(error = %e, "Cannot merge a stored profile into its open window");
+    fn add(&mut self, profile: DatasetProfile) {
+        match &mut self.profile {
+            None => self.profile = Some(profile),
+            Some(p) => {
+                if let Err(e) = p.merge(&profile) {
+                    warn!(error = %e, "Cannot merge a batch into its window");
+                }
+            }
         }
-        p
+        self.dirty = true;
     }
 }
 
@@ -108,15 +109,10 @@ impl Aggregator {
                     None
                 }
             };
-            let limits = Limits {
-                max_features: self.config.max_features,
-                ..Limits::default()
-            };
             self.open.insert(
                 key.clone(),
                 Open {
-                    profiler: Profiler::new(key.dataset.clone(), key.stage, limits),
-                    merged,
+                    profile: merged,
                     end_ms,
                     dirty: false,
                 },
@@ -133,7 +129,7 @@ impl Aggregator {
                 dataset,
                 stage,
                 run_id,
-                records,
+                profile,
                 budget: _budget,
             } => {
                 let (key, end) = match (stage, run_id) {
@@ -154,29 +150,13 @@ impl Aggregator {
                     }
                 };
                 let open = self.slot(key, end).await;
-                for record in &records {
-                    open.profiler.observe_record(
-                        String::new,
-                        record
-                            .iter()
-                            .map(|(k, v)| (k.as_str(), Value::from_json(v))),
-                    );
-                }
+                open.add(*profile);
                 open.end_ms = open.end_ms.max(end);
-                open.dirty = true;
             }
             Batch::Profile { dataset, profile } => {
                 let start = now - now.rem_euclid(window);
                 let open = self.slot(window_key(&dataset, start), start + window).await;
-                match &mut open.merged {
-                    None => open.merged = Some(*profile),
-                    Some(m) => {
-                        if let Err(e) = m.merge(&profile) {
-                            warn!(error = %e, %dataset, "Cannot merge an uploaded profile into its window");
-                        }
-                    }
-                }
-                open.dirty = true;
+                open.add(*profile);
             }
         }
     }
@@ -192,7 +172,10 @@ impl Aggregator {
             if !(open.dirty || closed) {
                 continue;
             }
-            let profile = open.snapshot();
+            let Some(profile) = open.profile.clone() else {
+                self.open.remove(&key);
+                continue;
+            };
             let end = open.end_ms;
             if let Err(e) = self.store.put(&key, end, &profile, now).await {
                 warn!(error = %e, dataset = %key.dataset, "Cannot store a window; will retry");

@@ -22,7 +22,7 @@ use super::metrics::{DatasetStage, DropReason, Metrics};
 use super::now_ms;
 use crate::config::ServeConfig;
 use crate::ingest::records::{self, BodyFormat, RecordError};
-use crate::profile::{Stage, file};
+use crate::profile::{DatasetProfile, Limits, Profiler, Stage, Value, file};
 use crate::store::{Key, Kind, Store};
 
 /// Feature names a dataset has, to enforce `max_features` before records are queued.
@@ -178,7 +178,6 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-const MAX_ERRORS_LISTED: usize = 100;
 const MAX_FEATURE_NAME_BYTES: usize = 256;
 
 async fn post_records(
@@ -219,25 +218,43 @@ async fn post_records(
         .clone()
         .try_acquire_many_owned(bytes.len().max(1).min(u32::MAX as usize) as u32)
         .map_err(|_| fail(DropReason::queue_full, ApiError::Busy(1)))?;
-    let mut batch = records::parse(format, &bytes).map_err(|e| {
+    // Records are profiled here, one at a time as they are parsed: what waits in the queue is
+    // a compact, mergeable profile of the batch, not the records.
+    let limits = Limits {
+        max_features: state.config.max_features,
+        ..Limits::default()
+    };
+    let mut profiler = Profiler::new(dataset.as_str(), stage, limits);
+    let streamed = records::for_each_record(format, &bytes, |record| {
+        profiler.observe_record(
+            String::new,
+            record
+                .iter()
+                .map(|(k, v)| (k.as_str(), Value::from_json(v))),
+        );
+    })
+    .map_err(|e| {
         fail(
             DropReason::invalid_request,
             ApiError::BadRequest(e.to_string()),
         )
     })?;
-
-    let (ignored_values, ignored_features) = state.admit(&dataset, &mut batch.records)?;
-    let accepted = batch.records.len();
-    let rejected = batch.rejected.len();
+    let (mut profile, problems) = profiler.finish();
+    profile.labels = streamed.labels;
+    let (more_ignored, mut ignored_features) = state.admit(&dataset, &mut profile)?;
+    let ignored_values = problems.ignored_values + more_ignored;
+    ignored_features.splice(0..0, problems.ignored_features);
+    ignored_features.truncate(10);
+    let accepted = profile.rows as usize;
+    let rejected = streamed.rejected_count;
     if accepted > 0 {
         // Reserve a place before counting anything: a full queue refuses the whole batch.
         let permit = state.reserve()?;
-
         permit.send(Batch::Records {
             dataset: dataset.as_str().into(),
             stage,
             run_id,
-            records: batch.records,
+            profile: Box::new(profile),
             budget: Some(budget),
         });
         state
@@ -263,13 +280,12 @@ async fn post_records(
     if ignored_values > 0 {
         metrics.dropped(DropReason::feature_limit, ignored_values);
     }
-    batch.rejected.truncate(MAX_ERRORS_LISTED);
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
             accepted,
             rejected,
-            errors: batch.rejected,
+            errors: streamed.rejected,
             ignored_values,
             ignored_features,
         }),
@@ -292,11 +308,12 @@ impl AppState {
     }
 
     /// Enforces the dataset and feature limits: a new dataset over `max_datasets` is refused;
-    /// values of features over `max_features` (or with overlong names) are removed and counted.
+    /// features of `profile` over the dataset's `max_features` (or with overlong names) are
+    /// removed, their values counted, their names returned (the first ten).
     fn admit(
         &self,
         dataset: &str,
-        records: &mut [serde_json::Map<String, serde_json::Value>],
+        profile: &mut DatasetProfile,
     ) -> Result<(u64, Vec<String>), ApiError> {
         let mut datasets = self.datasets.lock().expect("dataset registry lock");
         if !datasets.features.contains_key(dataset) {
@@ -312,25 +329,23 @@ impl AppState {
         let known = datasets.features.get_mut(dataset).expect("inserted above");
         let mut ignored = 0u64;
         let mut names = Vec::new();
-        for record in records.iter_mut() {
-            record.retain(|name, _| {
-                if known.contains(name) {
-                    return true;
-                }
-                if name.len() <= MAX_FEATURE_NAME_BYTES
-                    && !name.is_empty()
-                    && known.len() < self.config.max_features
-                {
-                    known.insert(name.clone());
-                    return true;
-                }
-                ignored += 1;
-                if names.len() < 10 {
-                    names.push(name.clone());
-                }
-                false
-            });
-        }
+        profile.features.retain(|name, feature| {
+            if known.contains(name) {
+                return true;
+            }
+            if name.len() <= MAX_FEATURE_NAME_BYTES
+                && !name.is_empty()
+                && known.len() < self.config.max_features
+            {
+                known.insert(name.clone());
+                return true;
+            }
+            ignored += feature.count();
+            if names.len() < 10 {
+                names.push(name.clone());
+            }
+            false
+        });
         Ok((ignored, names))
     }
 }
@@ -382,7 +397,10 @@ async fn post_profile(
     // The URL names the dataset and the query the stage, whatever the file says.
     profile.dataset = dataset.clone();
     profile.stage = stage;
-    state.admit(&dataset, &mut [])?;
+    let (ignored, _) = state.admit(&dataset, &mut profile)?;
+    if ignored > 0 {
+        state.metrics.dropped(DropReason::feature_limit, ignored);
+    }
     match stage {
         Stage::Offline => {
             let run_id = query
