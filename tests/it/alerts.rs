@@ -308,9 +308,18 @@ async fn one_message_when_inputs_drift_one_when_they_recover_none_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_errors_and_permanent_failures() {
-    // 429 with Retry-After 2: the next attempt comes 2 s later, never sooner.
+    for db in BOTH {
+        rate_limits_and_errors(db).await;
+        permanent_failures(db).await;
+    }
+}
+
+/// 429 with Retry-After 2: the next attempt comes 2 s later, never sooner; then a 500.
+async fn rate_limits_and_errors(db: Db) {
     let dir = TempDir::new().unwrap();
-    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let Some(url) = fresh_database(db, dir.path()).await else {
+        return;
+    };
     let slack =
         SlackStandIn::start(&[Answer::RateLimited { retry_after: 2 }, Answer::Status(500)]).await;
     let app = spawn_app(alert_config(&url, &slack.url)).await;
@@ -339,11 +348,15 @@ async fn rate_limits_errors_and_permanent_failures() {
     }
     assert_eq!(slack.received().len(), 3);
     app.stop().await;
+}
 
-    // 404 (a deleted webhook): permanent, counted, no retry storm.
+/// 404 or 410 (a deleted webhook): permanent, counted, no retry storm.
+async fn permanent_failures(db: Db) {
     for code in [404, 410] {
         let dir = TempDir::new().unwrap();
-        let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            return;
+        };
         let slack = SlackStandIn::start(&[Answer::Status(code)]).await;
         let app = spawn_app(alert_config(&url, &slack.url)).await;
         start(&app, &dir, drifted_records()).await;
