@@ -12,7 +12,10 @@ use axum::response::IntoResponse;
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
-use crate::helpers::{BOTH, Db, TestApp, fresh_database, spawn_app, test_config, wait_for_json};
+use crate::helpers::{
+    BOTH, Db, TestApp, fresh_database, reference_profile, sample, spawn_app, test_config,
+    wait_for_json,
+};
 
 /// What the stand-in answers, in order; then 200 "ok" as Slack does.
 #[derive(Clone, Copy, Debug)]
@@ -129,23 +132,6 @@ impl SlackStandIn {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-fn sample() -> String {
-    format!(
-        "{}/samples/search_ranking_inputs.csv",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-fn reference_profile(dir: &TempDir) -> Vec<u8> {
-    let out = dir.path().join("ref.driftprof");
-    assert!(
-        crate::helpers::driftd(&["profile", &sample(), "--out", out.to_str().unwrap()])
-            .status
-            .success()
-    );
-    std::fs::read(out).unwrap()
 }
 
 /// Records like the reference: the sample file's rows.

@@ -6,14 +6,7 @@ use std::io::Write;
 use serde_json::Value as Json;
 use tempfile::TempDir;
 
-use crate::helpers::{Column, driftd, stderr, stdout_json, write_parquet};
-
-fn sample() -> String {
-    format!(
-        "{}/samples/search_ranking_inputs.csv",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
+use crate::helpers::{Column, driftd, sample, stderr, stdout_json, write_parquet};
 
 fn write(dir: &TempDir, name: &str, bytes: &[u8]) -> String {
     let path = dir.path().join(name);

@@ -278,3 +278,19 @@ pub async fn wait_for_json(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The sample file committed with driftd.
+pub fn sample() -> String {
+    format!(
+        "{}/samples/search_ranking_inputs.csv",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The sample file's profile file, as a pipeline step would upload it.
+pub fn reference_profile(dir: &tempfile::TempDir) -> Vec<u8> {
+    let out = dir.path().join("ref.driftprof");
+    let run = driftd(&["profile", &sample(), "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    std::fs::read(out).unwrap()
+}

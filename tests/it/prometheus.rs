@@ -10,43 +10,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
-use crate::helpers::{Db, fresh_database, spawn_app, test_config, wait_for_json};
+use crate::helpers::{
+    Db, fresh_database, reference_profile, spawn_app, test_config, wait_for_json,
+};
+use crate::serve::drifted_records;
 
 const JOB: &str = "driftd";
-
-fn sample() -> String {
-    format!(
-        "{}/samples/search_ranking_inputs.csv",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-/// The sample file's profile, as a pipeline step would upload it (as in `serve.rs`).
-fn reference_profile(dir: &TempDir) -> Vec<u8> {
-    let out = dir.path().join("ref.driftprof");
-    let run = crate::helpers::driftd(&["profile", &sample(), "--out", out.to_str().unwrap()]);
-    assert!(run.status.success(), "{}", crate::helpers::stderr(&run));
-    std::fs::read(out).unwrap()
-}
-
-const COUNTRIES: [&str; 3] = ["US", "DE", "XX"];
-
-/// Online records: latency much slower, a new country, otherwise like the sample (as in
-/// `serve.rs`).
-fn drifted_records(n: usize) -> Vec<Json> {
-    (0..n)
-        .map(|i| {
-            json!({
-                "latency_ms": 200.0 + (i % 50) as f64,
-                "country": COUNTRIES[i % 3],
-                "is_mobile": i % 2 == 0,
-                "query_len": (i % 9 + 1) as f64,
-                "position": (i % 50 + 1) as f64,
-                "user_age": 18 + (i % 60) as i64,
-            })
-        })
-        .collect()
-}
 
 fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

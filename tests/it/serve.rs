@@ -6,27 +6,14 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
-use crate::helpers::{BOTH, Db, fresh_database, spawn_app, test_config, wait_for_json};
-
-fn sample() -> String {
-    format!(
-        "{}/samples/search_ranking_inputs.csv",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-/// The sample file's profile, as a pipeline step would upload it.
-fn reference_profile(dir: &TempDir) -> Vec<u8> {
-    let out = dir.path().join("ref.driftprof");
-    let run = crate::helpers::driftd(&["profile", &sample(), "--out", out.to_str().unwrap()]);
-    assert!(run.status.success());
-    std::fs::read(out).unwrap()
-}
+use crate::helpers::{
+    BOTH, Db, fresh_database, reference_profile, spawn_app, test_config, wait_for_json,
+};
 
 const COUNTRIES: [&str; 3] = ["US", "DE", "XX"];
 
 /// Online records: latency much slower, a new country, otherwise like the sample.
-fn drifted_records(n: usize) -> Vec<Json> {
+pub fn drifted_records(n: usize) -> Vec<Json> {
     (0..n)
         .map(|i| {
             json!({
