@@ -208,10 +208,6 @@ async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &Metrics, row: &
         Decision::RetryAt(t) => ("pending", t),
         Decision::Failed => ("failed", now),
     };
-    if let Err(e) = store.record_attempt(row, state, next, &described).await {
-        // The entry stays pending: it is sent again, at most once more per failure here.
-        warn!(error = %e, notifier = %row.notifier, "Cannot record a delivery");
-    }
     metrics
         .notifications
         .get_or_create(&NotifierOutcome {
@@ -219,18 +215,29 @@ async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &Metrics, row: &
             outcome,
         })
         .inc();
-    let failing = metrics
-        .notifier_failing
-        .get_or_create(&crate::serve::metrics::NotifierLabel {
-            notifier: row.notifier.clone(),
-        });
+    let failing = match decision {
+        Decision::Sent => Some(0),
+        Decision::Failed => Some(1),
+        Decision::RetryAt(_) => None,
+    };
+    if let Some(value) = failing {
+        metrics
+            .notifier_failing
+            .get_or_create(&crate::serve::metrics::NotifierLabel {
+                notifier: row.notifier.clone(),
+            })
+            .set(value);
+    }
+    // Metrics before the stored outcome: whoever sees the outcome also sees it counted.
+    if let Err(e) = store.record_attempt(row, state, next, &described).await {
+        // The entry stays pending: it is sent again, at most once more per failure here.
+        warn!(error = %e, notifier = %row.notifier, "Cannot record a delivery");
+    }
     match decision {
         Decision::Sent => {
-            failing.set(0);
             info!(notifier = %row.notifier, event = %row.event, fingerprint = %row.fingerprint, "Notification sent");
         }
         Decision::Failed => {
-            failing.set(1);
             error!(notifier = %row.notifier, outcome = %described, fingerprint = %row.fingerprint, "Notification failed for good; check the notifier's configuration");
         }
         Decision::RetryAt(t) => {

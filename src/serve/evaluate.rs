@@ -154,13 +154,15 @@ pub async fn evaluate(
     json["reference"]["run_id"] = run_id.into();
     json["reference"]["pinned"] = pinned.into();
     json["evaluated_at_ms"] = now.into();
+    // Metrics first, then the stored verdict, then alerts: whoever sees a verdict through the
+    // API also finds it in /metrics.
+    let now_exported = export(metrics, config, dataset, &reference, &current, &report);
+    withdraw(metrics, &now_exported, dataset, exported);
+    exported.insert(dataset.to_owned(), now_exported);
     store.put_verdict(dataset, &json.to_string(), now).await?;
     alerting
         .observe(store, dataset, &reference, &current, &report, now)
         .await?;
-    let now_exported = export(metrics, config, dataset, &reference, &current, &report);
-    withdraw(metrics, &now_exported, dataset, exported);
-    exported.insert(dataset.to_owned(), now_exported);
     Ok(true)
 }
 
