@@ -186,12 +186,12 @@ async fn start(app: &TestApp, dir: &TempDir, records: Vec<Json>) {
 
 async fn post(app: &TestApp, records: Vec<Json>) {
     let r = app
-        .client
-        .post(app.url("/v1/datasets/search/records"))
-        .json(&json!({ "records": records }))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/datasets/search/records",
+            &json!({ "records": records }),
+        )
+        .await;
     assert_eq!(r.status(), 202);
 }
 
@@ -256,15 +256,7 @@ async fn one_message_when_inputs_drift_one_when_they_recover_none_twice() {
             1,
             "{db:?}: sent twice after a restart"
         );
-        let alerts: Json = app
-            .client
-            .get(app.url("/v1/alerts"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let alerts: Json = app.get_json("/v1/alerts").await;
         assert_eq!(alerts["alerts"][0]["fingerprint"], fingerprint.as_str());
         assert_eq!(alerts["alerts"][0]["state"], "firing");
 
@@ -364,15 +356,7 @@ async fn permanent_failures(db: Db) {
             m.contains("driftd_notifier_failing{notifier=\"slack\"} 1"),
             "{m}"
         );
-        let alerts: Json = app
-            .client
-            .get(app.url("/v1/alerts"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let alerts: Json = app.get_json("/v1/alerts").await;
         let delivery = alerts["alerts"][0]["last_delivery"]
             .as_str()
             .unwrap()
@@ -536,52 +520,36 @@ async fn rule_routes_signed_webhooks_alertmanager_and_silences() {
     assert_eq!(alert["labels"]["team"], "search");
     assert!(alert.get("endsAt").is_none_or(Json::is_null));
 
-    let alerts: Json = app
-        .client
-        .get(app.url("/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts: Json = app.get_json("/v1/alerts").await;
     let fingerprint = alerts["alerts"][0]["fingerprint"]
         .as_str()
         .unwrap()
         .to_owned();
     let r = app
-        .client
-        .post(app.url(&format!("/v1/alerts/{fingerprint}/acknowledge")))
-        .json(&json!({"for": "1h"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/v1/alerts/{fingerprint}/acknowledge"),
+            &json!({"for": "1h"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let r = app
-        .client
-        .post(app.url("/v1/alerts/nope/silence"))
-        .json(&json!({"for": "1h"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/alerts/nope/silence",
+            &json!({"for": "1h"}),
+        )
+        .await;
     assert_eq!(r.status(), 404);
     let r = app
-        .client
-        .post(app.url(&format!("/v1/alerts/{fingerprint}/silence")))
-        .json(&json!({"for": "soon"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/v1/alerts/{fingerprint}/silence"),
+            &json!({"for": "soon"}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
-    let alerts: Json = app
-        .client
-        .get(app.url("/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts: Json = app.get_json("/v1/alerts").await;
     assert_eq!(alerts["alerts"][0]["acknowledged"], true);
     assert!(alerts["alerts"][0]["silenced_until"].is_string());
 
@@ -624,12 +592,12 @@ async fn one_message_per_dataset_at_most_one_per_second() {
             r["country"] = json!("XX"); // a second drifted feature, grouped in the same message
         }
         let r = app
-            .client
-            .post(app.url(&format!("/v1/datasets/{dataset}/records")))
-            .json(&json!({ "records": records }))
-            .send()
-            .await
-            .unwrap();
+            .send_json(
+                reqwest::Method::POST,
+                &format!("/v1/datasets/{dataset}/records"),
+                &json!({ "records": records }),
+            )
+            .await;
         assert_eq!(r.status(), 202);
     }
     let got = slack.wait_for(2, 15).await;

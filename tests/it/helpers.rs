@@ -201,6 +201,32 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
+    /// `GET path`, its body as JSON.
+    pub async fn get_json(&self, path: impl AsRef<str>) -> serde_json::Value {
+        let r = self
+            .client
+            .get(self.url(path.as_ref()))
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// `method path` with a JSON body.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: impl AsRef<str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path.as_ref()))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Stops the server the way SIGTERM does and waits for it to flush.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

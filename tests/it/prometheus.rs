@@ -241,12 +241,12 @@ async fn prometheus_scrapes_and_stores_the_metrics() {
         .unwrap();
     assert_eq!(created.status(), 201);
     let posted = app
-        .client
-        .post(app.url("/v1/datasets/search/records"))
-        .json(&json!({"records": drifted_records(600), "labels": {"host": "h1"}}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/datasets/search/records",
+            &json!({"records": drifted_records(600), "labels": {"host": "h1"}}),
+        )
+        .await;
     assert_eq!(posted.status(), 202);
     let body: Json = posted.json().await.unwrap();
     assert_eq!(body, json!({"accepted": 600, "rejected": 0}));

@@ -52,13 +52,7 @@ async fn records_and_a_reference_become_a_verdict_that_survives_a_restart() {
             let body: Json = created.json().await.unwrap();
             assert_eq!(body["rows"], 1000);
 
-            let posted = app
-                .client
-                .post(app.url("/v1/datasets/search/records"))
-                .json(&json!({"records": drifted_records(600), "labels": {"host": "h1"}}))
-                .send()
-                .await
-                .unwrap();
+            let posted = app.send_json(reqwest::Method::POST, "/v1/datasets/search/records", &json!({"records": drifted_records(600), "labels": {"host": "h1"}})).await;
             assert_eq!(posted.status(), 202);
             let body: Json = posted.json().await.unwrap();
             assert_eq!(body, json!({"accepted": 600, "rejected": 0}));
@@ -379,12 +373,12 @@ async fn offline_runs_fold_records_and_parts_and_references_can_be_pinned() {
             // Offline records of run r2 fold per run.
             for _ in 0..2 {
                 let r = app
-                    .client
-                    .post(app.url("/v1/datasets/search/records?stage=offline&run_id=r2"))
-                    .json(&json!({"records": drifted_records(100)}))
-                    .send()
-                    .await
-                    .unwrap();
+                    .send_json(
+                        reqwest::Method::POST,
+                        "/v1/datasets/search/records?stage=offline&run_id=r2",
+                        &json!({"records": drifted_records(100)}),
+                    )
+                    .await;
                 assert_eq!(r.status(), 202);
             }
             let reference = wait_for_json(
@@ -400,42 +394,34 @@ async fn offline_runs_fold_records_and_parts_and_references_can_be_pinned() {
             );
 
             let r = app
-                .client
-                .put(app.url("/v1/datasets/search/reference"))
-                .json(&json!({"run_id": "nope"}))
-                .send()
-                .await
-                .unwrap();
+                .send_json(
+                    reqwest::Method::PUT,
+                    "/v1/datasets/search/reference",
+                    &json!({"run_id": "nope"}),
+                )
+                .await;
             assert_eq!(r.status(), 404);
             let r = app
-                .client
-                .put(app.url("/v1/datasets/search/reference"))
-                .json(&json!({"run_id": "r1"}))
-                .send()
-                .await
-                .unwrap();
+                .send_json(
+                    reqwest::Method::PUT,
+                    "/v1/datasets/search/reference",
+                    &json!({"run_id": "r1"}),
+                )
+                .await;
             assert_eq!(r.status(), 200);
-            let reference: Json = app
-                .client
-                .get(app.url("/v1/datasets/search/reference"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let reference: Json = app.get_json("/v1/datasets/search/reference").await;
             assert_eq!(
                 reference,
                 json!({"dataset": "search", "run_id": "r1", "pinned": true})
             );
 
             let r = app
-                .client
-                .post(app.url("/v1/datasets/search/records"))
-                .json(&json!({"records": drifted_records(300)}))
-                .send()
-                .await
-                .unwrap();
+                .send_json(
+                    reqwest::Method::POST,
+                    "/v1/datasets/search/records",
+                    &json!({"records": drifted_records(300)}),
+                )
+                .await;
             assert_eq!(r.status(), 202);
             let verdict = wait_for_json(
                 &app.client,
@@ -457,15 +443,7 @@ async fn offline_runs_fold_records_and_parts_and_references_can_be_pinned() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 204);
-            let reference: Json = app
-                .client
-                .get(app.url("/v1/datasets/search/reference"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let reference: Json = app.get_json("/v1/datasets/search/reference").await;
             assert_eq!(reference["run_id"], "r2");
 
             let r = app
@@ -506,12 +484,12 @@ async fn windows_persist_roll_up_and_expire() {
             let app = spawn_app(config).await;
             for _ in 0..3 {
                 let r = app
-                    .client
-                    .post(app.url("/v1/datasets/w/records"))
-                    .json(&json!({"records": drifted_records(10)}))
-                    .send()
-                    .await
-                    .unwrap();
+                    .send_json(
+                        reqwest::Method::POST,
+                        "/v1/datasets/w/records",
+                        &json!({"records": drifted_records(10)}),
+                    )
+                    .await;
                 assert_eq!(r.status(), 202);
                 tokio::time::sleep(Duration::from_millis(350)).await;
             }
@@ -736,12 +714,12 @@ async fn drift_series_are_withdrawn_when_traffic_stops() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let r = app
-        .client
-        .post(app.url("/v1/datasets/search/records"))
-        .json(&json!({"records": drifted_records(300)}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/datasets/search/records",
+            &json!({"records": drifted_records(300)}),
+        )
+        .await;
     assert_eq!(r.status(), 202);
     let metrics = || async {
         app.client
