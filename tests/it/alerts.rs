@@ -452,8 +452,16 @@ async fn a_crash_during_a_send_resends_once() {
 /// alert's resolution is not announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_routes_signed_webhooks_alertmanager_and_silences() {
+    for db in BOTH {
+        rule_routes_signed_webhooks_alertmanager_and_silences_on(db).await;
+    }
+}
+
+async fn rule_routes_signed_webhooks_alertmanager_and_silences_on(db: Db) {
     let dir = TempDir::new().unwrap();
-    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let Some(url) = fresh_database(db, dir.path()).await else {
+        return;
+    };
     let hook = SlackStandIn::start(&[]).await;
     let alertmanager = SlackStandIn::start(&[]).await;
     let rules = dir.path().join("alerts.yaml");
@@ -573,8 +581,16 @@ async fn rule_routes_signed_webhooks_alertmanager_and_silences() {
 /// apart, one message per dataset (features grouped).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_per_dataset_at_most_one_per_second() {
+    for db in BOTH {
+        one_message_per_dataset_at_most_one_per_second_on(db).await;
+    }
+}
+
+async fn one_message_per_dataset_at_most_one_per_second_on(db: Db) {
     let dir = TempDir::new().unwrap();
-    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let Some(url) = fresh_database(db, dir.path()).await else {
+        return;
+    };
     let slack = SlackStandIn::start(&[]).await;
     let app = spawn_app(alert_config(&url, &slack.url)).await;
     let profile = reference_profile(&dir);

@@ -518,8 +518,16 @@ async fn windows_persist_roll_up_and_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness() {
+    for db in BOTH {
+        health_and_readiness_on(db).await;
+    }
+}
+
+async fn health_and_readiness_on(db: Db) {
     let dir = TempDir::new().unwrap();
-    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let Some(url) = fresh_database(db, dir.path()).await else {
+        return;
+    };
     let app = spawn_app(test_config(&url)).await;
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -700,8 +708,16 @@ pub async fn spawn_binary(
 /// No recent traffic, no verdict: drift series are withdrawn instead of showing their last value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_series_are_withdrawn_when_traffic_stops() {
+    for db in BOTH {
+        drift_series_are_withdrawn_when_traffic_stops_on(db).await;
+    }
+}
+
+async fn drift_series_are_withdrawn_when_traffic_stops_on(db: Db) {
     let dir = TempDir::new().unwrap();
-    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let Some(url) = fresh_database(db, dir.path()).await else {
+        return;
+    };
     let mut config = test_config(&url);
     config.window = Duration::from_millis(400);
     let app = spawn_app(config).await;
