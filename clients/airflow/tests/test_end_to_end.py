@@ -106,6 +106,24 @@ class Airflow:
         return json.loads(value)
 
 
+def listen_address(log: str) -> str | None:
+    """The address from driftd's "driftd serving" log line (JSON lines, or text on a terminal)."""
+    for line in log.splitlines():
+        if "driftd serving" not in line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            match = re.search(r"listen=(\S+)", line)
+            if match:
+                return match.group(1)
+            continue
+        for fields in (event, event.get("fields", {})):
+            if isinstance(fields, dict) and fields.get("listen"):
+                return fields["listen"]
+    return None
+
+
 @pytest.fixture(scope="module")
 def driftd(tmp_path_factory):
     home = tmp_path_factory.mktemp("driftd")
@@ -124,10 +142,9 @@ def driftd(tmp_path_factory):
         while url is None:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"driftd serve did not start (status {process.poll()}):\n{log.read_text()}")
-            for line in log.read_text().splitlines():
-                match = re.search(r'"listen":"([^"]+)"', line) or re.search(r"listen=(\S+)", line)
-                if match and "driftd serving" in line:
-                    url = f"http://{match.group(1)}"
+            address = listen_address(log.read_text())
+            if address:
+                url = f"http://{address}"
             time.sleep(0.05)
         yield Driftd(url=url, process=process, log=log)
     finally:
