@@ -61,7 +61,9 @@ class Driftd:
             match = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
             if not match or match.group(1) != family:
                 continue
-            have = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+            have = dict(
+                re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or "")
+            )
             if all(have.get(k) == v for k, v in labels.items()):
                 assert found is None, f"more than one {family} sample matches {labels}"
                 found = float(match.group(3))
@@ -94,7 +96,9 @@ class Airflow:
 
     def run_id(self, date: str) -> str:
         [(run_id,)] = self.query(
-            "SELECT run_id FROM dag_run WHERE dag_id = ? AND logical_date LIKE ?", DAG_ID, f"{date}%"
+            "SELECT run_id FROM dag_run WHERE dag_id = ? AND logical_date LIKE ?",
+            DAG_ID,
+            f"{date}%",
         )
         return run_id
 
@@ -130,7 +134,14 @@ def driftd(tmp_path_factory):
     log = home / "driftd.log"
     with open(log, "w") as err:
         process = subprocess.Popen(
-            [DRIFTD_BIN, "serve", "--listen", "127.0.0.1:0", "--database", f"sqlite://{home / 'driftd.db'}"],
+            [
+                DRIFTD_BIN,
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                f"sqlite://{home / 'driftd.db'}",
+            ],
             cwd=home,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -141,7 +152,9 @@ def driftd(tmp_path_factory):
         deadline = time.monotonic() + 30
         while url is None:
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"driftd serve did not start (status {process.poll()}):\n{log.read_text()}")
+                pytest.fail(
+                    f"driftd serve did not start (status {process.poll()}):\n{log.read_text()}"
+                )
             address = listen_address(log.read_text())
             if address:
                 url = f"http://{address}"
@@ -254,10 +267,18 @@ def test_the_hook_against_driftd(driftd):
     assert hook.test_connection()[0]
     hook.push_counters("hook_check", {"requests": 5}, stage="online")
     hook.push_counters("hook_check", {"requests": 2}, stage="online")
-    assert driftd.metric("driftd_counter_total", dataset="hook_check", name="requests", stage="online") == 7
+    assert (
+        driftd.metric("driftd_counter_total", dataset="hook_check", name="requests", stage="online")
+        == 7
+    )
     hook.push_counters("hook_check", {"requests": 40}, run_id="r1")
     hook.push_counters("hook_check", {"requests": 41}, run_id="r1")
-    assert driftd.metric("driftd_counter_total", dataset="hook_check", name="requests", stage="offline") == 41
+    assert (
+        driftd.metric(
+            "driftd_counter_total", dataset="hook_check", name="requests", stage="offline"
+        )
+        == 41
+    )
     assert driftd.metric("driftd_run_counter", dataset="hook_check", name="requests") == 41
 
 
@@ -266,7 +287,9 @@ def test_driftds_refusal_reaches_the_caller(driftd):
     # Past the hook's own checks, straight to the daemon: its message must come back.
     body = json.dumps({"stage": "offline", "run_id": "r1", "counters": {"rows read": 1}}).encode()
     with pytest.raises(DriftdError) as raised:
-        hook._request("POST", "/v1/datasets/hook_check/counters", data=body, content_type="application/json")
+        hook._request(
+            "POST", "/v1/datasets/hook_check/counters", data=body, content_type="application/json"
+        )
     assert raised.value.status == 400
     assert "rows read" in raised.value.message
 

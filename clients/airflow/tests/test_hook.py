@@ -29,7 +29,12 @@ class ScriptedDriftd:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 test.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
                 )
                 index = min(len(test.requests), len(test.answers)) - 1
                 status, headers, payload = test.answers[index]
@@ -117,12 +122,12 @@ def test_dataset_name_is_escaped_in_the_path(driftd, waits):
 
 
 def test_400_raises_with_driftds_message_and_is_not_retried(driftd, waits):
-    driftd.answers = [(400, {}, {"error": "counter name \"1x\" is invalid"})]
+    driftd.answers = [(400, {}, {"error": 'counter name "1x" is invalid'})]
     with pytest.raises(DriftdError) as raised:
         hook_for(driftd.url, waits).push_counters("d", {"rows": 1}, run_id="r1")
     assert raised.value.status == 400
     assert raised.value.message == 'counter name "1x" is invalid'
-    assert 'driftd answered 400' in str(raised.value)
+    assert "driftd answered 400" in str(raised.value)
     assert 'counter name "1x" is invalid' in str(raised.value)
     assert len(driftd.requests) == 1
     assert waits == []
@@ -150,7 +155,11 @@ def test_429_is_retried_after_what_retry_after_asks(driftd, waits):
 def test_retry_after_as_an_http_date(driftd, waits):
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=20)
     driftd.answers = [
-        (503, {"Retry-After": email.utils.format_datetime(later, usegmt=True)}, {"error": "shutting down"}),
+        (
+            503,
+            {"Retry-After": email.utils.format_datetime(later, usegmt=True)},
+            {"error": "shutting down"},
+        ),
         (200, {}, {}),
     ]
     hook_for(driftd.url, waits).get_counters("d")
@@ -243,7 +252,10 @@ def test_bad_counters_are_refused_before_sending(counters, problem):
 
 def test_counter_values_from_templates_become_numbers():
     assert validate_counters({"a": "12", "b": " 0.25 ", "c": 3.0, "d": 7}) == {
-        "a": 12, "b": 0.25, "c": 3.0, "d": 7
+        "a": 12,
+        "b": 0.25,
+        "c": 3.0,
+        "d": 7,
     }
 
 
@@ -260,7 +272,9 @@ def test_run_time_is_rfc3339_utc():
 def test_connection_gives_scheme_host_and_port(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_DRIFTD_DEFAULT",
-        json.dumps({"conn_type": "driftd", "host": "driftd.internal", "port": 8471, "schema": "https"}),
+        json.dumps(
+            {"conn_type": "driftd", "host": "driftd.internal", "port": 8471, "schema": "https"}
+        ),
     )
     assert DriftdHook().base_url == "https://driftd.internal:8471"
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
+import signal
 import stat
 import sys
 import textwrap
@@ -21,7 +21,12 @@ LOGICAL_DATE = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.timezone.utc)
 
 def context(**extra):
     ti = types.SimpleNamespace(dag_id="train", task_id="push")
-    return {"ti": ti, "run_id": "scheduled__2026-11-27T08:00:00+00:00", "logical_date": LOGICAL_DATE, **extra}
+    return {
+        "ti": ti,
+        "run_id": "scheduled__2026-11-27T08:00:00+00:00",
+        "logical_date": LOGICAL_DATE,
+        **extra,
+    }
 
 
 def operator(**kwargs):
@@ -51,7 +56,10 @@ def test_command_line_of_an_offline_push():
 
 def test_counters_rendered_as_text_are_parsed():
     # `{{ ti.xcom_pull(...) }}` renders a dict as its Python repr, or JSON with `| tojson`.
-    for rendered in ("{'rows_read': 10, 'rows_dropped': 1}", '{"rows_read": 10, "rows_dropped": 1}'):
+    for rendered in (
+        "{'rows_read': 10, 'rows_dropped': 1}",
+        '{"rows_read": 10, "rows_dropped": 1}',
+    ):
         command = operator(counters=rendered).command(context())
         assert values(command, "--counter") == ["rows_read=10", "rows_dropped=1"]
 
@@ -98,7 +106,13 @@ def test_url_comes_from_the_connection(monkeypatch):
 
 def test_templated_fields():
     assert set(DriftdPushOperator.template_fields) >= {
-        "path", "dataset", "counters", "run_id", "run_time", "labels", "driftd_bin"
+        "path",
+        "dataset",
+        "counters",
+        "run_id",
+        "run_time",
+        "labels",
+        "driftd_bin",
     }
     assert DriftdPushOperator(task_id="t", path="p", dataset="d").run_id == "{{ run_id }}"
 
@@ -154,3 +168,33 @@ def test_summary_is_the_last_json_line(tmp_path):
         """,
     )
     assert operator(driftd_bin=driftd).execute(context()) == {"rows": 3}
+
+
+def test_an_interrupted_task_stops_driftd(tmp_path):
+    pid_file = tmp_path / "pid"
+    driftd = fake_driftd(
+        tmp_path,
+        f"""
+        import os, time
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        time.sleep(60)
+        """,
+    )
+
+    class Timeout(Exception):
+        pass
+
+    def interrupt(*_):
+        raise Timeout  # as Airflow's execution_timeout does
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(Timeout):
+            operator(driftd_bin=driftd).execute(context())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -64,7 +64,9 @@ def validate_counters(counters: Mapping[str, Any] | None) -> dict[str, int | flo
     if counters is None:
         return {}
     if not isinstance(counters, Mapping):
-        raise ValueError(f"counters must be a mapping of name to number, not {type(counters).__name__}")
+        raise ValueError(
+            f"counters must be a mapping of name to number, not {type(counters).__name__}"
+        )
     checked: dict[str, int | float] = {}
     for name, value in counters.items():
         if not isinstance(name, str) or not COUNTER_NAME.match(name):
@@ -288,7 +290,12 @@ class DriftdHook(BaseHook):
             attempt += 1
             self.log.warning(
                 "driftd request failed, retrying: %s %s: %s (attempt %d of %d, next in %.1fs)",
-                method, url, failure, attempt, retries + 1, wait,
+                method,
+                url,
+                failure,
+                attempt,
+                retries + 1,
+                wait,
             )
             self._sleep(wait)
 

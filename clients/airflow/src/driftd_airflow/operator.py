@@ -111,7 +111,13 @@ class DriftdPushOperator(BaseOperator):
                 f"driftd executable not found: {self.driftd_bin!r} (install driftd on the "
                 "workers or set driftd_bin to its path)"
             ) from None
-        stdout, stderr = self._process.communicate()
+        try:
+            stdout, stderr = self._process.communicate()
+        except BaseException:
+            # Airflow's execution_timeout (and other interruptions) arrive as exceptions here:
+            # driftd must not outlive the task.
+            self.on_kill()
+            raise
         status = self._process.returncode
         self._process = None
         for line in stderr.splitlines():
@@ -161,8 +167,14 @@ class DriftdPushOperator(BaseOperator):
         return command + [str(arg) for arg in self.extra_args]
 
     def on_kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
+        process = self._process
+        if process is not None and process.poll() is None:
+            self.log.info("Stopping driftd push (pid %d)", process.pid)
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def _as_mapping(what: str, value: Any) -> Mapping[str, Any] | None:
