@@ -5,6 +5,7 @@ mod alerting_rules;
 mod alerts;
 mod cli_compare;
 mod cli_profile;
+mod counters;
 mod dashboards;
 mod drift_statistics;
 mod drift_verdicts;
