@@ -1,6 +1,6 @@
-//! Store: profiles, reference pins, verdicts, alerts, counters and runs in SQLite (default) or PostgreSQL, through
-//! sqlx. Every statement binds its parameters; migrations for each database are embedded and
-//! applied at start.
+//! Store: profiles, reference pins, verdicts, alerts, counters and runs in SQLite (default) or
+//! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
+//! are embedded and applied at start.
 
 mod counters;
 

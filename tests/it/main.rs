@@ -14,5 +14,6 @@ mod merge_laws;
 mod profile_file;
 mod prometheus;
 mod prometheus_server;
+mod push;
 mod rules;
 mod serve;
