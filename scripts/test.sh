@@ -42,6 +42,27 @@ fi
 DRIFTD_PROMETHEUS="$(command -v prometheus)"
 export DRIFTD_PROMETHEUS
 "$DRIFTD_PROMETHEUS" --version 2>&1 | sed -n 1p
+# The package ships promtool too (tests/it/alerting_rules.rs runs it as well).
+DRIFTD_PROMTOOL="$(command -v promtool)"
+export DRIFTD_PROMTOOL
+echo "== promtool: Prometheus alerting rules"
+(cd rules/prometheus && "$DRIFTD_PROMTOOL" check rules driftd.rules.yml &&
+  "$DRIFTD_PROMTOOL" test rules driftd.rules.test.yml)
+echo "== Grafana dashboards against @grafana/schema"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "npm (Node.js 20 or later) is needed to check the dashboards" >&2
+  exit 1
+fi
+(
+  cd dashboards/schema-check
+  # npm ci starts from scratch every time: skip it while node_modules matches the lock file.
+  stamp=node_modules/.driftd-package-lock.sha256
+  if ! sha256sum --check --status "$stamp" 2>/dev/null; then
+    npm ci --no-audit --no-fund --loglevel=error
+    sha256sum package-lock.json >"$stamp"
+  fi
+  npm run --silent check
+)
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -35,6 +35,9 @@ pub enum Command {
     /// Work with rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Profile a file and upload the profile and the run's counters to a driftd server: what a
+    /// pipeline step runs. Exit status 0: uploaded; 2: refused, unreachable, or unreadable.
+    Push(PushArgs),
     /// Run the daemon: ingest, windows, storage, continuous evaluation, /metrics.
     /// Settings: defaults, then --config, then DRIFTD_* variables, then these flags.
     Serve(ServeArgs),
@@ -63,6 +66,58 @@ pub struct ServeArgs {
     /// Print the resolved configuration (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The file to profile (.csv, .jsonl, .parquet) or a profile file.
+    pub path: PathBuf,
+    /// The driftd server, e.g. http://driftd:8471 (DRIFTD_URL).
+    #[arg(long, env = "DRIFTD_URL")]
+    pub url: String,
+    /// The dataset the profile belongs to.
+    #[arg(long)]
+    pub dataset: String,
+    /// offline (a pipeline run) or online.
+    #[arg(long, default_value = "offline", value_parser = parse_stage)]
+    pub stage: Stage,
+    /// The run [default: the dataset and a hash of the file, so a retried step of the same
+    /// data is the same run].
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// When the run ran, for ordering and seasonality: RFC 3339 in UTC or seconds since the
+    /// epoch [default: when driftd first hears of the run].
+    #[arg(long)]
+    pub run_time: Option<String>,
+    /// A label (key=value) of the run; repeatable.
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// A counter of the run (name=value, e.g. rows_read=1200); repeatable.
+    #[arg(long = "counter", value_parser = parse_counter)]
+    pub counters: Vec<(String, f64)>,
+    /// Attempts per request before giving up, the first included.
+    #[arg(long, default_value_t = 5)]
+    pub attempts: u32,
+    /// Timeout of each request, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+fn parse_counter(s: &str) -> Result<(String, f64), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("counter {s:?} is not name=value"))?;
+    if !detect::rules::valid_counter_name(name) {
+        return Err(format!(
+            "counter name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]*"
+        ));
+    }
+    match value.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok((name.to_owned(), x)),
+        _ => Err(format!(
+            "counter {name}: {value:?} is not a non-negative number"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -137,8 +192,68 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => profile(args),
         Command::Compare(args) => compare(args),
         Command::Rules(RulesCommand::Check { path }) => rules_check(&path),
+        Command::Push(args) => push(args),
         Command::Serve(args) => serve(args),
     }
+}
+
+fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
+    validate_dataset(&args.dataset)?;
+    let stage = args.stage;
+    let run_id = match (&args.run_id, stage) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Stage::Offline) => Some(format!(
+            "{}-{}",
+            args.dataset,
+            &file_digest(&args.path)?[..12]
+        )),
+        (None, Stage::Online) => None,
+    };
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let (mut profile, problems) = load(
+        &args.path,
+        &args.dataset,
+        stage,
+        Limits::default(),
+        &progress,
+    )?;
+    profile.labels.extend(args.labels.iter().cloned());
+    if let Some(problems) = &problems {
+        report_problems(problems);
+    }
+    let upload = crate::push::Upload {
+        url: args.url.clone(),
+        dataset: args.dataset.clone(),
+        stage: stage.as_str(),
+        run_id,
+        run_time: args.run_time.clone(),
+        labels: args.labels.clone(),
+        counters: args.counters.clone(),
+        attempts: args.attempts,
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = runtime.block_on(crate::push::push(&upload, file::encode(&profile)))?;
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SHA-256 of a file, in hex.
+fn file_digest(path: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Longest dataset name accepted.

@@ -64,6 +64,12 @@ pub struct ServeConfig {
     pub max_features: usize,
     /// Features per dataset that get their own metric series.
     pub metrics_max_features: usize,
+    /// Counter names per dataset (both stages together).
+    pub max_counters: usize,
+    /// A counter seen on one side only for this long is reported as unmapped.
+    pub counter_unmapped_after: Duration,
+    /// Online counter totals and parity ratios cover this much recent time.
+    pub parity_window: Duration,
     /// Slack incoming webhook: with it alone, any drifted feature alerts there.
     pub slack_webhook_url: Option<Secret>,
     /// Generic webhook and the key its bodies are signed with (HMAC-SHA256).
@@ -97,6 +103,9 @@ impl Default for ServeConfig {
             max_datasets: 100,
             max_features: 1000,
             metrics_max_features: 200,
+            max_counters: 200,
+            counter_unmapped_after: Duration::from_secs(86_400),
+            parity_window: Duration::from_secs(3_600),
             slack_webhook_url: None,
             webhook_url: None,
             webhook_secret: None,
@@ -128,6 +137,9 @@ pub struct Layer {
     pub max_datasets: Option<String>,
     pub max_features: Option<String>,
     pub metrics_max_features: Option<String>,
+    pub max_counters: Option<String>,
+    pub counter_unmapped_after: Option<String>,
+    pub parity_window: Option<String>,
     pub slack_webhook_url: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
@@ -218,6 +230,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "metrics_max_features",
         "DRIFTD_METRICS_MAX_FEATURES",
         "features per dataset exported as metric series (default 200)",
+    ),
+    (
+        "max_counters",
+        "DRIFTD_MAX_COUNTERS",
+        "counter names per dataset, offline and online together (default 200)",
+    ),
+    (
+        "counter_unmapped_after",
+        "DRIFTD_COUNTER_UNMAPPED_AFTER",
+        "a counter seen on one side only this long is reported unmapped (default 1d)",
+    ),
+    (
+        "parity_window",
+        "DRIFTD_PARITY_WINDOW",
+        "recent online counters compared with the latest run (default 1h)",
     ),
     (
         "slack_webhook_url",
@@ -342,6 +369,9 @@ impl Layer {
             "max_datasets" => &mut self.max_datasets,
             "max_features" => &mut self.max_features,
             "metrics_max_features" => &mut self.metrics_max_features,
+            "max_counters" => &mut self.max_counters,
+            "counter_unmapped_after" => &mut self.counter_unmapped_after,
+            "parity_window" => &mut self.parity_window,
             "slack_webhook_url" => &mut self.slack_webhook_url,
             "webhook_url" => &mut self.webhook_url,
             "webhook_secret" => &mut self.webhook_secret,
@@ -465,6 +495,9 @@ fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), Str
         "max_datasets" => config.max_datasets = count(value)?,
         "max_features" => config.max_features = count(value)?,
         "metrics_max_features" => config.metrics_max_features = count(value)?,
+        "max_counters" => config.max_counters = count(value)?,
+        "counter_unmapped_after" => config.counter_unmapped_after = duration(value)?,
+        "parity_window" => config.parity_window = duration(value)?,
         "slack_webhook_url" => config.slack_webhook_url = Some(url(value)?),
         "webhook_url" => config.webhook_url = Some(url(value)?),
         "webhook_secret" => config.webhook_secret = Some(Secret::new(value)),

@@ -10,12 +10,16 @@
 //! - [`profile`] owns the feature profile: exact counts and extremes, mergeable moments and
 //!   Apache DataSketches sketches (KLL quantiles, HLL distinct counts, frequent items); the
 //!   dataset profile and the `Profiler` that builds it; the versioned profile file.
-//! - [`store`] keeps profiles (online windows and rollups, offline runs), reference pins and
-//!   verdicts in SQLite or PostgreSQL.
+//! - [`store`] keeps profiles (online windows and rollups, offline runs), reference pins,
+//!   verdicts, alerts, counters and run histories in SQLite or PostgreSQL.
 //! - [`detect`] judges a current profile against a reference: drift statistics and verdicts,
-//!   data invariants, rule files.
+//!   data invariants, training/serving parity, rule files; and an offline run's counters
+//!   against the runs before it (`detect::anomaly`).
+//! - [`alert`] turns verdicts and run judgements into alerts and delivers them.
 //! - [`serve`] is the daemon that joins these: HTTP ingest through a bounded queue, windows,
-//!   continuous evaluation, and export of Prometheus metrics (`serve::metrics`).
+//!   continuous evaluation, the counters API, and export of Prometheus metrics
+//!   (`serve::metrics`).
+//! - [`push`] uploads a pipeline step's profile and counters to a server (`driftd push`).
 //! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables).
 //! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs;
 //!   [`cli`] is the `driftd` command line.
@@ -28,6 +32,7 @@ pub mod config;
 pub mod detect;
 pub mod ingest;
 pub mod profile;
+pub mod push;
 pub mod report;
 pub mod serve;
 pub mod store;

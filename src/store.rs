@@ -1,6 +1,8 @@
-//! Store: profiles, reference pins and verdicts in SQLite (default) or PostgreSQL, through
-//! sqlx. Every statement binds its parameters; migrations for each database are embedded and
-//! applied at start.
+//! Store: profiles, reference pins, verdicts, alerts, counters and runs in SQLite (default) or
+//! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
+//! are embedded and applied at start.
+
+mod counters;
 
 use std::str::FromStr;
 
@@ -10,6 +12,8 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::config::Secret;
 use crate::profile::{DatasetProfile, Stage, file};
+
+pub use counters::{CounterName, Run, RunAnomaly, Source};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");

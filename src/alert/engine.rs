@@ -22,6 +22,8 @@ pub enum Condition {
     },
     /// At least one data-invariant finding at `min_severity` or above.
     Invariant { min_severity: Severity },
+    /// The latest offline run has a counter or run metric that broke from its history.
+    RunAnomaly,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,8 +77,17 @@ impl Alerting {
                         AlertWhen::Invariant => Condition::Invariant {
                             min_severity: a.min_severity,
                         },
+                        AlertWhen::RunAnomaly => Condition::RunAnomaly,
                     },
-                    for_ms: a.for_duration.map_or(default_for, |d| d.as_millis() as i64),
+                    // A run is judged once: its alert fires at once unless asked otherwise.
+                    for_ms: a.for_duration.map_or(
+                        if a.when == AlertWhen::RunAnomaly {
+                            0
+                        } else {
+                            default_for
+                        },
+                        |d| d.as_millis() as i64,
+                    ),
                     severity: a.severity,
                     labels: a.labels,
                     annotations: a.annotations,
@@ -116,6 +127,16 @@ impl Alerting {
                 notify: Vec::new(),
             },
             AlertRule {
+                name: "run_anomaly".into(),
+                dataset: "*".into(),
+                condition: Condition::RunAnomaly,
+                for_ms: 0,
+                severity: AlertSeverity::Warning,
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+                notify: Vec::new(),
+            },
+            AlertRule {
                 name: "broken_invariant".into(),
                 dataset: "*".into(),
                 condition: Condition::Invariant {
@@ -140,7 +161,8 @@ impl Alerting {
         &self.rules
     }
 
-    /// Advances every rule that applies to `dataset` with its latest verdict.
+    /// Advances every drift and invariant rule that applies to `dataset` with its latest
+    /// verdict.
     pub async fn observe(
         &self,
         store: &Store,
@@ -150,106 +172,143 @@ impl Alerting {
         report: &DriftReport,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        for rule in self
-            .rules
-            .iter()
-            .filter(|r| r.dataset == "*" || r.dataset == dataset)
-        {
-            let fingerprint = state::fingerprint(&rule.name, dataset);
-            let previous = store.alert(&fingerprint).await?;
-            let standing = previous.as_ref().and_then(standing_of);
+        for rule in self.applicable(dataset) {
+            if rule.condition == Condition::RunAnomaly {
+                continue;
+            }
             let active = holds(&rule.condition, report);
-            let (next, transition) = state::step(standing.as_ref(), active, now_ms, rule.for_ms);
-            let Some(next) = next else {
-                if previous.is_some() {
-                    store.delete_alert(&fingerprint).await?;
-                }
-                continue;
-            };
-            if !active && transition == Transition::None && standing.as_ref() == Some(&next) {
+            self.advance(rule, dataset, active, now_ms, store, |standing, status| {
+                self.notification(rule, dataset, standing, status, reference, current, report)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Advances every run-anomaly rule that applies to `dataset` with the judgement of its
+    /// latest offline run: `anomalies` says, in words, what broke from its history.
+    pub async fn observe_run(
+        &self,
+        store: &Store,
+        dataset: &str,
+        anomalies: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        for rule in self.applicable(dataset) {
+            if rule.condition != Condition::RunAnomaly {
                 continue;
             }
-            let status = if next.state == AlertState::Resolved {
-                Status::Resolved
-            } else {
-                Status::Firing
-            };
-            let mut notification = self.notification(
-                rule,
-                dataset,
-                &fingerprint,
-                &next,
-                status,
-                reference,
-                current,
-                report,
-            );
-            if status == Status::Resolved
-                && let Some(firing) = previous
-                    .as_ref()
-                    .and_then(|p| serde_json::from_str::<Notification>(&p.summary).ok())
-            {
-                // Say what resolved.
-                notification.features = firing.features;
-                notification.findings = firing.findings;
+            let active = !anomalies.is_empty();
+            self.advance(rule, dataset, active, now_ms, store, |standing, status| {
+                let mut n = self.bare_notification(rule, dataset, standing, status);
+                n.findings = anomalies.to_vec();
+                n
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn applicable<'a>(&'a self, dataset: &'a str) -> impl Iterator<Item = &'a AlertRule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| r.dataset == "*" || r.dataset == dataset)
+    }
+
+    /// One step of `rule`'s state machine for `dataset`; the state and any notification it
+    /// calls for are written in one transaction.
+    async fn advance(
+        &self,
+        rule: &AlertRule,
+        dataset: &str,
+        active: bool,
+        now_ms: i64,
+        store: &Store,
+        notification: impl Fn(&Standing, Status) -> Notification,
+    ) -> Result<(), StoreError> {
+        let fingerprint = state::fingerprint(&rule.name, dataset);
+        let previous = store.alert(&fingerprint).await?;
+        let standing = previous.as_ref().and_then(standing_of);
+        let (next, transition) = state::step(standing.as_ref(), active, now_ms, rule.for_ms);
+        let Some(next) = next else {
+            if previous.is_some() {
+                store.delete_alert(&fingerprint).await?;
             }
-            let payload = serde_json::to_string(&notification).expect("notifications serialise");
-            let silenced = previous
+            return Ok(());
+        };
+        if !active && transition == Transition::None && standing.as_ref() == Some(&next) {
+            return Ok(());
+        }
+        let status = if next.state == AlertState::Resolved {
+            Status::Resolved
+        } else {
+            Status::Firing
+        };
+        let mut notification = notification(&next, status);
+        if status == Status::Resolved
+            && let Some(firing) = previous
                 .as_ref()
-                .is_some_and(|p| p.silenced_until_ms > now_ms);
-            let mut entries: Vec<OutboxEntry> = match transition {
-                Transition::Fired | Transition::Resolved if !silenced => self
-                    .targets(rule)
-                    .map(|notifier| OutboxEntry {
-                        fingerprint: fingerprint.clone(),
-                        notifier: notifier.to_owned(),
-                        event: status_name(status).to_owned(),
-                        payload: payload.clone(),
-                        created_ms: now_ms,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            // Alertmanager resolves an alert it has not heard of for `resolve_timeout` (5 min by
-            // default): while firing, it hears again every `ALERTMANAGER_REFRESH_MS`.
-            if transition == Transition::None
-                && next.state == AlertState::Firing
-                && !silenced
-                && self.targets(rule).any(|n| n == ALERTMANAGER)
-                && store
-                    .last_queued(&fingerprint, ALERTMANAGER)
-                    .await?
-                    .is_none_or(|t| now_ms - t >= ALERTMANAGER_REFRESH_MS)
-            {
-                entries.push(OutboxEntry {
+                .and_then(|p| serde_json::from_str::<Notification>(&p.summary).ok())
+        {
+            // Say what resolved.
+            notification.features = firing.features;
+            notification.findings = firing.findings;
+        }
+        let payload = serde_json::to_string(&notification).expect("notifications serialise");
+        let silenced = previous
+            .as_ref()
+            .is_some_and(|p| p.silenced_until_ms > now_ms);
+        let mut entries: Vec<OutboxEntry> = match transition {
+            Transition::Fired | Transition::Resolved if !silenced => self
+                .targets(rule)
+                .map(|notifier| OutboxEntry {
                     fingerprint: fingerprint.clone(),
-                    notifier: ALERTMANAGER.to_owned(),
+                    notifier: notifier.to_owned(),
                     event: status_name(status).to_owned(),
                     payload: payload.clone(),
                     created_ms: now_ms,
-                });
-            }
-            let row = AlertRow {
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        // Alertmanager resolves an alert it has not heard of for `resolve_timeout` (5 min by
+        // default): while firing, it hears again every `ALERTMANAGER_REFRESH_MS`.
+        if transition == Transition::None
+            && next.state == AlertState::Firing
+            && !silenced
+            && self.targets(rule).any(|n| n == ALERTMANAGER)
+            && store
+                .last_queued(&fingerprint, ALERTMANAGER)
+                .await?
+                .is_none_or(|t| now_ms - t >= ALERTMANAGER_REFRESH_MS)
+        {
+            entries.push(OutboxEntry {
                 fingerprint: fingerprint.clone(),
-                rule: rule.name.clone(),
-                dataset: dataset.to_owned(),
-                severity: severity_name(rule.severity).to_owned(),
-                state: next.state.as_str().to_owned(),
-                active_since_ms: next.active_since_ms,
-                firing_since_ms: next.firing_since_ms.unwrap_or(0),
-                resolved_ms: next.resolved_ms.unwrap_or(0),
-                updated_ms: now_ms,
-                silenced_until_ms: previous.as_ref().map_or(0, |p| p.silenced_until_ms),
-                acknowledged: previous.as_ref().is_some_and(|p| p.acknowledged),
-                last_delivery: previous
-                    .as_ref()
-                    .map(|p| p.last_delivery.clone())
-                    .unwrap_or_default(),
-                summary: payload,
-            };
-            store.save_alert(&row, &entries).await?;
+                notifier: ALERTMANAGER.to_owned(),
+                event: status_name(status).to_owned(),
+                payload: payload.clone(),
+                created_ms: now_ms,
+            });
         }
-        Ok(())
+        let row = AlertRow {
+            fingerprint: fingerprint.clone(),
+            rule: rule.name.clone(),
+            dataset: dataset.to_owned(),
+            severity: severity_name(rule.severity).to_owned(),
+            state: next.state.as_str().to_owned(),
+            active_since_ms: next.active_since_ms,
+            firing_since_ms: next.firing_since_ms.unwrap_or(0),
+            resolved_ms: next.resolved_ms.unwrap_or(0),
+            updated_ms: now_ms,
+            silenced_until_ms: previous.as_ref().map_or(0, |p| p.silenced_until_ms),
+            acknowledged: previous.as_ref().is_some_and(|p| p.acknowledged),
+            last_delivery: previous
+                .as_ref()
+                .map(|p| p.last_delivery.clone())
+                .unwrap_or_default(),
+            summary: payload,
+        };
+        store.save_alert(&row, &entries).await
     }
 
     fn targets<'a>(&'a self, rule: &'a AlertRule) -> impl Iterator<Item = &'static str> + 'a {
@@ -259,17 +318,13 @@ impl Alerting {
             .filter(move |n| rule.notify.is_empty() || rule.notify.iter().any(|r| r == n))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn notification(
+    /// A notification with no features or findings yet.
+    fn bare_notification(
         &self,
         rule: &AlertRule,
         dataset: &str,
-        fingerprint: &str,
         standing: &Standing,
         status: Status,
-        reference: &DatasetProfile,
-        current: &DatasetProfile,
-        report: &DriftReport,
     ) -> Notification {
         let mut links = Vec::new();
         for (label, template) in [
@@ -283,6 +338,33 @@ impl Alerting {
                 ));
             }
         }
+        Notification {
+            fingerprint: state::fingerprint(&rule.name, dataset),
+            rule: rule.name.clone(),
+            dataset: dataset.to_owned(),
+            severity: rule.severity,
+            status,
+            since_ms: standing.firing_since_ms.unwrap_or(standing.active_since_ms),
+            resolved_ms: standing.resolved_ms,
+            features: Vec::new(),
+            findings: Vec::new(),
+            labels: rule.labels.clone(),
+            annotations: rule.annotations.clone(),
+            links,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn notification(
+        &self,
+        rule: &AlertRule,
+        dataset: &str,
+        standing: &Standing,
+        status: Status,
+        reference: &DatasetProfile,
+        current: &DatasetProfile,
+        report: &DriftReport,
+    ) -> Notification {
         let features = match rule.condition {
             Condition::Drift { ref features, .. } => drifted(report, features.as_deref())
                 .filter_map(|name| {
@@ -301,7 +383,7 @@ impl Alerting {
                     })
                 })
                 .collect(),
-            Condition::Invariant { .. } => Vec::new(),
+            Condition::Invariant { .. } | Condition::RunAnomaly => Vec::new(),
         };
         let findings = match rule.condition {
             Condition::Invariant { min_severity } => report
@@ -310,22 +392,12 @@ impl Alerting {
                 .filter(|f| f.severity >= min_severity)
                 .map(|f| f.message.clone())
                 .collect(),
-            Condition::Drift { .. } => Vec::new(),
+            Condition::Drift { .. } | Condition::RunAnomaly => Vec::new(),
         };
-        Notification {
-            fingerprint: fingerprint.to_owned(),
-            rule: rule.name.clone(),
-            dataset: dataset.to_owned(),
-            severity: rule.severity,
-            status,
-            since_ms: standing.firing_since_ms.unwrap_or(standing.active_since_ms),
-            resolved_ms: standing.resolved_ms,
-            features,
-            findings,
-            labels: rule.labels.clone(),
-            annotations: rule.annotations.clone(),
-            links,
-        }
+        let mut n = self.bare_notification(rule, dataset, standing, status);
+        n.features = features;
+        n.findings = findings;
+        n
     }
 }
 
@@ -338,6 +410,7 @@ fn holds(condition: &Condition, report: &DriftReport) -> bool {
         Condition::Invariant { min_severity } => {
             report.schema.iter().any(|f| f.severity >= *min_severity)
         }
+        Condition::RunAnomaly => false,
     }
 }
 

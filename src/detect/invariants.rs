@@ -31,6 +31,10 @@ pub enum Check {
     NewCategories,
     DisallowedValues,
     NonFiniteAppeared,
+    /// A feature's null ratio differs offline and online (training/serving parity).
+    NullRatioParity,
+    /// A counter ratio differs offline and online (training/serving parity).
+    CounterRatioParity,
 }
 
 /// One broken (or bent) invariant.

@@ -1,10 +1,13 @@
 //! Detect: judges a current profile against a reference — distribution drift per feature
-//! (`drift`), broken data invariants (`invariants`), as configured by rule files (`rules`).
+//! (`drift`), broken data invariants (`invariants`), as configured by rule files (`rules`) —
+//! and an offline run's counters against the runs before it (`anomaly`).
 //!
 //! Pure and synchronous: profiles and rules in, a `DriftReport` out.
 
+pub mod anomaly;
 pub mod drift;
 pub mod invariants;
+pub mod parity;
 pub mod rules;
 pub mod stats;
 

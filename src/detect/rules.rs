@@ -15,6 +15,18 @@
 //!   country: {allowed_values: [US, DE, FR]}
 //!   request_id: {ignore: true}
 //!   zip_code: {kind: string}
+//! anomaly:                      # offline runs judged against the runs before them
+//!   min_runs: 7                 # earlier runs needed before judging
+//!   history: 200                # earlier runs looked at
+//!   threshold: 4                # robust standard deviations (scaled MADs)
+//!   seasonality: auto           # auto | hour | weekday | none
+//!   counters:                   # per counter or run metric (profile.rows, profile.nulls_ratio.F)
+//!     rows_read: {min_change: 1000}
+//!     debug_rows: {ignore: true}
+//! parity:                       # training vs serving: counter ratios, offline vs online
+//!   ratios:
+//!     - {ratio: rows_dropped / rows_read, tolerance: 0.01, severity: error}
+//!   null_ratio_tolerance: 0.05  # per feature, |offline − online|
 //! ```
 //!
 //! Unknown keys are errors. Every problem is reported with its file, line and column.
@@ -26,6 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use crate::detect::anomaly::{self, Policy, Seasonality};
 use crate::profile::Kind;
 
 /// How a feature's drift is scored. Effect sizes by default; p-values only on request.
@@ -133,6 +146,93 @@ pub struct DatasetRules {
     pub out_of_range_share: f64,
     pub new_category_share: f64,
     pub features: BTreeMap<String, FeatureRule>,
+    pub anomaly: AnomalyRules,
+    pub parity: ParityRules,
+}
+
+/// Run-level anomaly detection of one dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyRules {
+    pub policy: Policy,
+    /// Earlier runs looked at.
+    pub history: usize,
+    pub counters: BTreeMap<String, CounterRule>,
+}
+
+pub const DEFAULT_ANOMALY_HISTORY: usize = 200;
+
+impl Default for AnomalyRules {
+    fn default() -> Self {
+        AnomalyRules {
+            policy: Policy::default(),
+            history: DEFAULT_ANOMALY_HISTORY,
+            counters: BTreeMap::new(),
+        }
+    }
+}
+
+/// Overrides for one counter or run metric.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterRule {
+    pub threshold: Option<f64>,
+    pub min_change: Option<f64>,
+    pub min_relative_change: Option<f64>,
+    pub seasonality: Option<Seasonality>,
+    #[serde(default)]
+    pub ignore: bool,
+}
+
+impl AnomalyRules {
+    /// The policy for `name`; `None` when it is ignored.
+    pub fn policy_for(&self, name: &str) -> Option<Policy> {
+        let mut policy = self.policy;
+        if let Some(rule) = self.counters.get(name) {
+            if rule.ignore {
+                return None;
+            }
+            policy.threshold = rule.threshold.unwrap_or(policy.threshold);
+            policy.min_change = rule.min_change.unwrap_or(policy.min_change);
+            policy.min_relative_change = rule
+                .min_relative_change
+                .unwrap_or(policy.min_relative_change);
+            policy.seasonality = rule.seasonality.unwrap_or(policy.seasonality);
+        }
+        Some(policy)
+    }
+}
+
+/// Training/serving parity checks of one dataset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParityRules {
+    pub ratios: Vec<RatioRule>,
+    /// Largest accepted |offline − online| null ratio of a feature; `None`: not checked.
+    pub null_ratio_tolerance: Option<f64>,
+}
+
+/// `numerator / denominator` must agree offline and online within `tolerance`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatioRule {
+    pub numerator: String,
+    pub denominator: String,
+    pub tolerance: f64,
+    pub severity: crate::detect::Severity,
+}
+
+impl RatioRule {
+    pub fn name(&self) -> String {
+        format!("{} / {}", self.numerator, self.denominator)
+    }
+}
+
+/// A counter name: what `driftd_counter_total{name}` can carry.
+pub fn valid_counter_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl Default for DatasetRules {
@@ -145,6 +245,8 @@ impl Default for DatasetRules {
             out_of_range_share: DEFAULT_OUT_OF_RANGE_SHARE,
             new_category_share: DEFAULT_NEW_CATEGORY_SHARE,
             features: BTreeMap::new(),
+            anomaly: AnomalyRules::default(),
+            parity: ParityRules::default(),
         }
     }
 }
@@ -229,6 +331,40 @@ struct RawFile {
     features: BTreeMap<String, Spanned<RawFeature>>,
     #[serde(default)]
     alerts: Vec<Spanned<RawAlert>>,
+    #[serde(default)]
+    anomaly: Option<Spanned<RawAnomaly>>,
+    #[serde(default)]
+    parity: Option<Spanned<RawParity>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnomaly {
+    min_runs: Option<usize>,
+    history: Option<usize>,
+    threshold: Option<f64>,
+    seasonality: Option<Seasonality>,
+    min_change: Option<f64>,
+    min_relative_change: Option<f64>,
+    #[serde(default)]
+    counters: BTreeMap<String, CounterRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParity {
+    #[serde(default)]
+    ratios: Vec<Spanned<RawRatio>>,
+    null_ratio_tolerance: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRatio {
+    ratio: String,
+    tolerance: f64,
+    #[serde(default)]
+    severity: Option<crate::detect::Severity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,8 +396,11 @@ struct RawAlert {
 pub enum AlertWhen {
     /// Drifted features.
     Drift,
-    /// Data-invariant findings.
+    /// Data-invariant findings (parity findings included).
     Invariant,
+    /// An offline run's counters or run metrics broke from their history.
+    #[serde(rename = "run_anomaly")]
+    RunAnomaly,
 }
 
 /// An alert rule as written in a rule file, validated.
@@ -334,6 +473,8 @@ struct RuleFile {
     new_category_share: Option<f64>,
     features: BTreeMap<String, (FeatureRule, u64)>,
     alerts: Vec<AlertSpec>,
+    anomaly: Option<RawAnomaly>,
+    parity: Option<ParityRules>,
 }
 
 /// All rule files of a directory (or one file).
@@ -457,6 +598,26 @@ impl RuleSet {
             }
             for (name, (rule, _)) in &file.features {
                 rules.features.insert(name.clone(), rule.clone());
+            }
+            if let Some(a) = &file.anomaly {
+                let r = &mut rules.anomaly;
+                r.policy.min_runs = a.min_runs.unwrap_or(r.policy.min_runs);
+                r.history = a.history.unwrap_or(r.history);
+                r.policy.threshold = a.threshold.unwrap_or(r.policy.threshold);
+                r.policy.seasonality = a.seasonality.unwrap_or(r.policy.seasonality);
+                r.policy.min_change = a.min_change.unwrap_or(r.policy.min_change);
+                r.policy.min_relative_change = a
+                    .min_relative_change
+                    .unwrap_or(r.policy.min_relative_change);
+                for (name, rule) in &a.counters {
+                    r.counters.insert(name.clone(), rule.clone());
+                }
+            }
+            if let Some(p) = &file.parity {
+                rules.parity.ratios.extend(p.ratios.iter().cloned());
+                if p.null_ratio_tolerance.is_some() {
+                    rules.parity.null_ratio_tolerance = p.null_ratio_tolerance;
+                }
             }
         }
         rules
@@ -714,6 +875,85 @@ fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
             notify: a.notify,
         });
     }
+    if let Some(a) = &raw.anomaly {
+        let (v, at) = (&a.value, &a.referenced);
+        if v.min_runs == Some(0) {
+            err(at, "anomaly: min_runs must be at least 1".to_owned());
+        }
+        if v.history
+            .is_some_and(|h| h < v.min_runs.unwrap_or(anomaly::DEFAULT_MIN_RUNS))
+        {
+            err(at, "anomaly: history must be at least min_runs".to_owned());
+        }
+        let mut check = |what: String, x: Option<f64>, positive: bool| {
+            if let Some(x) = x
+                && (!x.is_finite() || x < 0.0 || (positive && x == 0.0))
+            {
+                let bound = if positive { "> 0" } else { ">= 0" };
+                err(
+                    at,
+                    format!("anomaly: {what} must be a finite number {bound}, got {x}"),
+                );
+            }
+        };
+        check("threshold".into(), v.threshold, true);
+        check("min_change".into(), v.min_change, false);
+        check("min_relative_change".into(), v.min_relative_change, false);
+        for (name, c) in &v.counters {
+            check(format!("{name}: threshold"), c.threshold, true);
+            check(format!("{name}: min_change"), c.min_change, false);
+            check(
+                format!("{name}: min_relative_change"),
+                c.min_relative_change,
+                false,
+            );
+        }
+    }
+    let parity = raw.parity.map(|p| {
+        let mut rules = ParityRules {
+            ratios: Vec::new(),
+            null_ratio_tolerance: p.value.null_ratio_tolerance,
+        };
+        if let Some(t) = rules.null_ratio_tolerance
+            && !(0.0..=1.0).contains(&t)
+        {
+            err(
+                &p.referenced,
+                format!("parity: null_ratio_tolerance must be between 0 and 1, got {t}"),
+            );
+        }
+        for r in p.value.ratios {
+            let (v, at) = (r.value, r.referenced);
+            let parts: Vec<&str> = v.ratio.split('/').map(str::trim).collect();
+            match parts.as_slice() {
+                [n, d] if valid_counter_name(n) && valid_counter_name(d) => {
+                    if !v.tolerance.is_finite() || v.tolerance < 0.0 {
+                        err(
+                            &at,
+                            format!(
+                                "parity: tolerance must be a finite number >= 0, got {}",
+                                v.tolerance
+                            ),
+                        );
+                    }
+                    rules.ratios.push(RatioRule {
+                        numerator: (*n).to_owned(),
+                        denominator: (*d).to_owned(),
+                        tolerance: v.tolerance,
+                        severity: v.severity.unwrap_or(crate::detect::Severity::Warning),
+                    });
+                }
+                _ => err(
+                    &at,
+                    format!(
+                        "parity: ratio {:?} must read \"counter / counter\" with names matching [a-zA-Z_][a-zA-Z0-9_]*",
+                        v.ratio
+                    ),
+                ),
+            }
+        }
+        rules
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -728,6 +968,8 @@ fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
         new_category_share,
         features,
         alerts,
+        anomaly: raw.anomaly.map(|a| a.value),
+        parity,
     })
 }
 

@@ -17,7 +17,7 @@ use super::metrics::{
 use super::now_ms;
 use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
-use crate::detect::{self, RuleSet};
+use crate::detect::{self, RuleSet, parity};
 use crate::profile::DatasetProfile;
 use crate::store::{Store, StoreError};
 
@@ -149,7 +149,31 @@ pub async fn evaluate(
             .set(0);
         return Ok(false);
     };
-    let report = detect::compare(&reference, &current, &rules.for_dataset(dataset));
+    let dataset_rules = rules.for_dataset(dataset);
+    let mut report = detect::compare(&reference, &current, &dataset_rules);
+    // Training/serving parity: null ratios of the reference run and the recent windows, and
+    // counter ratios of the latest run and the recent online counters.
+    report.schema.extend(parity::null_ratios(
+        &dataset_rules.parity,
+        &reference,
+        &current,
+    ));
+    if !dataset_rules.parity.ratios.is_empty() {
+        let offline = store
+            .latest_run_counters(dataset)
+            .await?
+            .into_iter()
+            .map(|(name, _, value)| (name, value))
+            .collect();
+        let online = store
+            .online_counter_totals(dataset, now - config.parity_window.as_millis() as i64)
+            .await?
+            .into_iter()
+            .collect();
+        let (_, findings) = parity::counter_ratios(&dataset_rules.parity, &offline, &online);
+        report.schema.extend(findings);
+    }
+    report.schema.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut json = serde_json::to_value(&report).expect("reports serialise");
     json["reference"]["run_id"] = run_id.into();
     json["reference"]["pinned"] = pinned.into();

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::aggregate::Batch;
+use super::counters;
 use super::metrics::{DatasetStage, DropReason, Metrics};
 use super::now_ms;
 use crate::config::ServeConfig;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub queue_budget: Arc<tokio::sync::Semaphore>,
     pub datasets: Arc<Mutex<Datasets>>,
     pub config: Arc<ServeConfig>,
+    /// Offline runs: judging, run gauges, run alerts.
+    pub runs: Arc<super::runs::Runs>,
 }
 
 /// The router, for the server and for in-process tests.
@@ -63,6 +66,15 @@ pub fn router(state: AppState) -> Router {
                 .delete(delete_reference),
         )
         .route("/v1/datasets/{dataset}/drift", get(get_drift))
+        .route(
+            "/v1/datasets/{dataset}/counters",
+            get(counters::get_counters).post(counters::post_counters),
+        )
+        .route("/v1/datasets/{dataset}/runs", get(counters::get_runs))
+        .route(
+            "/v1/datasets/{dataset}/runs/{run_id}/acknowledge",
+            post(counters::acknowledge_run),
+        )
         .route("/v1/alerts", get(get_alerts))
         .route("/v1/alerts/{fingerprint}/silence", post(silence_alert))
         .route(
@@ -133,7 +145,7 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-fn dataset_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn dataset_name(name: &str) -> Result<(), ApiError> {
     crate::cli::validate_dataset(name).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
@@ -145,7 +157,7 @@ fn stage_of(stage: Option<&str>, default: Stage) -> Result<Stage, ApiError> {
 }
 
 /// Run ids and part names: printable, short.
-fn identifier(what: &str, value: &str) -> Result<(), ApiError> {
+pub(super) fn identifier(what: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_control()) {
         return Err(ApiError::BadRequest(format!(
             "{what} must be 1 to 128 printable characters"
@@ -333,14 +345,8 @@ impl AppState {
         })
     }
 
-    /// Enforces the dataset and feature limits: a new dataset over `max_datasets` is refused;
-    /// features of `profile` over the dataset's `max_features` (or with overlong names) are
-    /// removed, their values counted, their names returned (the first ten).
-    fn admit(
-        &self,
-        dataset: &str,
-        profile: &mut DatasetProfile,
-    ) -> Result<(u64, Vec<String>), ApiError> {
+    /// Enforces the dataset limit: a new dataset over `max_datasets` is refused.
+    pub(super) fn admit_dataset(&self, dataset: &str) -> Result<(), ApiError> {
         let mut datasets = self.datasets.lock().expect("dataset registry lock");
         if !datasets.features.contains_key(dataset) {
             if datasets.features.len() >= self.config.max_datasets {
@@ -352,6 +358,19 @@ impl AppState {
             }
             datasets.features.insert(dataset.to_owned(), HashSet::new());
         }
+        Ok(())
+    }
+
+    /// Enforces the dataset and feature limits: a new dataset over `max_datasets` is refused;
+    /// features of `profile` over the dataset's `max_features` (or with overlong names) are
+    /// removed, their values counted, their names returned (the first ten).
+    fn admit(
+        &self,
+        dataset: &str,
+        profile: &mut DatasetProfile,
+    ) -> Result<(u64, Vec<String>), ApiError> {
+        self.admit_dataset(dataset)?;
+        let mut datasets = self.datasets.lock().expect("dataset registry lock");
         let known = datasets.features.get_mut(dataset).expect("inserted above");
         let mut ignored = 0u64;
         let mut names = Vec::new();
@@ -396,7 +415,7 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
     })
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::TooLarge(limit))
@@ -407,6 +426,8 @@ struct ProfileQuery {
     stage: Option<String>,
     run_id: Option<String>,
     part: Option<String>,
+    /// The run's logical time: RFC 3339 (UTC) or seconds since the epoch.
+    run_time: Option<String>,
 }
 
 async fn post_profile(
@@ -437,6 +458,12 @@ async fn post_profile(
             if !part.is_empty() {
                 identifier("part", &part)?;
             }
+            let run_ms = query
+                .run_time
+                .as_deref()
+                .map(counters::parse_run_time)
+                .transpose()
+                .map_err(ApiError::BadRequest)?;
             let now = now_ms();
             let key = Key {
                 dataset: dataset.clone(),
@@ -446,8 +473,15 @@ async fn post_profile(
                 part: part.clone(),
                 start_ms: 0,
             };
+            let _one_at_a_time = state.runs.offline.lock().await;
+            let earlier_rows = state.store.get(&key).await?.map_or(0, |p| p.rows);
             // Committed before the answer: 201 means it is in the database.
             state.store.put(&key, now, &profile, now).await?;
+            state
+                .store
+                .upsert_run(&dataset, &run_id, run_ms, None, now)
+                .await?;
+            // A re-uploaded part adds only the rows it grew by: a retry never doubles.
             state
                 .metrics
                 .records
@@ -455,10 +489,24 @@ async fn post_profile(
                     dataset: dataset.clone(),
                     stage: stage.into(),
                 })
-                .inc_by(profile.rows);
+                .inc_by(profile.rows.saturating_sub(earlier_rows));
+            let run = state
+                .store
+                .run_profile(&dataset, &run_id)
+                .await?
+                .unwrap_or_else(|| profile.clone());
+            let figures = super::runs::run_metrics(&run, state.config.metrics_max_features);
+            state
+                .store
+                .put_run_metrics(&dataset, &run_id, &figures)
+                .await?;
+            let judged = state
+                .runs
+                .judge(&state.store, &state.metrics, &dataset, &run_id, now)
+                .await?;
             Ok((
                 StatusCode::CREATED,
-                Json(json!({"dataset": dataset, "stage": "offline", "run_id": run_id, "part": part, "rows": profile.rows, "features": profile.features.len()})),
+                Json(json!({"dataset": dataset, "stage": "offline", "run_id": run_id, "part": part, "rows": profile.rows, "features": profile.features.len(), "run_rows": run.rows, "judged": judged})),
             )
                 .into_response())
         }

@@ -142,6 +142,42 @@ pub struct DatasetLabel {
     pub dataset: String,
 }
 
+/// A counter on one side. Counter names are checked (`[a-zA-Z_][a-zA-Z0-9_]*`) and capped
+/// per dataset by `max_counters`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CounterStage {
+    pub dataset: String,
+    pub name: String,
+    pub stage: StageLabel,
+}
+
+/// A counter or run metric of the latest offline run. Run metric names carry feature names.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatasetName {
+    pub dataset: String,
+    pub name: Text,
+}
+
+/// Why a counter report was refused.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CounterRejection {
+    /// Not JSON, not an object, unknown fields, bad labels or run time.
+    malformed,
+    unknown_stage,
+    missing_run_id,
+    invalid_name,
+    invalid_value,
+    /// New names over `max_counters`.
+    counter_limit,
+    dataset_limit,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CounterRejectionLabel {
+    pub reason: CounterRejection,
+}
+
 /// Every metric `driftd serve` exports. Cheap to clone (all handles are shared).
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -159,6 +195,12 @@ pub struct Metrics {
     pub alerts: Family<AlertStateLabels, Gauge>,
     pub notifications: Family<NotifierOutcome, Counter>,
     pub notifier_failing: Family<NotifierLabel, Gauge>,
+    pub counter_total: Family<CounterStage, Counter<f64, AtomicU64>>,
+    pub run_counter: Family<DatasetName, Gauge<f64, AtomicU64>>,
+    pub run_metric: Family<DatasetName, Gauge<f64, AtomicU64>>,
+    pub run_anomalous: Family<DatasetName, Gauge>,
+    pub last_run: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
+    pub counter_reports_rejected: Family<CounterRejectionLabel, Counter>,
 }
 
 impl Metrics {
@@ -179,6 +221,12 @@ impl Metrics {
             alerts: Family::default(),
             notifications: Family::default(),
             notifier_failing: Family::default(),
+            counter_total: Family::default(),
+            run_counter: Family::default(),
+            run_metric: Family::default(),
+            run_anomalous: Family::default(),
+            last_run: Family::default(),
+            counter_reports_rejected: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("driftd");
         r.register(
@@ -243,7 +291,43 @@ impl Metrics {
             "1 when a notifier's last delivery failed for good (bad URL, revoked webhook)",
             m.notifier_failing.clone(),
         );
+        r.register(
+            "counter",
+            "Pipeline and serving counters: each offline run adds its totals, each online report its increments",
+            m.counter_total.clone(),
+        );
+        r.register(
+            "run_counter",
+            "A counter's value in the latest offline run",
+            m.run_counter.clone(),
+        );
+        r.register(
+            "run_metric",
+            "A figure of the latest offline run's profile (profile.rows, profile.nulls_ratio.FEATURE)",
+            m.run_metric.clone(),
+        );
+        r.register(
+            "run_anomalous",
+            "1 when the latest offline run's counter or run metric broke from its history",
+            m.run_anomalous.clone(),
+        );
+        r.register(
+            "last_run_timestamp_seconds",
+            "When a dataset's latest offline run was reported",
+            m.last_run.clone(),
+        );
+        r.register(
+            "counter_reports_rejected",
+            "Counter reports refused, by reason",
+            m.counter_reports_rejected.clone(),
+        );
         m
+    }
+
+    pub fn counter_rejected(&self, reason: CounterRejection) {
+        self.counter_reports_rejected
+            .get_or_create(&CounterRejectionLabel { reason })
+            .inc();
     }
 
     pub fn dropped(&self, reason: DropReason, n: u64) {

@@ -6,9 +6,11 @@
 //! flushed, and background tasks get `shutdown_grace` to end.
 
 pub mod aggregate;
+pub mod counters;
 pub mod evaluate;
 pub mod http;
 pub mod metrics;
+pub mod runs;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -60,6 +62,12 @@ pub async fn run(
         aggregate::Aggregator::new(store.clone(), config.clone(), metrics.clone()).run(receiver),
     );
     let alerting = Alerting::new(&config, &rules);
+    let runs = Arc::new(runs::Runs::new(rules.clone(), alerting.clone()));
+    for dataset in store.run_datasets().await.context("cannot list runs")? {
+        runs.refresh(&store, &metrics, &dataset)
+            .await
+            .context("cannot read the latest runs")?;
+    }
     tasks.spawn(evaluate::run(
         store.clone(),
         rules,
@@ -87,6 +95,7 @@ pub async fn run(
         queue_budget: Arc::new(tokio::sync::Semaphore::new(config.queue_bytes)),
         datasets: Arc::new(Mutex::new(known)),
         config: config.clone(),
+        runs,
     };
     info!(listen = %listener.local_addr()?, backend = ?store.backend(), "driftd serving");
     let serving = stop.clone();

@@ -1,14 +1,19 @@
 //! driftd's integration tests: one binary, modules by surface.
 
 mod accuracy;
+mod alerting_rules;
 mod alerts;
 mod cli_compare;
 mod cli_profile;
+mod counters;
+mod dashboards;
 mod drift_statistics;
 mod drift_verdicts;
 mod helpers;
 mod merge_laws;
 mod profile_file;
 mod prometheus;
+mod prometheus_server;
+mod push;
 mod rules;
 mod serve;

@@ -307,6 +307,10 @@ async fn a_full_queue_sheds_load_with_retry_after() {
             registry: Arc::new(registry),
             queue,
             queue_budget: Arc::new(tokio::sync::Semaphore::new(bytes)),
+            runs: Arc::new(driftd::serve::runs::Runs::new(
+                Default::default(),
+                driftd::alert::engine::Alerting::from_config(&config),
+            )),
             datasets: Arc::new(Mutex::new(Default::default())),
             config: Arc::new(config),
         };

@@ -1,0 +1,504 @@
+//! Run-level anomaly detection: is one offline run's value of a counter (or of a run metric such
+//! as its row count) in line with the runs before it?
+//!
+//! The baseline is robust: the median of earlier runs and their median absolute deviation
+//! (scaled to a standard deviation), so one odd run in the history moves neither. When runs
+//! have a daily or weekly rhythm (fewer rows at night, on Sundays), the run is compared with
+//! earlier runs of the same hour of day or weekday — but only when the history shows that rhythm:
+//! predicting each earlier run from its season must halve the mean absolute error of predicting
+//! it from the overall median. (The MAD alone cannot tell: when weekends are two days in seven,
+//! the overall MAD describes weekdays only, and every Saturday would look broken.) An absolute and a relative
+//! floor keep tiny changes from ever counting.
+//!
+//! Pure code: no clock, no I/O; times are the runs' own timestamps (UTC).
+
+use serde::{Deserialize, Serialize};
+
+/// One earlier (or the current) run's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// When the run ran (its logical time), in ms since the epoch.
+    pub at_ms: i64,
+    pub value: f64,
+}
+
+/// Which rhythm to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seasonality {
+    /// Hour of day for runs more often than daily, weekday for daily runs; used only when the
+    /// history supports it.
+    Auto,
+    Hour,
+    Weekday,
+    None,
+}
+
+impl std::str::FromStr for Seasonality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Seasonality::Auto),
+            "hour" => Ok(Seasonality::Hour),
+            "weekday" => Ok(Seasonality::Weekday),
+            "none" => Ok(Seasonality::None),
+            other => Err(format!(
+                "unknown seasonality {other:?}; expected auto, hour, weekday or none"
+            )),
+        }
+    }
+}
+
+/// How runs are judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// Earlier runs needed before any run is judged.
+    pub min_runs: usize,
+    /// Half-width of the expected range, in robust standard deviations.
+    pub threshold: f64,
+    pub seasonality: Seasonality,
+    /// Changes smaller than this (in the counter's unit) are never anomalous.
+    pub min_change: f64,
+    /// Changes smaller than this share of the expected value are never anomalous.
+    pub min_relative_change: f64,
+}
+
+pub const DEFAULT_MIN_RUNS: usize = 7;
+pub const DEFAULT_THRESHOLD: f64 = 4.0;
+/// Earlier runs of the same hour or weekday needed for a seasonal baseline.
+pub const SEASON_MIN_RUNS: usize = 4;
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            min_runs: DEFAULT_MIN_RUNS,
+            threshold: DEFAULT_THRESHOLD,
+            seasonality: Seasonality::Auto,
+            min_change: 0.0,
+            min_relative_change: 0.0,
+        }
+    }
+}
+
+/// Which earlier runs the expectation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "of", rename_all = "lowercase")]
+pub enum Baseline {
+    /// Every earlier run in the history.
+    All,
+    /// Earlier runs at the same hour of day (UTC, 0–23).
+    Hour(u32),
+    /// Earlier runs on the same weekday (0 = Monday).
+    Weekday(u32),
+}
+
+impl Baseline {
+    /// "earlier runs", "earlier 14:00 runs", "earlier Monday runs".
+    pub fn describe(self) -> String {
+        const DAYS: [&str; 7] = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ];
+        match self {
+            Baseline::All => "earlier runs".into(),
+            Baseline::Hour(h) => format!("earlier {h:02}:00 UTC runs"),
+            Baseline::Weekday(d) => format!("earlier {} runs", DAYS[d as usize % 7]),
+        }
+    }
+}
+
+/// A judged run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Judgement {
+    pub value: f64,
+    pub expected: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Earlier runs the expectation is made of.
+    pub runs: usize,
+    pub baseline: Baseline,
+    pub anomalous: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Too few earlier runs to judge.
+    Learning {
+        runs: usize,
+        needed: usize,
+    },
+    Judged(Judgement),
+}
+
+/// Judges `current` against `history` (earlier runs, in any order; the caller leaves out runs
+/// that were flagged and not acknowledged, so that anomalies do not become the new normal).
+pub fn judge(history: &[Point], current: Point, policy: &Policy) -> Verdict {
+    let needed = policy.min_runs.max(1);
+    if history.len() < needed {
+        return Verdict::Learning {
+            runs: history.len(),
+            needed,
+        };
+    }
+    let values: Vec<f64> = history.iter().map(|p| p.value).collect();
+    let center = median(&values);
+    let mut chosen = (
+        Baseline::All,
+        center,
+        robust_scale(&values, center),
+        values.len(),
+    );
+    if let Some(seasonal) = seasonal(history, current, policy.seasonality) {
+        let overall_error =
+            values.iter().map(|v| (v - center).abs()).sum::<f64>() / values.len() as f64;
+        if policy.seasonality != Seasonality::Auto || seasonal.error < 0.5 * overall_error {
+            chosen = (
+                seasonal.baseline,
+                seasonal.expected,
+                seasonal.scale,
+                seasonal.runs,
+            );
+        }
+    }
+    let (baseline, expected, scale, runs) = chosen;
+    let half_width = (policy.threshold * scale)
+        .max(policy.min_change)
+        .max(policy.min_relative_change * expected.abs());
+    let (low, high) = (expected - half_width, expected + half_width);
+    Verdict::Judged(Judgement {
+        value: current.value,
+        expected,
+        low,
+        high,
+        runs,
+        baseline,
+        anomalous: current.value < low || current.value > high,
+    })
+}
+
+/// A seasonal baseline for one run.
+struct Seasonal {
+    baseline: Baseline,
+    /// The median of earlier runs in the run's season.
+    expected: f64,
+    /// The robust spread of every earlier run around its own season's median.
+    scale: f64,
+    /// The mean absolute error of those predictions.
+    error: f64,
+    runs: usize,
+}
+
+/// The seasonal baseline for `current`. Each earlier run is predicted from the other runs of
+/// its season (leaving it out, so small seasons do not look tighter than they are). `None` when
+/// the history has too few runs in the current run's season.
+fn seasonal(history: &[Point], current: Point, seasonality: Seasonality) -> Option<Seasonal> {
+    let season: fn(i64) -> Baseline = match seasonality {
+        Seasonality::None => return None,
+        Seasonality::Hour => hour_of,
+        Seasonality::Weekday => weekday_of,
+        Seasonality::Auto => {
+            let mut times: Vec<i64> = history.iter().map(|p| p.at_ms).collect();
+            times.sort_unstable();
+            let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+            if gaps.is_empty() {
+                return None;
+            }
+            let gap = median(&gaps);
+            const HOUR: f64 = 3_600_000.0;
+            if gap < 20.0 * HOUR {
+                hour_of
+            } else if gap <= 84.0 * HOUR {
+                weekday_of
+            } else {
+                return None;
+            }
+        }
+    };
+    let mut groups: std::collections::HashMap<Baseline, Vec<f64>> = Default::default();
+    for p in history {
+        groups.entry(season(p.at_ms)).or_default().push(p.value);
+    }
+    let own = season(current.at_ms);
+    let mine = groups.get(&own).filter(|g| g.len() >= SEASON_MIN_RUNS)?;
+    let expected = median(mine);
+    let mut residuals = Vec::new();
+    for group in groups.values().filter(|g| g.len() >= SEASON_MIN_RUNS) {
+        for i in 0..group.len() {
+            let others: Vec<f64> = group
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, v)| *v)
+                .collect();
+            residuals.push(group[i] - median(&others));
+        }
+    }
+    let center = median(&residuals);
+    Some(Seasonal {
+        baseline: own,
+        expected,
+        scale: robust_scale(&residuals, center),
+        error: residuals.iter().map(|r| r.abs()).sum::<f64>() / residuals.len() as f64,
+        runs: mine.len(),
+    })
+}
+
+fn hour_of(ms: i64) -> Baseline {
+    Baseline::Hour((ms.div_euclid(3_600_000)).rem_euclid(24) as u32)
+}
+
+fn weekday_of(ms: i64) -> Baseline {
+    // 1970-01-01 was a Thursday (3 when Monday is 0).
+    Baseline::Weekday((ms.div_euclid(86_400_000) + 3).rem_euclid(7) as u32)
+}
+
+/// The median; `values` must not be empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// A robust standard deviation around `center`: 1.4826 × the median absolute deviation, which
+/// estimates σ for normal data; when more than half the values equal the center (MAD = 0), the
+/// mean absolute deviation × 1.2533 instead, so one earlier outlier still gives a scale.
+pub fn robust_scale(values: &[f64], center: f64) -> f64 {
+    let deviations: Vec<f64> = values.iter().map(|v| (v - center).abs()).collect();
+    let mad = median(&deviations);
+    if mad > 0.0 {
+        1.4826 * mad
+    } else {
+        1.2533 * deviations.iter().sum::<f64>() / deviations.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+    const HOUR: i64 = 3_600_000;
+
+    fn daily(values: &[f64]) -> Vec<Point> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Point {
+                at_ms: i as i64 * DAY,
+                value: *v,
+            })
+            .collect()
+    }
+
+    fn judged(v: Verdict) -> Judgement {
+        match v {
+            Verdict::Judged(j) => j,
+            other => panic!("expected a judgement, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn median_and_scale_are_exact() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        // |x − 3| = 2, 1, 0, 1, 97 → MAD 1 → 1.4826.
+        let v = [1.0, 2.0, 3.0, 4.0, 100.0];
+        assert!((robust_scale(&v, 3.0) - 1.4826).abs() < 1e-12);
+        // MAD 0 (three of four equal): mean absolute deviation 25 / 4 × 1.2533.
+        let v = [10.0, 10.0, 10.0, 35.0];
+        assert!((robust_scale(&v, 10.0) - 1.2533 * 6.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn learns_until_enough_runs() {
+        let history = daily(&[100.0; 6]);
+        let current = Point {
+            at_ms: 6 * DAY,
+            value: 1.0,
+        };
+        assert_eq!(
+            judge(&history, current, &Policy::default()),
+            Verdict::Learning { runs: 6, needed: 7 }
+        );
+    }
+
+    #[test]
+    fn range_is_median_plus_minus_threshold_scaled_mads() {
+        // Median 1000, |x − 1000| = 0,10,10,20,20,30,40 → MAD 20 → σ̂ 29.652.
+        let history = daily(&[1000.0, 990.0, 1010.0, 980.0, 1020.0, 970.0, 1040.0]);
+        let j = judged(judge(
+            &history,
+            Point {
+                at_ms: 7 * DAY,
+                value: 1100.0,
+            },
+            &Policy {
+                seasonality: Seasonality::None,
+                ..Policy::default()
+            },
+        ));
+        assert_eq!(j.expected, 1000.0);
+        assert!((j.high - (1000.0 + 4.0 * 1.4826 * 20.0)).abs() < 1e-9);
+        assert!((j.low - (1000.0 - 4.0 * 1.4826 * 20.0)).abs() < 1e-9);
+        assert!(!j.anomalous, "1100 is inside 881.4–1118.6");
+        let j = judged(judge(
+            &history,
+            Point {
+                at_ms: 7 * DAY,
+                value: 100.0,
+            },
+            &Policy::default(),
+        ));
+        assert!(j.anomalous, "a tenth of the usual rows: {j:?}");
+        assert_eq!(j.runs, 7);
+    }
+
+    #[test]
+    fn an_outlier_in_the_history_does_not_move_the_baseline() {
+        let history = daily(&[
+            1000.0,
+            1010.0,
+            990.0,
+            1005.0,
+            995.0,
+            1_000_000.0,
+            1000.0,
+            1002.0,
+        ]);
+        let j = judged(judge(
+            &history,
+            Point {
+                at_ms: 8 * DAY,
+                value: 500.0,
+            },
+            &Policy::default(),
+        ));
+        assert!(j.anomalous && j.high < 1100.0, "{j:?}");
+    }
+
+    #[test]
+    fn floors_keep_tiny_changes_quiet() {
+        // A constant history: any change is outside a zero-width range…
+        let history = daily(&[50.0; 10]);
+        let current = Point {
+            at_ms: 10 * DAY,
+            value: 51.0,
+        };
+        assert!(judged(judge(&history, current, &Policy::default())).anomalous);
+        // …unless it is below the absolute or the relative floor.
+        let floor = Policy {
+            min_change: 2.0,
+            ..Policy::default()
+        };
+        assert!(!judged(judge(&history, current, &floor)).anomalous);
+        let relative = Policy {
+            min_relative_change: 0.05,
+            ..Policy::default()
+        };
+        let j = judged(judge(&history, current, &relative));
+        assert!(!j.anomalous && (j.high - 52.5).abs() < 1e-12, "{j:?}");
+    }
+
+    /// Daily runs over ten weeks with half the rows on weekends (days 5, 6 of each week: the
+    /// epoch's weekday 3 is Thursday, so day i is weekday (i + 3) % 7).
+    fn weekly() -> Vec<Point> {
+        (0..70)
+            .map(|i| {
+                let weekday = (i + 3) % 7;
+                let base = if weekday >= 5 { 5_000.0 } else { 10_000.0 };
+                Point {
+                    at_ms: i * DAY,
+                    value: base + ((i * 37) % 11) as f64 * 20.0 - 100.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn weekly_rhythm_is_learnt_when_the_history_shows_it() {
+        let history = weekly();
+        // Day 70 is weekday (70 + 3) % 7 = 3 (Thursday): a weekend-sized Thursday is odd.
+        let thursday = Point {
+            at_ms: 70 * DAY,
+            value: 5_000.0,
+        };
+        let j = judged(judge(&history, thursday, &Policy::default()));
+        assert_eq!(j.baseline, Baseline::Weekday(3));
+        assert!(j.anomalous, "{j:?}");
+        // A normal Saturday (day 72) is quiet, though globally it would be far from the median.
+        let saturday = Point {
+            at_ms: 72 * DAY,
+            value: 5_050.0,
+        };
+        let j = judged(judge(&history, saturday, &Policy::default()));
+        assert_eq!(j.baseline, Baseline::Weekday(5));
+        assert!(
+            !j.anomalous && (j.expected - 5_000.0).abs() <= 100.0,
+            "{j:?}"
+        );
+        // Without seasonality the overall MAD describes weekdays only: every Saturday would
+        // be flagged.
+        let flat = Policy {
+            seasonality: Seasonality::None,
+            ..Policy::default()
+        };
+        let j = judged(judge(&history, saturday, &flat));
+        assert_eq!(j.baseline, Baseline::All);
+        assert!(j.anomalous, "{j:?}");
+    }
+
+    #[test]
+    fn no_rhythm_no_seasonal_baseline() {
+        // Hourly runs with noise but no daily pattern: the seasonal spread is not smaller.
+        let history: Vec<Point> = (0..24 * 8)
+            .map(|i| Point {
+                at_ms: i * HOUR,
+                value: 1_000.0 + ((i * 7919) % 101) as f64,
+            })
+            .collect();
+        let j = judged(judge(
+            &history,
+            Point {
+                at_ms: 24 * 8 * HOUR,
+                value: 1_050.0,
+            },
+            &Policy::default(),
+        ));
+        assert_eq!(j.baseline, Baseline::All);
+        assert!(!j.anomalous);
+        // Asked for explicitly, the hour of day is used anyway.
+        let hourly = Policy {
+            seasonality: Seasonality::Hour,
+            ..Policy::default()
+        };
+        let j = judged(judge(
+            &history,
+            Point {
+                at_ms: 24 * 8 * HOUR,
+                value: 1_050.0,
+            },
+            &hourly,
+        ));
+        assert_eq!(j.baseline, Baseline::Hour(0));
+        assert_eq!(j.runs, 8);
+    }
+
+    #[test]
+    fn weekdays_and_hours_are_utc() {
+        // 2026-11-27T08:26:00Z is a Friday.
+        let ms = 1_795_767_960_000;
+        assert_eq!(weekday_of(ms), Baseline::Weekday(4));
+        assert_eq!(hour_of(ms), Baseline::Hour(8));
+        assert_eq!(weekday_of(-DAY), Baseline::Weekday(2));
+    }
+}
