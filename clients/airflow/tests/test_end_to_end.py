@@ -8,6 +8,7 @@ API and /metrics, and through Airflow's metadata database for what the tasks ret
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import re
@@ -197,12 +198,19 @@ def airflow(tmp_path_factory, driftd):
 
 
 def counter_figures(driftd: Driftd, name: str) -> dict:
+    """One counter's entry of GET /v1/datasets/{dataset}/counters."""
     answer = driftd.get(f"/v1/datasets/{DATASET}/counters")
-    counters = answer["counters"] if isinstance(answer, dict) and "counters" in answer else answer
-    if isinstance(counters, list):
-        [entry] = [c for c in counters if c.get("name") == name]
-        return entry
-    return counters[name]
+    [entry] = [c for c in answer["counters"] if c["name"] == name]
+    return entry
+
+
+def driftd_runs(driftd: Driftd) -> dict[str, dict]:
+    """GET /v1/datasets/{dataset}/runs by run id."""
+    return {run["run_id"]: run for run in driftd.get(f"/v1/datasets/{DATASET}/runs")["runs"]}
+
+
+def epoch_ms(date: str) -> int:
+    return int(dt.datetime.fromisoformat(date).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
 def test_each_dag_run_is_a_driftd_run(airflow):
@@ -219,8 +227,11 @@ def test_offline_counters_are_in_driftd(airflow, driftd):
     total = {name: sum(expected_counters(d)[name] for d in DATES) for name in latest}
     for name in ("rows_read", "rows_dropped"):
         figures = counter_figures(driftd, name)
+        # The latest run is the one with the latest logical date.
         assert figures["offline"]["value"] == latest[name], figures
         assert figures["offline"]["run_id"] == airflow.runs[DATES[-1]], figures
+        assert figures["offline"]["run_time_ms"] == epoch_ms(DATES[-1]), figures
+        assert figures["online"] is None, figures
         assert driftd.metric("driftd_run_counter", dataset=DATASET, name=name) == latest[name]
         assert (
             driftd.metric("driftd_counter_total", dataset=DATASET, name=name, stage="offline")
@@ -228,7 +239,22 @@ def test_offline_counters_are_in_driftd(airflow, driftd):
         )
 
 
+def test_each_run_has_its_counters_labels_and_time(airflow, driftd):
+    runs = driftd_runs(driftd)
+    assert set(runs) == set(airflow.runs.values())
+    for date, run_id in airflow.runs.items():
+        run = runs[run_id]
+        assert run["counters"] == expected_counters(date), run
+        assert run["run_time_ms"] == epoch_ms(date), run
+        assert run["labels"] == {
+            "dag_id": DAG_ID,
+            "task_id": PUSH_TASK,
+            "pipeline": "search_ranking",
+        }, run
+
+
 def test_uploaded_profiles_have_the_written_rows(airflow, driftd):
+    runs = driftd_runs(driftd)
     total = 0
     for date, run_id in airflow.runs.items():
         counters = expected_counters(date)
@@ -236,9 +262,12 @@ def test_uploaded_profiles_have_the_written_rows(airflow, driftd):
         path = airflow.xcom(run_id, "write_training_data", "path")
         with open(path, newline="") as f:
             assert sum(1 for _ in csv.DictReader(f)) == written
+        assert runs[run_id]["metrics"]["profile.rows"] == written, runs[run_id]
+        # driftd push's summary, the push task's return value.
         summary = airflow.xcom(run_id, PUSH_TASK)
         assert summary["rows"] == written, summary
         assert summary["run_id"] == run_id, summary
+        assert summary["counters"] == 2, summary
         total += written
     # Offline profile uploads add their rows to the records counter.
     assert driftd.metric("driftd_records_total", dataset=DATASET, stage="offline") == total
@@ -259,7 +288,9 @@ def test_rerunning_a_task_replaces_its_run_instead_of_counting_it_twice(airflow,
         for name in before
     }
     assert after == before
-    assert len(set(airflow.runs.values())) == len(DATES)
+    runs = driftd_runs(driftd)
+    assert set(runs) == set(airflow.runs.values())
+    assert runs[run_id]["counters"] == expected_counters(date)
 
 
 def test_the_hook_against_driftd(driftd):
