@@ -263,7 +263,10 @@ def test_run_time_is_rfc3339_utc():
     cet = dt.timezone(dt.timedelta(hours=1))
     assert format_run_time(dt.datetime(2026, 11, 27, 9, 0, tzinfo=cet)) == "2026-11-27T08:00:00Z"
     assert format_run_time(dt.date(2026, 11, 27)) == "2026-11-27T00:00:00Z"
-    assert format_run_time("2026-11-27T08:00:00+01:00") == "2026-11-27T08:00:00+01:00"
+    assert format_run_time("2026-11-27T09:00:00+01:00") == "2026-11-27T08:00:00Z"
+    assert format_run_time("2026-11-27T08:00:00+00:00") == "2026-11-27T08:00:00Z"
+    assert format_run_time("2026-11-27T08:00:00.5Z") == "2026-11-27T08:00:00.500000Z"
+    assert format_run_time("1795766400") == "1795766400"  # seconds since the epoch: driftd's
     assert format_run_time(None) is None
     with pytest.raises(ValueError, match="time zone"):
         format_run_time(dt.datetime(2026, 11, 27))

@@ -101,9 +101,19 @@ def _counter_value(name: str, value: Any) -> int | float:
 
 
 def format_run_time(run_time: dt.datetime | dt.date | str | None) -> str | None:
-    """RFC 3339 in UTC (`2026-11-27T08:00:00Z`); strings are passed through as written."""
+    """RFC 3339 in UTC (`2026-11-27T08:00:00Z`), the form driftd takes. A string with another
+    offset (`{{ ts }}` in a non-UTC deployment) is converted; any other string is passed through
+    for driftd to judge."""
     if run_time is None or isinstance(run_time, str):
-        return run_time or None
+        if not run_time:
+            return None
+        try:
+            parsed = dt.datetime.fromisoformat(run_time.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return run_time
+        if parsed.tzinfo is None:
+            return run_time
+        run_time = parsed
     if not isinstance(run_time, dt.datetime):  # a date: its midnight, UTC
         run_time = dt.datetime(run_time.year, run_time.month, run_time.day, tzinfo=dt.timezone.utc)
     if run_time.tzinfo is None:
