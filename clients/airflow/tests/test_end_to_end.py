@@ -282,12 +282,15 @@ def test_rerunning_a_task_replaces_its_run_instead_of_counting_it_twice(airflow,
     }
     # `tasks test` with a run id runs the push task again inside that DAG run, as a retry or a
     # cleared task would: same run id, same counters pulled from XCom.
+    records = driftd.metric("driftd_records_total", dataset=DATASET, stage="offline")
     airflow.run("tasks", "test", DAG_ID, PUSH_TASK, run_id, name=f"tasks-test-{date}")
     after = {
         name: driftd.metric("driftd_counter_total", dataset=DATASET, name=name, stage="offline")
         for name in before
     }
     assert after == before
+    # The profile was uploaded again too, and replaced the run's earlier one.
+    assert driftd.metric("driftd_records_total", dataset=DATASET, stage="offline") == records
     runs = driftd_runs(driftd)
     assert set(runs) == set(airflow.runs.values())
     assert runs[run_id]["counters"] == expected_counters(date)
