@@ -212,6 +212,7 @@ async fn an_abnormal_run_alerts_with_its_expected_range_and_normal_runs_stay_qui
             .clone();
         assert_eq!(alert["state"], "firing", "{alert}");
         let message = slack.wait_for(1, 10).await[0].1.to_string();
+        assert!(message.contains("Anomalous run in train"), "{message}");
         assert!(
             message.contains(
                 "rows_read = 1000 in run run-010; expected 9585 to 10425 (median 10005 of 10 earlier runs)"
