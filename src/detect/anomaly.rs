@@ -584,4 +584,26 @@ mod tests {
             .collect();
         assert!(flagged_share(&weekly) < 0.01);
     }
+
+    #[test]
+    fn a_daily_rhythm_of_hourly_runs_is_learnt() {
+        // Hourly runs over ten days: 2,000 rows at night (00–05 UTC), 10,000 by day.
+        let history: Vec<Point> = (0..240)
+            .map(|i| Point {
+                at_ms: i * HOUR,
+                value: if i % 24 < 6 { 2_000.0 } else { 10_000.0 } + ((i * 7919) % 41) as f64,
+                flagged: false,
+            })
+            .collect();
+        let night = |value| Point {
+            at_ms: 240 * HOUR + 3 * HOUR,
+            value,
+            flagged: false,
+        };
+        let j = judged(judge(&history, night(2_010.0), &Policy::default()));
+        assert_eq!(j.baseline, Baseline::Hour(3));
+        assert!(!j.anomalous, "{j:?}");
+        // A daytime volume at 03:00 is odd.
+        assert!(judged(judge(&history, night(10_000.0), &Policy::default())).anomalous);
+    }
 }
