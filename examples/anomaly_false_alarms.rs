@@ -10,8 +10,8 @@ use rand_distr::{Distribution, LogNormal, Normal, Poisson};
 
 const DAY: i64 = 86_400_000;
 
-/// Runs `runs` daily runs through the detector with a sliding history of `history` runs that
-/// leaves out flagged runs (as driftd does); returns the share of flagged runs.
+/// Runs `runs` daily runs through the detector with a sliding history of `history` runs, flagged
+/// runs marked as driftd marks them; returns the share of flagged runs.
 fn flagged_share(
     runs: usize,
     history: usize,
@@ -21,22 +21,18 @@ fn flagged_share(
     let mut kept: Vec<Point> = Vec::new();
     let (mut judged, mut flagged) = (0usize, 0usize);
     for i in 0..runs {
-        let current = Point {
+        let mut current = Point {
             at_ms: i as i64 * DAY,
             value: next(i),
+            flagged: false,
         };
         let start = kept.len().saturating_sub(history);
-        match judge(&kept[start..], current, policy) {
-            Verdict::Learning { .. } => kept.push(current),
-            Verdict::Judged(j) => {
-                judged += 1;
-                if j.anomalous {
-                    flagged += 1;
-                } else {
-                    kept.push(current);
-                }
-            }
+        if let Verdict::Judged(j) = judge(&kept[start..], current, policy) {
+            judged += 1;
+            flagged += usize::from(j.anomalous);
+            current.flagged = j.anomalous;
         }
+        kept.push(current);
     }
     flagged as f64 / judged.max(1) as f64
 }
@@ -52,7 +48,7 @@ fn main() {
         policy.threshold, policy.min_runs
     );
     println!("{:<44} {:>8} {:>12}", "case", "history", "flagged");
-    for history in [7usize, 14, 30, 90] {
+    for history in [7usize, 14, 30, 200] {
         let mut rng = StdRng::seed_from_u64(7);
         let normal = Normal::new(10_000.0, 100.0).unwrap();
         let share = flagged_share(runs, history, &policy, |_| normal.sample(&mut rng));
@@ -103,9 +99,10 @@ fn main() {
         for i in 0..runs {
             let dropped = i >= 30 && i % 50 == 0;
             let value = normal.sample(&mut rng) * if dropped { factor } else { 1.0 };
-            let current = Point {
+            let mut current = Point {
                 at_ms: i as i64 * DAY,
                 value,
+                flagged: false,
             };
             let start = kept.len().saturating_sub(30);
             if let Verdict::Judged(j) = judge(&kept[start..], current, &policy) {
@@ -116,9 +113,7 @@ fn main() {
                     normal_runs += 1;
                     false_alarms += usize::from(j.anomalous);
                 }
-                if j.anomalous {
-                    continue;
-                }
+                current.flagged = j.anomalous;
             }
             kept.push(current);
         }

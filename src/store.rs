@@ -341,6 +341,13 @@ impl Store {
                 .await?
                 .rows_affected();
         }
+        // Online counters are summed per window; they are kept as long as rollups. Offline
+        // counters are the run history and stay.
+        removed += sqlx::query("DELETE FROM counters WHERE stage = 'online' AND start_ms < $1")
+            .bind(rollup_cutoff_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(removed)
     }
 

@@ -145,6 +145,7 @@ mod tests {
 
     fn firing() -> Notification {
         Notification {
+            topic: Default::default(),
             fingerprint: "fp-1".into(),
             rule: "input-drift".into(),
             dataset: "search".into(),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::state::{self, AlertState, Standing, Transition};
-use super::{AlertSeverity, FeatureLine, Notification, Status};
+use super::{AlertSeverity, FeatureLine, Notification, Status, Topic};
 use crate::config::ServeConfig;
 use crate::detect::rules::AlertWhen;
 use crate::detect::{DriftReport, RuleSet, Severity};
@@ -339,6 +339,11 @@ impl Alerting {
             }
         }
         Notification {
+            topic: match rule.condition {
+                Condition::Drift { .. } => Topic::Drift,
+                Condition::Invariant { .. } => Topic::BrokenInputs,
+                Condition::RunAnomaly => Topic::AnomalousRun,
+            },
             fingerprint: state::fingerprint(&rule.name, dataset),
             rule: rule.name.clone(),
             dataset: dataset.to_owned(),

@@ -48,12 +48,45 @@ pub struct FeatureLine {
     pub changes: Vec<String>,
 }
 
+/// What an alert is about, for its headline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    #[default]
+    Drift,
+    BrokenInputs,
+    AnomalousRun,
+}
+
+impl Topic {
+    /// "Drift", "Broken inputs", "Anomalous run".
+    pub fn title(self) -> &'static str {
+        match self {
+            Topic::Drift => "Drift",
+            Topic::BrokenInputs => "Broken inputs",
+            Topic::AnomalousRun => "Anomalous run",
+        }
+    }
+
+    /// The title inside a sentence: "drift", "broken inputs", "anomalous run".
+    pub fn words(self) -> &'static str {
+        match self {
+            Topic::Drift => "drift",
+            Topic::BrokenInputs => "broken inputs",
+            Topic::AnomalousRun => "anomalous run",
+        }
+    }
+}
+
 /// Everything a notifier needs to tell people about one alert at one moment. One alert groups
 /// the findings of one dataset at one evaluation: one message, not one per feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Stable across evaluations and restarts: the same rule and dataset, the same alert.
     pub fingerprint: String,
+    /// What the alert is about.
+    #[serde(default)]
+    pub topic: Topic,
     pub rule: String,
     pub dataset: String,
     pub severity: AlertSeverity,

@@ -58,8 +58,8 @@ pub fn message(n: &Notification) -> Value {
 
 fn header(n: &Notification) -> Value {
     let lead = match n.status {
-        Status::Firing => ":rotating_light: Drift in ",
-        Status::Resolved => ":white_check_mark: Resolved: drift in ",
+        Status::Firing => format!(":rotating_light: {} in ", n.topic.title()),
+        Status::Resolved => format!(":white_check_mark: Resolved: {} in ", n.topic.words()),
     };
     let text = truncate(&format!("{lead}{}", escape(&n.dataset)), MAX_HEADER);
     json!({
@@ -191,10 +191,15 @@ fn feature(f: &FeatureLine) -> Value {
 fn fallback(n: &Notification) -> String {
     let dataset = escape(&n.dataset);
     let text = match n.status {
-        Status::Resolved => format!("Resolved: drift in {dataset} (rule {})", escape(&n.rule)),
+        Status::Resolved => format!(
+            "Resolved: {} in {dataset} (rule {})",
+            n.topic.words(),
+            escape(&n.rule)
+        ),
         Status::Firing => {
             let mut text = format!(
-                "Drift in {dataset} ({}, rule {})",
+                "{} in {dataset} ({}, rule {})",
+                n.topic.title(),
                 severity(n.severity),
                 escape(&n.rule)
             );
@@ -377,6 +382,7 @@ mod tests {
 
     fn notification(features: usize) -> Notification {
         Notification {
+            topic: Default::default(),
             fingerprint: "fp-1".into(),
             rule: "input-drift".into(),
             dataset: "search_ranking_inputs".into(),

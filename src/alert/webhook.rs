@@ -226,6 +226,7 @@ mod tests {
 
     fn notification(status: Status) -> Notification {
         Notification {
+            topic: Default::default(),
             fingerprint: "fp-1".into(),
             rule: "input-drift".into(),
             dataset: "search".into(),

@@ -125,6 +125,7 @@ impl Runs {
                 let current = Point {
                     at_ms: run.run_ms,
                     value,
+                    flagged: false,
                 };
                 let source_name = match source {
                     Source::Counter => "counter",

@@ -313,8 +313,8 @@ impl Store {
             .collect()
     }
 
-    /// The values of `name` in the `limit` runs before `before_ms`, newest first, leaving out
-    /// runs where that value was flagged and not acknowledged.
+    /// The values of `name` in the `limit` runs before `before_ms`, newest first, each marked
+    /// when it was flagged and not acknowledged.
     pub async fn run_history(
         &self,
         dataset: &str,
@@ -328,11 +328,12 @@ impl Store {
             Source::Metric => "",
         };
         let sql = format!(
-            "SELECT r.run_ms, v.value FROM {} v
+            "SELECT r.run_ms, v.value,
+                 (SELECT COUNT(*) FROM run_anomalies a WHERE a.dataset = v.dataset
+                   AND a.run_id = v.run_id AND a.name = v.name AND a.acknowledged = 0)
+             FROM {} v
              JOIN runs r ON r.dataset = v.dataset AND r.run_id = v.run_id
              WHERE v.dataset = $1 AND v.name = $2 AND r.run_ms < $3{extra}
-               AND NOT EXISTS (SELECT 1 FROM run_anomalies a WHERE a.dataset = v.dataset
-                   AND a.run_id = v.run_id AND a.name = v.name AND a.acknowledged = 0)
              ORDER BY r.run_ms DESC LIMIT $4",
             source.table()
         );
@@ -348,6 +349,7 @@ impl Store {
                 Ok(Point {
                     at_ms: r.try_get(0)?,
                     value: r.try_get(1)?,
+                    flagged: r.try_get::<i64, _>(2)? > 0,
                 })
             })
             .collect()

@@ -179,9 +179,10 @@ async fn an_abnormal_run_alerts_with_its_expected_range_and_normal_runs_stay_qui
             .find(|j| j["name"] == "rows_read")
             .unwrap();
         assert_eq!(rows["verdict"], "anomalous", "{answer}");
-        // Median 10,005 of the ten runs; MAD 25 → σ̂ 37.065; range ± 4σ̂ = ± 148.26.
+        // Median 10,005 of the ten runs; MAD 25 → σ̂ 37.065; range ± 4σ̂, widened for a
+        // history of ten runs by 1 + 11 / 6: ± 420.07.
         assert_eq!(rows["expected"], 10_005.0);
-        let half = 4.0 * 1.4826 * 25.0;
+        let half = 4.0 * 1.4826 * 25.0 * (1.0 + 11.0 / 6.0);
         assert!((rows["low"].as_f64().unwrap() - (10_005.0 - half)).abs() < 1e-6);
         assert!((rows["high"].as_f64().unwrap() - (10_005.0 + half)).abs() < 1e-6);
         assert_eq!(rows["runs"], 10);
@@ -211,9 +212,10 @@ async fn an_abnormal_run_alerts_with_its_expected_range_and_normal_runs_stay_qui
             .clone();
         assert_eq!(alert["state"], "firing", "{alert}");
         let message = slack.wait_for(1, 10).await[0].1.to_string();
+        assert!(message.contains("Anomalous run in train"), "{message}");
         assert!(
             message.contains(
-                "rows_read = 1000 in run run-010; expected 9857 to 10153 (median 10005 of 10 earlier runs)"
+                "rows_read = 1000 in run run-010; expected 9585 to 10425 (median 10005 of 10 earlier runs)"
             ),
             "{message}"
         );

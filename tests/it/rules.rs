@@ -186,3 +186,59 @@ fn alert_rules_are_validated_with_their_line() {
     let errors = errors_of("dataset: d\nalerts:\n  - name: a\n    when: sometimes\n");
     assert!(errors[0].contains("sometimes"), "{errors:?}");
 }
+
+#[test]
+fn anomaly_and_parity_sections_resolve_and_bad_values_are_errors() {
+    let set = RuleSet::from_str(
+        Path::new("r.yaml"),
+        "dataset: d\nanomaly:\n  min_runs: 10\n  threshold: 5\n  seasonality: weekday\n  min_relative_change: 0.02\n  counters:\n    rows_read: {min_change: 1000}\n    debug_rows: {ignore: true}\nparity:\n  ratios:\n    - {ratio: rows_dropped / rows_read, tolerance: 0.01, severity: error}\n  null_ratio_tolerance: 0.05\n",
+    )
+    .unwrap();
+    let rules = set.for_dataset("d");
+    let policy = rules.anomaly.policy_for("rows_read").unwrap();
+    assert_eq!(policy.min_runs, 10);
+    assert_eq!(policy.threshold, 5.0);
+    assert_eq!(policy.min_change, 1000.0);
+    assert_eq!(policy.min_relative_change, 0.02);
+    assert_eq!(
+        policy.seasonality,
+        driftd::detect::anomaly::Seasonality::Weekday
+    );
+    assert!(rules.anomaly.policy_for("debug_rows").is_none());
+    assert_eq!(rules.parity.ratios[0].name(), "rows_dropped / rows_read");
+    assert_eq!(rules.parity.ratios[0].severity, Severity::Error);
+    assert_eq!(rules.parity.null_ratio_tolerance, Some(0.05));
+    // Other datasets keep the defaults.
+    assert_eq!(
+        set.for_dataset("e")
+            .anomaly
+            .policy_for("x")
+            .unwrap()
+            .min_runs,
+        7
+    );
+
+    let errors =
+        errors_of("dataset: d\nanomaly:\n  min_runs: 0\n  threshold: -1\n  seasonality: monthly\n");
+    assert!(
+        errors[0].contains("unknown variant `monthly`"),
+        "{errors:?}"
+    );
+    let errors = errors_of("dataset: d\nanomaly:\n  min_runs: 0\n  threshold: -1\n");
+    assert_eq!(
+        errors,
+        [
+            "r.yaml:3:3: anomaly: min_runs must be at least 1",
+            "r.yaml:3:3: anomaly: threshold must be a finite number > 0, got -1",
+        ]
+    );
+    let errors =
+        errors_of("dataset: d\nparity:\n  ratios:\n    - {ratio: rows_dropped, tolerance: 0.1}\n");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with(
+            "r.yaml:4:7: parity: ratio \"rows_dropped\" must read \"counter / counter\""
+        ),
+        "{errors:?}"
+    );
+}
