@@ -339,3 +339,24 @@ def test_a_failed_push_fails_the_task_with_driftds_message(driftd, tmp_path):
         operator.execute(context)
     assert "exited with status 2" in str(raised.value)
     assert str(missing) in str(raised.value)
+
+
+def test_an_anomalous_run_can_stop_the_pipeline(driftd, tmp_path):
+    """Seven ordinary daily runs teach driftd what a run reads; the eighth reads a tenth of it."""
+    data = tmp_path / "day.csv"
+    data.write_text("x,y\n" + "".join(f"{i},{i % 7}\n" for i in range(200)))
+    for day, rows_read in enumerate([1000, 1004, 996, 1002, 998, 1001, 999], start=1):
+        subprocess.run(
+            [DRIFTD_BIN, "push", str(data), "--url", driftd.url, "--dataset", "anomaly_check",
+             "--run-id", f"day-{day}", "--run-time", f"2026-11-{day:02d}T06:00:00Z",
+             "--counter", f"rows_read={rows_read}"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    operator = DriftdPushOperator(
+        task_id="push", path=str(data), dataset="anomaly_check", url=driftd.url,
+        driftd_bin=DRIFTD_BIN, run_id="day-8", counters={"rows_read": 100}, fail_on_anomaly=True,
+    )  # fmt: skip
+    context = {"ti": None, "logical_date": dt.datetime(2026, 11, 8, 6, tzinfo=dt.timezone.utc)}
+    with pytest.raises(AirflowException, match="anomalous in: rows_read"):
+        operator.execute(context)
+    assert driftd.metric("driftd_run_anomalous", dataset="anomaly_check", name="rows_read") == 1

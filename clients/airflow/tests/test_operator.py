@@ -198,3 +198,16 @@ def test_an_interrupted_task_stops_driftd(tmp_path):
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_an_anomalous_run_is_logged_or_fails_the_task(tmp_path):
+    driftd = fake_driftd(
+        tmp_path,
+        """
+        print('{"rows": 120, "anomalous": ["rows_read", "profile.rows"]}')
+        """,
+    )
+    summary = operator(driftd_bin=driftd).execute(context())
+    assert summary["anomalous"] == ["rows_read", "profile.rows"]
+    with pytest.raises(AirflowException, match="anomalous in: rows_read, profile.rows"):
+        operator(driftd_bin=driftd, fail_on_anomaly=True).execute(context())

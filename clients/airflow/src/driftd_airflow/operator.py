@@ -46,6 +46,10 @@ class DriftdPushOperator(BaseOperator):
     :param driftd_conn_id: Airflow connection of type `driftd` (host, port, scheme).
     :param driftd_bin: the `driftd` executable, a name looked up on PATH or a path. Templated.
     :param extra_args: further `driftd push` arguments, passed as they are.
+    :param fail_on_anomaly: fail the task when driftd judges a value of this run anomalous
+        against the dataset's earlier runs (a step that read a tenth of its usual rows), so
+        that downstream training does not start on it. Otherwise the anomaly is logged as a
+        warning (and alerted on by driftd).
     """
 
     template_fields: Sequence[str] = (
@@ -76,6 +80,7 @@ class DriftdPushOperator(BaseOperator):
         driftd_conn_id: str = DriftdHook.default_conn_name,
         driftd_bin: str = "driftd",
         extra_args: Sequence[str] = (),
+        fail_on_anomaly: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -92,6 +97,7 @@ class DriftdPushOperator(BaseOperator):
         self.driftd_conn_id = driftd_conn_id
         self.driftd_bin = driftd_bin
         self.extra_args = list(extra_args)
+        self.fail_on_anomaly = fail_on_anomaly
         self._process: subprocess.Popen | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -128,6 +134,12 @@ class DriftdPushOperator(BaseOperator):
             raise AirflowException(f"driftd push exited with status {status}: {message}")
         summary = _summary(stdout)
         self.log.info("driftd push: %s", json.dumps(summary, sort_keys=True))
+        anomalous = summary.get("anomalous") or []
+        if anomalous:
+            message = f"driftd judged this run anomalous in: {', '.join(map(str, anomalous))}"
+            if self.fail_on_anomaly:
+                raise AirflowException(message)
+            self.log.warning("%s", message)
         return summary
 
     def command(self, context: Any) -> list[str]:
