@@ -25,11 +25,11 @@ pub(super) fn read(
     loop {
         buf.clear();
         let (read, complete) =
-            read_line_bounded(&mut reader, &mut buf, MAX_LINE_BYTES).map_err(|source| {
+            read_line_bounded(&mut reader, &mut buf, MAX_LINE_BYTES).map_err(|error| {
                 IngestError::Read {
                     path: path.to_owned(),
                     location: format!("line {}", line_no + 1),
-                    source,
+                    error,
                 }
             })?;
         if read == 0 {

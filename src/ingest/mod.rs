@@ -50,16 +50,14 @@ pub enum IngestError {
         Format::EXTENSIONS
     )]
     UnknownFormat { path: String, extension: String },
-    #[error("{path}: cannot open: {source}")]
-    Open {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: read failed at {location}: {source}")]
+    // The I/O error is part of the message, not a `source`: chained, it would print twice.
+    #[error("{path}: cannot open: {error}")]
+    Open { path: String, error: std::io::Error },
+    #[error("{path}: read failed at {location}: {error}")]
     Read {
         path: String,
         location: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {why}")]
     Csv { path: String, why: String },
@@ -83,15 +81,15 @@ pub fn read_file(
 ) -> Result<Format, IngestError> {
     let format = Format::from_path(path)?;
     let shown = path.display().to_string();
-    let file = File::open(path).map_err(|source| IngestError::Open {
+    let file = File::open(path).map_err(|error| IngestError::Open {
         path: shown.clone(),
-        source,
+        error,
     })?;
     if let Ok(meta) = file.metadata() {
         if meta.is_dir() {
             return Err(IngestError::Open {
                 path: shown,
-                source: std::io::Error::other("is a directory"),
+                error: std::io::Error::other("is a directory"),
             });
         }
         if format != Format::Parquet {
