@@ -64,6 +64,11 @@ pub struct ServeConfig {
     pub max_features: usize,
     /// Features per dataset that get their own metric series.
     pub metrics_max_features: usize,
+    /// Share of ingested records (0 to 1) that become `record` events on the ingest span, with
+    /// their feature values as attributes; 0 turns them off.
+    pub trace_record_sample_rate: f64,
+    /// Feature values per `record` event; further features are left out.
+    pub trace_record_max_attributes: usize,
     /// Slack incoming webhook: with it alone, any drifted feature alerts there.
     pub slack_webhook_url: Option<Secret>,
     /// Generic webhook and the key its bodies are signed with (HMAC-SHA256).
@@ -97,6 +102,8 @@ impl Default for ServeConfig {
             max_datasets: 100,
             max_features: 1000,
             metrics_max_features: 200,
+            trace_record_sample_rate: 0.0,
+            trace_record_max_attributes: 64,
             slack_webhook_url: None,
             webhook_url: None,
             webhook_secret: None,
@@ -128,6 +135,8 @@ pub struct Layer {
     pub max_datasets: Option<String>,
     pub max_features: Option<String>,
     pub metrics_max_features: Option<String>,
+    pub trace_record_sample_rate: Option<String>,
+    pub trace_record_max_attributes: Option<String>,
     pub slack_webhook_url: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
@@ -218,6 +227,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "metrics_max_features",
         "DRIFTD_METRICS_MAX_FEATURES",
         "features per dataset exported as metric series (default 200)",
+    ),
+    (
+        "trace_record_sample_rate",
+        "DRIFTD_TRACE_RECORD_SAMPLE_RATE",
+        "share of records (0 to 1) sent as span events with their values (default 0, off)",
+    ),
+    (
+        "trace_record_max_attributes",
+        "DRIFTD_TRACE_RECORD_MAX_ATTRIBUTES",
+        "feature values per sampled record event (default 64, at most 1000)",
     ),
     (
         "slack_webhook_url",
@@ -342,6 +361,8 @@ impl Layer {
             "max_datasets" => &mut self.max_datasets,
             "max_features" => &mut self.max_features,
             "metrics_max_features" => &mut self.metrics_max_features,
+            "trace_record_sample_rate" => &mut self.trace_record_sample_rate,
+            "trace_record_max_attributes" => &mut self.trace_record_max_attributes,
             "slack_webhook_url" => &mut self.slack_webhook_url,
             "webhook_url" => &mut self.webhook_url,
             "webhook_secret" => &mut self.webhook_secret,
@@ -465,6 +486,23 @@ fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), Str
         "max_datasets" => config.max_datasets = count(value)?,
         "max_features" => config.max_features = count(value)?,
         "metrics_max_features" => config.metrics_max_features = count(value)?,
+        "trace_record_sample_rate" => {
+            config.trace_record_sample_rate = match value.trim().parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
+                _ => return Err("must be a number from 0 to 1, e.g. 0.001".into()),
+            }
+        }
+        "trace_record_max_attributes" => {
+            config.trace_record_max_attributes = match count(value)? {
+                n if n <= crate::telemetry::MAX_RECORD_ATTRIBUTES => n,
+                _ => {
+                    return Err(format!(
+                        "must be at most {}",
+                        crate::telemetry::MAX_RECORD_ATTRIBUTES
+                    ));
+                }
+            }
+        }
         "slack_webhook_url" => config.slack_webhook_url = Some(url(value)?),
         "webhook_url" => config.webhook_url = Some(url(value)?),
         "webhook_secret" => config.webhook_secret = Some(Secret::new(value)),

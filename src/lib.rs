@@ -17,7 +17,8 @@
 //! - [`serve`] is the daemon that joins these: HTTP ingest through a bounded queue, windows,
 //!   continuous evaluation, and export of Prometheus metrics (`serve::metrics`).
 //! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables).
-//! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs;
+//! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs
+//!   and OpenTelemetry spans (OTLP export, what each span carries);
 //!   [`cli`] is the `driftd` command line.
 //!
 //! Profiling and detection are pure and synchronous; I/O lives in `ingest`, `store` and `serve`.

@@ -107,6 +107,7 @@ pub struct Exported {
 /// Evaluates one dataset; `false` when it lacks a reference or recent online data (its drift
 /// series are then withdrawn: no data, no verdict).
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(name = "evaluate", skip_all, fields(dataset = %dataset), err(Display))]
 pub async fn evaluate(
     store: &Store,
     rules: &RuleSet,
@@ -150,6 +151,7 @@ pub async fn evaluate(
         return Ok(false);
     };
     let report = detect::compare(&reference, &current, &rules.for_dataset(dataset));
+    crate::telemetry::spans::record_evaluation(&run_id, pinned, &report);
     let mut json = serde_json::to_value(&report).expect("reports serialise");
     json["reference"]["run_id"] = run_id.into();
     json["reference"]["pinned"] = pinned.into();

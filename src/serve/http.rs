@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,6 +25,7 @@ use crate::config::ServeConfig;
 use crate::ingest::records::{self, BodyFormat, RecordError};
 use crate::profile::{DatasetProfile, Limits, Profiler, Stage, Value, file};
 use crate::store::{Key, Kind, Store};
+use crate::telemetry::spans::{self, RecordSampler};
 
 /// Feature names a dataset has, to enforce `max_features` before records are queued.
 #[derive(Debug, Default)]
@@ -54,8 +56,14 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
-        .route("/v1/datasets/{dataset}/records", post(post_records))
-        .route("/v1/datasets/{dataset}/profiles", post(post_profile))
+        .route(
+            "/v1/datasets/{dataset}/records",
+            post(post_records).layer(from_fn(spans::ingest_records)),
+        )
+        .route(
+            "/v1/datasets/{dataset}/profiles",
+            post(post_profile).layer(from_fn(spans::ingest_profile)),
+        )
         .route(
             "/v1/datasets/{dataset}/reference",
             get(get_reference)
@@ -233,7 +241,18 @@ async fn post_records(
         .map_err(|e| fail(DropReason::too_large, e))?;
     // Profiled on the request's task: moving large batches to other threads (spawn_blocking,
     // block_in_place) was measured to add 13 to 37 MiB of allocator arenas under load.
-    let profiled = profile_batch(format, &bytes, &dataset, stage, state.config.max_features);
+    let mut sampled = RecordSampler::new(
+        state.config.trace_record_sample_rate,
+        state.config.trace_record_max_attributes,
+    );
+    let profiled = profile_batch(
+        format,
+        &bytes,
+        &dataset,
+        stage,
+        state.config.max_features,
+        &mut sampled,
+    );
     let (mut profile, problems, streamed) = profiled.map_err(|e| {
         fail(
             DropReason::invalid_request,
@@ -247,6 +266,13 @@ async fn post_records(
     ignored_features.truncate(10);
     let accepted = profile.rows as usize;
     let rejected = streamed.rejected_count;
+    spans::record_ingest(
+        &profile.labels,
+        accepted,
+        rejected,
+        ignored_values,
+        &sampled,
+    );
     if accepted > 0 {
         // Reserve a place before counting anything: a full queue refuses the whole batch.
         let permit = state.reserve()?;
@@ -300,6 +326,7 @@ fn profile_batch(
     dataset: &str,
     stage: Stage,
     max_features: usize,
+    sampled: &mut RecordSampler,
 ) -> Result<(DatasetProfile, crate::profile::Problems, records::Streamed), records::BodyError> {
     let limits = Limits {
         max_features,
@@ -307,6 +334,7 @@ fn profile_batch(
     };
     let mut profiler = Profiler::new(dataset, stage, limits);
     let streamed = records::for_each_record(format, bytes, |record| {
+        sampled.observe(&record);
         profiler.observe_record(
             String::new,
             record
