@@ -12,6 +12,7 @@
 mod log_format;
 mod otlp;
 pub mod spans;
+mod untraced;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -19,8 +20,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::Level;
-use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer as _, fmt};
@@ -33,18 +33,10 @@ pub const VARIABLES: [&str; 2] = ["DRIFTD_LOG", "DRIFTD_LOG_FORMAT"];
 /// How long the exporter gets to send what is still queued when driftd stops.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Crates whose spans and events never become OpenTelemetry spans: the HTTP and gRPC stacks
-/// that carry the exporter's own requests, and the OpenTelemetry crates themselves.
-const NEVER_TRACED: [&str; 8] = [
-    "hyper",
-    "h2",
-    "tonic",
-    "tower",
-    "reqwest",
-    "rustls",
-    "opentelemetry",
-    "sqlx",
-];
+/// The target of driftd's spans (`ingest`, `evaluate`, `notify`): enabled whatever
+/// `DRIFTD_LOG` says, so that traces do not depend on the log level. Spans are not log lines;
+/// the events logged inside them still follow `DRIFTD_LOG`.
+pub const SPAN_TARGET: &str = "driftd::span";
 
 /// Keeps span export running. Dropping it sends the spans still queued (for at most five
 /// seconds) and stops the exporter, so `driftd serve` holds it until it exits.
@@ -98,19 +90,18 @@ pub fn init() -> anyhow::Result<Telemetry> {
     // A tracer even without export: spans still get ids (the caller's trace id, with a
     // traceparent), so log lines can be matched with the caller's traces.
     let tracer = provider.tracer("driftd");
-    let traced = NEVER_TRACED
-        .iter()
-        .fold(Targets::new().with_default(Level::INFO), |t, target| {
-            t.with_target(*target, tracing_subscriber::filter::LevelFilter::OFF)
-        });
-    let otel = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_filter(traced);
+    let otel = untraced::Untraced::new(tracing_opentelemetry::layer().with_tracer(tracer));
 
     // sqlx logs every statement at info, and OpenTelemetry's own notes are only worth a line
-    // when something fails.
+    // when something fails. One global filter: per-layer filters lose events when a library
+    // asks `tracing::enabled!` without logging (sqlx does), tokio-rs/tracing#2704.
     let filter = EnvFilter::try_from_env("DRIFTD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,opentelemetry=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,opentelemetry=warn"))
+        .add_directive(
+            format!("{SPAN_TARGET}=info")
+                .parse()
+                .expect("a valid directive"),
+        );
     let logs = match format {
         LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
         LogFormat::Json => fmt::layer()
@@ -120,7 +111,8 @@ pub fn init() -> anyhow::Result<Telemetry> {
             .boxed(),
     };
     let _ = tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
+        .with(filter)
+        .with(logs)
         .with(otel)
         .try_init();
     Ok(Telemetry {

@@ -180,7 +180,7 @@ pub async fn run(store: Store, notifiers: Notifiers, metrics: Metrics, stop: Can
     }
 }
 
-#[tracing::instrument(name = "notify", skip_all, fields(
+#[tracing::instrument(target = "driftd::span", name = "notify", skip_all, fields(
     notifier = %row.notifier, attempt = row.attempts + 1, alert.fingerprint = %row.fingerprint,
     alert.event = %row.event, outcome = Empty, http.response.status_code = Empty,
 ))]

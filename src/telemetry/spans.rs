@@ -90,6 +90,7 @@ async fn ingest(
 ) -> Response {
     let text = |key: &str| query.get(key).map(|v| bounded(v, MAX_KEY_BYTES));
     let span = tracing::info_span!(
+        target: super::SPAN_TARGET,
         "ingest",
         otel.kind = "server",
         ingest.kind = kind,
