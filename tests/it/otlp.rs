@@ -507,3 +507,37 @@ async fn a_dead_collector_never_slows_ingest() {
         drop(silent);
     }
 }
+
+/// Traces do not depend on the log level: with `DRIFTD_LOG=warn`, batches still have spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_whatever_the_log_level() {
+    let (endpoint, received) = http_collector().await;
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("driftd.db").display());
+    let (child, base) = spawn_binary(
+        &url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("DRIFTD_LOG", "warn"),
+        ],
+        std::process::Stdio::piped(),
+    )
+    .await;
+    for _ in 0..3 {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/datasets/search/records"))
+            .json(&labelled_batch())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let (status, logs) = stop(child).await;
+    assert_eq!(status, Some(0), "{logs}");
+    assert!(logs.is_empty(), "nothing at warn: {logs}");
+    let spans = received.spans();
+    let ingest = spans.iter().filter(|e| e.span.name == "ingest").count();
+    assert_eq!(ingest, 3, "one span per batch");
+    // The default protocol is http/protobuf and the default service name driftd.
+    assert_eq!(text(spans[0].resource.get("service.name")), Some("driftd"));
+}
