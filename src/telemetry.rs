@@ -46,13 +46,6 @@ pub struct Telemetry {
     exporting: bool,
 }
 
-impl Telemetry {
-    /// Whether spans are exported (an OTLP endpoint is configured).
-    pub fn exporting(&self) -> bool {
-        self.exporting
-    }
-}
-
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if !self.exporting {

@@ -107,7 +107,9 @@ pub struct Exported {
 /// Evaluates one dataset; `false` when it lacks a reference or recent online data (its drift
 /// series are then withdrawn: no data, no verdict).
 #[allow(clippy::too_many_arguments)]
-#[tracing::instrument(target = "driftd::span", name = "evaluate", skip_all, fields(dataset = %dataset), err(Display))]
+#[tracing::instrument(
+    target = "driftd::span", name = "evaluate", skip_all, fields(dataset = %dataset), err(Display)
+)]
 pub async fn evaluate(
     store: &Store,
     rules: &RuleSet,
