@@ -452,6 +452,7 @@ async fn post_profile(
     profile.dataset = dataset.clone();
     profile.stage = stage;
     let (ignored, _) = state.admit(&dataset, &mut profile)?;
+    spans::record_profile(&profile.labels, profile.rows, ignored);
     if ignored > 0 {
         state.metrics.dropped(DropReason::feature_limit, ignored);
     }

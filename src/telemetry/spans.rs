@@ -130,6 +130,24 @@ pub fn record_ingest(
     ignored_values: u64,
     sampled: &RecordSampler,
 ) {
+    let span = record_batch(labels, accepted as u64, rejected, ignored_values);
+    if sampled.enabled {
+        span.set_attribute("records.sampled", sampled.events as i64);
+    }
+    tracing::debug!(accepted, rejected, "Records ingested");
+}
+
+/// What an uploaded profile came to, on the current `ingest` span: its labels and rows.
+pub fn record_profile(labels: &BTreeMap<String, String>, rows: u64, ignored_values: u64) {
+    record_batch(labels, rows, 0, ignored_values);
+}
+
+fn record_batch(
+    labels: &BTreeMap<String, String>,
+    accepted: u64,
+    rejected: usize,
+    ignored_values: u64,
+) -> Span {
     let span = Span::current();
     span.record("records.accepted", accepted as i64);
     span.record("records.rejected", rejected as i64);
@@ -145,10 +163,7 @@ pub fn record_ingest(
     if labels.len() > MAX_LABELS {
         span.set_attribute("labels.omitted", (labels.len() - MAX_LABELS) as i64);
     }
-    if sampled.enabled {
-        span.set_attribute("records.sampled", sampled.events as i64);
-    }
-    tracing::debug!(accepted, rejected, "Records ingested");
+    span
 }
 
 /// Picks records for `record` events on the current span, by hashing: a record's `_id` when

@@ -348,6 +348,11 @@ async fn spans_reach_a_collector(endpoint: &str, protocol: &str, received: Recei
     assert_eq!(text(a.get("stage")), Some("offline"));
     assert_eq!(text(a.get("run_id")), Some("train-1"));
     assert_eq!(int(a.get("http.response.status_code")), Some(201));
+    assert_eq!(
+        int(a.get("records.accepted")),
+        Some(1000),
+        "the profile's rows"
+    );
     assert_ne!(
         hex(&upload.trace_id),
         TRACE_ID,
