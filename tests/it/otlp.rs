@@ -496,8 +496,9 @@ async fn a_dead_collector_never_slows_ingest() {
             slowest = slowest.max(started.elapsed());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Far below the exporter's 10 s timeout, which a request waiting for it would take.
         assert!(
-            slowest < Duration::from_millis(500),
+            slowest < Duration::from_secs(2),
             "{protocol}: slowest ingest took {slowest:?}"
         );
         let started = Instant::now();
