@@ -569,6 +569,37 @@ mod tests {
     }
 
     #[test]
+    fn record_sampling_settings_are_bounded() {
+        let (env, _) = Layer::from_env([
+            (
+                "DRIFTD_TRACE_RECORD_SAMPLE_RATE".to_owned(),
+                "0.25".to_owned(),
+            ),
+            (
+                "DRIFTD_TRACE_RECORD_MAX_ATTRIBUTES".to_owned(),
+                "10".to_owned(),
+            ),
+        ]);
+        let c = resolve(vec![(Source::Environment, env)]).unwrap();
+        assert_eq!(c.trace_record_sample_rate, 0.25);
+        assert_eq!(c.trace_record_max_attributes, 10);
+        let bad = Layer {
+            trace_record_sample_rate: Some("1.5".into()),
+            trace_record_max_attributes: Some("100000".into()),
+            ..Layer::default()
+        };
+        let errors = resolve(vec![(Source::Environment, bad)]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "trace_record_sample_rate (environment): \"1.5\": must be a number from 0 to 1, e.g. 0.001",
+                "trace_record_max_attributes (environment): \"100000\": must be at most 1000",
+            ]
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let c = ServeConfig {
             database_url: Secret::new("postgres://u:hunter2@localhost/db"),
