@@ -401,7 +401,9 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
             Err(mut e) => errors.append(&mut e),
         }
     }
-    let (env, unknown) = Layer::from_env(std::env::vars().filter(|(k, _)| k != "DRIFTD_LOG"));
+    let (env, unknown) = Layer::from_env(
+        std::env::vars().filter(|(k, _)| !crate::telemetry::VARIABLES.contains(&k.as_str())),
+    );
     for name in unknown {
         tracing::warn!(variable = %name, "Unknown DRIFTD_ environment variable ignored");
     }
@@ -433,7 +435,9 @@ fn config_errors(errors: &[config::ConfigError]) -> anyhow::Error {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    crate::telemetry::init();
+    // Held until the function returns, after the runtime below is gone: dropping it sends the
+    // spans still queued.
+    let _telemetry = crate::telemetry::init()?;
     let config = serve_config(&args)?;
     if args.print_config {
         println!("{config:#?}");

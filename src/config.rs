@@ -70,6 +70,11 @@ pub struct ServeConfig {
     pub counter_unmapped_after: Duration,
     /// Online counter totals and parity ratios cover this much recent time.
     pub parity_window: Duration,
+    /// Share of ingested records (0 to 1) that become `record` events on the ingest span, with
+    /// their feature values as attributes; 0 turns them off.
+    pub trace_record_sample_rate: f64,
+    /// Feature values per `record` event; further features are left out.
+    pub trace_record_max_attributes: usize,
     /// Slack incoming webhook: with it alone, any drifted feature alerts there.
     pub slack_webhook_url: Option<Secret>,
     /// Generic webhook and the key its bodies are signed with (HMAC-SHA256).
@@ -106,6 +111,8 @@ impl Default for ServeConfig {
             max_counters: 200,
             counter_unmapped_after: Duration::from_secs(86_400),
             parity_window: Duration::from_secs(3_600),
+            trace_record_sample_rate: 0.0,
+            trace_record_max_attributes: 64,
             slack_webhook_url: None,
             webhook_url: None,
             webhook_secret: None,
@@ -140,6 +147,8 @@ pub struct Layer {
     pub max_counters: Option<String>,
     pub counter_unmapped_after: Option<String>,
     pub parity_window: Option<String>,
+    pub trace_record_sample_rate: Option<String>,
+    pub trace_record_max_attributes: Option<String>,
     pub slack_webhook_url: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
@@ -245,6 +254,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "parity_window",
         "DRIFTD_PARITY_WINDOW",
         "recent online counters compared with the latest run (default 1h)",
+    ),
+    (
+        "trace_record_sample_rate",
+        "DRIFTD_TRACE_RECORD_SAMPLE_RATE",
+        "share of records (0 to 1) sent as span events with their values (default 0, off)",
+    ),
+    (
+        "trace_record_max_attributes",
+        "DRIFTD_TRACE_RECORD_MAX_ATTRIBUTES",
+        "feature values per sampled record event (default 64, at most 1000)",
     ),
     (
         "slack_webhook_url",
@@ -372,6 +391,8 @@ impl Layer {
             "max_counters" => &mut self.max_counters,
             "counter_unmapped_after" => &mut self.counter_unmapped_after,
             "parity_window" => &mut self.parity_window,
+            "trace_record_sample_rate" => &mut self.trace_record_sample_rate,
+            "trace_record_max_attributes" => &mut self.trace_record_max_attributes,
             "slack_webhook_url" => &mut self.slack_webhook_url,
             "webhook_url" => &mut self.webhook_url,
             "webhook_secret" => &mut self.webhook_secret,
@@ -498,6 +519,23 @@ fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), Str
         "max_counters" => config.max_counters = count(value)?,
         "counter_unmapped_after" => config.counter_unmapped_after = duration(value)?,
         "parity_window" => config.parity_window = duration(value)?,
+        "trace_record_sample_rate" => {
+            config.trace_record_sample_rate = match value.trim().parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
+                _ => return Err("must be a number from 0 to 1, e.g. 0.001".into()),
+            }
+        }
+        "trace_record_max_attributes" => {
+            config.trace_record_max_attributes = match count(value)? {
+                n if n <= crate::telemetry::MAX_RECORD_ATTRIBUTES => n,
+                _ => {
+                    return Err(format!(
+                        "must be at most {}",
+                        crate::telemetry::MAX_RECORD_ATTRIBUTES
+                    ));
+                }
+            }
+        }
         "slack_webhook_url" => config.slack_webhook_url = Some(url(value)?),
         "webhook_url" => config.webhook_url = Some(url(value)?),
         "webhook_secret" => config.webhook_secret = Some(Secret::new(value)),
@@ -561,6 +599,37 @@ mod tests {
                 .any(|e| e == "max_features (environment): \"0\": must be at least 1")
         );
         assert!(text.iter().all(|e| !e.contains("hunter2")), "{text:?}");
+    }
+
+    #[test]
+    fn record_sampling_settings_are_bounded() {
+        let (env, _) = Layer::from_env([
+            (
+                "DRIFTD_TRACE_RECORD_SAMPLE_RATE".to_owned(),
+                "0.25".to_owned(),
+            ),
+            (
+                "DRIFTD_TRACE_RECORD_MAX_ATTRIBUTES".to_owned(),
+                "10".to_owned(),
+            ),
+        ]);
+        let c = resolve(vec![(Source::Environment, env)]).unwrap();
+        assert_eq!(c.trace_record_sample_rate, 0.25);
+        assert_eq!(c.trace_record_max_attributes, 10);
+        let bad = Layer {
+            trace_record_sample_rate: Some("1.5".into()),
+            trace_record_max_attributes: Some("100000".into()),
+            ..Layer::default()
+        };
+        let errors = resolve(vec![(Source::Environment, bad)]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "trace_record_sample_rate (environment): \"1.5\": must be a number from 0 to 1, e.g. 0.001",
+                "trace_record_max_attributes (environment): \"100000\": must be at most 1000",
+            ]
+        );
     }
 
     #[test]

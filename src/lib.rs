@@ -21,7 +21,8 @@
 //!   (`serve::metrics`).
 //! - [`push`] uploads a pipeline step's profile and counters to a server (`driftd push`).
 //! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables).
-//! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs;
+//! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs
+//!   and OpenTelemetry spans (OTLP export, what each span carries);
 //!   [`cli`] is the `driftd` command line.
 //!
 //! Profiling and detection are pure and synchronous; I/O lives in `ingest`, `store` and `serve`.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
 use tracing::{error, info, warn};
 
 use super::engine::{ALERTMANAGER, SLACK, WEBHOOK};
@@ -16,6 +17,7 @@ use crate::config::{Secret, ServeConfig};
 use crate::serve::metrics::{DeliveryOutcome, Metrics, NotifierOutcome};
 use crate::serve::now_ms;
 use crate::store::{OutboxRow, Store};
+use crate::telemetry::spans;
 
 /// Most attempts before an entry is given up.
 pub const MAX_ATTEMPTS: i64 = 12;
@@ -178,6 +180,10 @@ pub async fn run(store: Store, notifiers: Notifiers, metrics: Metrics, stop: Can
     }
 }
 
+#[tracing::instrument(target = "driftd::span", name = "notify", skip_all, fields(
+    notifier = %row.notifier, attempt = row.attempts + 1, alert.fingerprint = %row.fingerprint,
+    alert.event = %row.event, outcome = Empty, http.response.status_code = Empty,
+))]
 async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &Metrics, row: &OutboxRow) {
     let now = now_ms();
     let jitter = (std::time::SystemTime::now()
@@ -198,6 +204,7 @@ async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &Metrics, row: &
         ),
     };
     let (decision, outcome) = decide(status, retry_after.as_deref(), row.attempts, now, jitter);
+    spans::record_delivery(&format!("{outcome:?}"), status, error_type.as_deref());
     let described = match (status, &error_type) {
         (Some(s), _) => format!("{outcome:?} (HTTP {s})"),
         (None, Some(e)) => format!("{outcome:?} ({e})"),

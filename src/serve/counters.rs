@@ -270,6 +270,11 @@ pub async fn post_counters(
         metrics.counter_rejected(reason);
         ApiError::BadRequest(message)
     })?;
+    let span = tracing::Span::current();
+    span.record("stage", report.stage.as_str());
+    if let Some(run_id) = &report.run_id {
+        span.record("run_id", run_id.as_str());
+    }
     state.admit_dataset(&dataset).inspect_err(|_| {
         metrics.counter_rejected(CounterRejection::dataset_limit);
     })?;

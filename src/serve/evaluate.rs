@@ -107,6 +107,9 @@ pub struct Exported {
 /// Evaluates one dataset; `false` when it lacks a reference or recent online data (its drift
 /// series are then withdrawn: no data, no verdict).
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(
+    target = "driftd::span", name = "evaluate", skip_all, fields(dataset = %dataset), err(Display)
+)]
 pub async fn evaluate(
     store: &Store,
     rules: &RuleSet,
@@ -174,6 +177,7 @@ pub async fn evaluate(
         report.schema.extend(findings);
     }
     report.schema.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    crate::telemetry::spans::record_evaluation(&run_id, pinned, &report);
     let mut json = serde_json::to_value(&report).expect("reports serialise");
     json["reference"]["run_id"] = run_id.into();
     json["reference"]["pinned"] = pinned.into();

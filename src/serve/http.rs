@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,6 +26,7 @@ use crate::config::ServeConfig;
 use crate::ingest::records::{self, BodyFormat, RecordError};
 use crate::profile::{DatasetProfile, Limits, Profiler, Stage, Value, file};
 use crate::store::{Key, Kind, Store};
+use crate::telemetry::spans::{self, RecordSampler};
 
 /// Feature names a dataset has, to enforce `max_features` before records are queued.
 #[derive(Debug, Default)]
@@ -57,8 +59,14 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
-        .route("/v1/datasets/{dataset}/records", post(post_records))
-        .route("/v1/datasets/{dataset}/profiles", post(post_profile))
+        .route(
+            "/v1/datasets/{dataset}/records",
+            post(post_records).layer(from_fn(spans::ingest_records)),
+        )
+        .route(
+            "/v1/datasets/{dataset}/profiles",
+            post(post_profile).layer(from_fn(spans::ingest_profile)),
+        )
         .route(
             "/v1/datasets/{dataset}/reference",
             get(get_reference)
@@ -68,7 +76,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/datasets/{dataset}/drift", get(get_drift))
         .route(
             "/v1/datasets/{dataset}/counters",
-            get(counters::get_counters).post(counters::post_counters),
+            post(counters::post_counters).layer(from_fn(spans::ingest_counters)),
+        )
+        .route(
+            "/v1/datasets/{dataset}/counters",
+            get(counters::get_counters),
         )
         .route("/v1/datasets/{dataset}/runs", get(counters::get_runs))
         .route(
@@ -245,7 +257,18 @@ async fn post_records(
         .map_err(|e| fail(DropReason::too_large, e))?;
     // Profiled on the request's task: moving large batches to other threads (spawn_blocking,
     // block_in_place) was measured to add 13 to 37 MiB of allocator arenas under load.
-    let profiled = profile_batch(format, &bytes, &dataset, stage, state.config.max_features);
+    let mut sampled = RecordSampler::new(
+        state.config.trace_record_sample_rate,
+        state.config.trace_record_max_attributes,
+    );
+    let profiled = profile_batch(
+        format,
+        &bytes,
+        &dataset,
+        stage,
+        state.config.max_features,
+        &mut sampled,
+    );
     let (mut profile, problems, streamed) = profiled.map_err(|e| {
         fail(
             DropReason::invalid_request,
@@ -259,6 +282,13 @@ async fn post_records(
     ignored_features.truncate(10);
     let accepted = profile.rows as usize;
     let rejected = streamed.rejected_count;
+    spans::record_ingest(
+        &profile.labels,
+        accepted,
+        rejected,
+        ignored_values,
+        &sampled,
+    );
     if accepted > 0 {
         // Reserve a place before counting anything: a full queue refuses the whole batch.
         let permit = state.reserve()?;
@@ -312,6 +342,7 @@ fn profile_batch(
     dataset: &str,
     stage: Stage,
     max_features: usize,
+    sampled: &mut RecordSampler,
 ) -> Result<(DatasetProfile, crate::profile::Problems, records::Streamed), records::BodyError> {
     let limits = Limits {
         max_features,
@@ -319,6 +350,7 @@ fn profile_batch(
     };
     let mut profiler = Profiler::new(dataset, stage, limits);
     let streamed = records::for_each_record(format, bytes, |record| {
+        sampled.observe(&record);
         profiler.observe_record(
             String::new,
             record
@@ -445,6 +477,7 @@ async fn post_profile(
     profile.dataset = dataset.clone();
     profile.stage = stage;
     let (ignored, _) = state.admit(&dataset, &mut profile)?;
+    spans::record_profile(&profile.labels, profile.rows, ignored);
     if ignored > 0 {
         state.metrics.dropped(DropReason::feature_limit, ignored);
     }

@@ -11,6 +11,7 @@ mod drift_statistics;
 mod drift_verdicts;
 mod helpers;
 mod merge_laws;
+mod otlp;
 mod profile_file;
 mod prometheus;
 mod prometheus_server;
