@@ -680,7 +680,13 @@ pub async fn spawn_binary(
         .local_addr()
         .unwrap()
         .port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_driftd"));
+    // The daemon sees only the DRIFTD_* settings the test gives it, not the test runner's
+    // (DRIFTD_PROMETHEUS and the like, which it would warn about).
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("DRIFTD_")) {
+        command.env_remove(name);
+    }
+    let child = command
         .args([
             "serve",
             "--listen",
