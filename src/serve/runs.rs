@@ -106,6 +106,9 @@ impl Runs {
         let mut judged = Vec::new();
         let mut anomalies = Vec::new();
         for source in [Source::Counter, Source::Metric] {
+            let mut history = store
+                .run_history(dataset, source, run.run_ms, rules.anomaly.history as i64)
+                .await?;
             for (name, value) in store.run_values(dataset, run_id, source).await? {
                 let Some(mut policy) = rules.anomaly.policy_for(&name) else {
                     continue;
@@ -113,15 +116,7 @@ impl Runs {
                 if name.starts_with(NULLS_RATIO) && !rules.anomaly.counters.contains_key(&name) {
                     policy.min_change = policy.min_change.max(NULLS_RATIO_MIN_CHANGE);
                 }
-                let history = store
-                    .run_history(
-                        dataset,
-                        &name,
-                        source,
-                        run.run_ms,
-                        rules.anomaly.history as i64,
-                    )
-                    .await?;
+                let history = history.remove(&name).unwrap_or_default();
                 let current = Point {
                     at_ms: run.run_ms,
                     value,

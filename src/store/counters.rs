@@ -1,5 +1,7 @@
 //! Counters, offline runs, run metrics and run anomalies.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use super::{Store, StoreError};
@@ -273,16 +275,20 @@ impl Store {
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
-        for (name, value) in metrics {
-            sqlx::query(
-                "INSERT INTO run_metrics (dataset, run_id, name, value) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(dataset)
-            .bind(run_id)
-            .bind(name)
-            .bind(*value)
-            .execute(&mut *tx)
-            .await?;
+        // Many rows per statement: a 200-feature run is one round trip, not 200.
+        for chunk in metrics.chunks(100) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO run_metrics (dataset, run_id, name, value) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(dataset).bind(run_id);
+            for (name, value) in chunk {
+                query = query.bind(name).bind(*value);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -313,46 +319,43 @@ impl Store {
             .collect()
     }
 
-    /// The values of `name` in the `limit` runs before `before_ms`, newest first, each marked
-    /// when it was flagged and not acknowledged.
+    /// Every value from `source` in the `limit` runs before `before_ms`, by name, each marked
+    /// when it was flagged and not acknowledged. One query for a whole run's judgement.
     pub async fn run_history(
         &self,
         dataset: &str,
-        name: &str,
         source: Source,
         before_ms: i64,
         limit: i64,
-    ) -> Result<Vec<Point>, StoreError> {
+    ) -> Result<HashMap<String, Vec<Point>>, StoreError> {
         let extra = match source {
             Source::Counter => " AND v.stage = 'offline'",
             Source::Metric => "",
         };
         let sql = format!(
-            "SELECT r.run_ms, v.value,
-                 (SELECT COUNT(*) FROM run_anomalies a WHERE a.dataset = v.dataset
-                   AND a.run_id = v.run_id AND a.name = v.name AND a.acknowledged = 0)
-             FROM {} v
-             JOIN runs r ON r.dataset = v.dataset AND r.run_id = v.run_id
-             WHERE v.dataset = $1 AND v.name = $2 AND r.run_ms < $3{extra}
-             ORDER BY r.run_ms DESC LIMIT $4",
+            "SELECT v.name, r.run_ms, v.value, a.name FROM {} v
+             JOIN (SELECT run_id, run_ms FROM runs WHERE dataset = $1 AND run_ms < $2
+                   ORDER BY run_ms DESC LIMIT $3) r ON r.run_id = v.run_id
+             LEFT JOIN run_anomalies a ON a.dataset = v.dataset AND a.run_id = v.run_id
+                   AND a.name = v.name AND a.acknowledged = 0
+             WHERE v.dataset = $1{extra}",
             source.table()
         );
         let rows = sqlx::query(&sql)
             .bind(dataset)
-            .bind(name)
             .bind(before_ms)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Point {
-                    at_ms: r.try_get(0)?,
-                    value: r.try_get(1)?,
-                    flagged: r.try_get::<i64, _>(2)? > 0,
-                })
-            })
-            .collect()
+        let mut history: HashMap<String, Vec<Point>> = HashMap::new();
+        for r in &rows {
+            history.entry(r.try_get(0)?).or_default().push(Point {
+                at_ms: r.try_get(1)?,
+                value: r.try_get(2)?,
+                flagged: r.try_get::<Option<String>, _>(3)?.is_some(),
+            });
+        }
+        Ok(history)
     }
 
     /// Replaces a run's anomalies; a value that stays anomalous keeps its acknowledgement.
