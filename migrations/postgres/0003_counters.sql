@@ -1,10 +1,14 @@
--- Offline runs: when each ran (its logical time, for seasonality and ordering) and its labels.
+-- Offline runs: when each ran (its logical time, for seasonality and ordering), its labels, and
+-- the values anomaly detection judges, one JSON object per run so that a run's whole history is
+-- a few hundred rows, not one row per run and value.
 CREATE TABLE runs (
     dataset     TEXT   NOT NULL,
     run_id      TEXT   NOT NULL,
     run_ms      BIGINT NOT NULL,              -- the run's logical time, or when first reported
     reported_ms BIGINT NOT NULL,              -- the latest report
     labels      TEXT   NOT NULL DEFAULT '{}', -- JSON object
+    counters    TEXT   NOT NULL DEFAULT '{}', -- JSON object: the run's counters
+    metrics     TEXT   NOT NULL DEFAULT '{}', -- JSON object: figures of the run's profile
     PRIMARY KEY (dataset, run_id)
 );
 CREATE INDEX runs_by_time ON runs (dataset, run_ms);
@@ -32,15 +36,6 @@ CREATE TABLE counter_names (
     first_seen_ms BIGINT NOT NULL,
     last_seen_ms  BIGINT NOT NULL,
     PRIMARY KEY (dataset, name, stage)
-);
-
--- Figures of a run's profile (row count, null ratio per feature), judged like counters.
-CREATE TABLE run_metrics (
-    dataset TEXT   NOT NULL,
-    run_id  TEXT   NOT NULL,
-    name    TEXT   NOT NULL,
-    value   DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (dataset, run_id, name)
 );
 
 -- Values of a run that broke from its history. Left out of later baselines unless acknowledged.

@@ -1,6 +1,6 @@
 //! Counters, offline runs, run metrics and run anomalies.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
@@ -53,12 +53,18 @@ pub struct RunAnomaly {
 }
 
 impl Source {
-    fn table(self) -> &'static str {
+    /// The column of `runs` holding the run's values from this source.
+    fn column(self) -> &'static str {
         match self {
             Source::Counter => "counters",
-            Source::Metric => "run_metrics",
+            Source::Metric => "metrics",
         }
     }
+}
+
+/// A JSON object of name: number, as stored in `runs`.
+fn values_of(json: &str) -> Result<BTreeMap<String, f64>, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run values: {e}")))
 }
 
 impl Store {
@@ -178,6 +184,23 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The run's copy for anomaly detection (the run's row exists: `upsert_run` first).
+        let stored: Option<String> =
+            sqlx::query("SELECT counters FROM runs WHERE dataset = $1 AND run_id = $2")
+                .bind(dataset)
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        let mut all = values_of(stored.as_deref().unwrap_or("{}"))?;
+        all.extend(counters.iter().cloned());
+        sqlx::query("UPDATE runs SET counters = $3 WHERE dataset = $1 AND run_id = $2")
+            .bind(dataset)
+            .bind(run_id)
+            .bind(serde_json::to_string(&all).expect("numbers serialise"))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(earlier)
     }
@@ -262,35 +285,20 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces the figures of a run's profile.
+    /// Replaces the figures of a run's profile (the run's row exists: `upsert_run` first).
     pub async fn put_run_metrics(
         &self,
         dataset: &str,
         run_id: &str,
         metrics: &[(String, f64)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM run_metrics WHERE dataset = $1 AND run_id = $2")
+        let all: BTreeMap<&str, f64> = metrics.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        sqlx::query("UPDATE runs SET metrics = $3 WHERE dataset = $1 AND run_id = $2")
             .bind(dataset)
             .bind(run_id)
-            .execute(&mut *tx)
+            .bind(serde_json::to_string(&all).expect("numbers serialise"))
+            .execute(&self.pool)
             .await?;
-        // Many rows per statement: a 200-feature run is one round trip, not 200.
-        for chunk in metrics.chunks(100) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
-                .collect();
-            let sql = format!(
-                "INSERT INTO run_metrics (dataset, run_id, name, value) VALUES {}",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(dataset).bind(run_id);
-            for (name, value) in chunk {
-                query = query.bind(name).bind(*value);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -301,26 +309,25 @@ impl Store {
         run_id: &str,
         source: Source,
     ) -> Result<Vec<(String, f64)>, StoreError> {
-        let extra = match source {
-            Source::Counter => " AND stage = 'offline'",
-            Source::Metric => "",
-        };
         let sql = format!(
-            "SELECT name, value FROM {} WHERE dataset = $1 AND run_id = $2{extra} ORDER BY name",
-            source.table()
+            "SELECT {} FROM runs WHERE dataset = $1 AND run_id = $2",
+            source.column()
         );
-        let rows = sqlx::query(&sql)
+        let row = sqlx::query(&sql)
             .bind(dataset)
             .bind(run_id)
-            .fetch_all(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
+        match row {
+            None => Ok(Vec::new()),
+            Some(r) => Ok(values_of(&r.try_get::<String, _>(0)?)?
+                .into_iter()
+                .collect()),
+        }
     }
 
     /// Every value from `source` in the `limit` runs before `before_ms`, by name, each marked
-    /// when it was flagged and not acknowledged. One query for a whole run's judgement.
+    /// when it was flagged and not acknowledged: two queries for a whole run's judgement.
     pub async fn run_history(
         &self,
         dataset: &str,
@@ -328,32 +335,38 @@ impl Store {
         before_ms: i64,
         limit: i64,
     ) -> Result<HashMap<String, Vec<Point>>, StoreError> {
-        let extra = match source {
-            Source::Counter => " AND v.stage = 'offline'",
-            Source::Metric => "",
-        };
         let sql = format!(
-            "SELECT v.name, r.run_ms, v.value, a.name FROM {} v
-             JOIN (SELECT run_id, run_ms FROM runs WHERE dataset = $1 AND run_ms < $2
-                   ORDER BY run_ms DESC LIMIT $3) r ON r.run_id = v.run_id
-             LEFT JOIN run_anomalies a ON a.dataset = v.dataset AND a.run_id = v.run_id
-                   AND a.name = v.name AND a.acknowledged = 0
-             WHERE v.dataset = $1{extra}",
-            source.table()
+            "SELECT run_id, run_ms, {} FROM runs WHERE dataset = $1 AND run_ms < $2
+             ORDER BY run_ms DESC LIMIT $3",
+            source.column()
         );
-        let rows = sqlx::query(&sql)
+        let runs = sqlx::query(&sql)
             .bind(dataset)
             .bind(before_ms)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
+        let flagged: std::collections::HashSet<(String, String)> = sqlx::query(
+            "SELECT run_id, name FROM run_anomalies WHERE dataset = $1 AND acknowledged = 0",
+        )
+        .bind(dataset)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, StoreError>>()?;
         let mut history: HashMap<String, Vec<Point>> = HashMap::new();
-        for r in &rows {
-            history.entry(r.try_get(0)?).or_default().push(Point {
-                at_ms: r.try_get(1)?,
-                value: r.try_get(2)?,
-                flagged: r.try_get::<Option<String>, _>(3)?.is_some(),
-            });
+        for r in &runs {
+            let run_id: String = r.try_get(0)?;
+            let at_ms: i64 = r.try_get(1)?;
+            for (name, value) in values_of(&r.try_get::<String, _>(2)?)? {
+                let flagged = flagged.contains(&(run_id.clone(), name.clone()));
+                history.entry(name).or_default().push(Point {
+                    at_ms,
+                    value,
+                    flagged,
+                });
+            }
         }
         Ok(history)
     }
