@@ -69,7 +69,7 @@ fn values_of(json: &str) -> Result<BTreeMap<String, f64>, StoreError> {
 
 impl Store {
     /// Records a report of run `run_id`: its logical time when given (otherwise the time it was
-    /// first reported), and its labels when given. Returns the run's time.
+    /// first reported), and its labels when given.
     pub async fn upsert_run(
         &self,
         dataset: &str,
@@ -77,38 +77,23 @@ impl Store {
         run_ms: Option<i64>,
         labels: Option<&str>,
         now_ms: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(), StoreError> {
+        // One statement: a given run time or labels replace the stored ones, absent ones keep
+        // them (the first report's time stands for a run that never says when it ran).
         sqlx::query(
-            "INSERT INTO runs (dataset, run_id, run_ms, reported_ms, labels) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (dataset, run_id) DO UPDATE SET reported_ms = excluded.reported_ms",
+            "INSERT INTO runs (dataset, run_id, run_ms, reported_ms, labels)
+             VALUES ($1, $2, COALESCE($3, $4), $4, COALESCE($5, '{}'))
+             ON CONFLICT (dataset, run_id) DO UPDATE SET reported_ms = excluded.reported_ms,
+                 run_ms = COALESCE($3, runs.run_ms), labels = COALESCE($5, runs.labels)",
         )
         .bind(dataset)
         .bind(run_id)
-        .bind(run_ms.unwrap_or(now_ms))
+        .bind(run_ms)
         .bind(now_ms)
-        .bind(labels.unwrap_or("{}"))
+        .bind(labels)
         .execute(&self.pool)
         .await?;
-        if let Some(ms) = run_ms {
-            sqlx::query("UPDATE runs SET run_ms = $3 WHERE dataset = $1 AND run_id = $2")
-                .bind(dataset)
-                .bind(run_id)
-                .bind(ms)
-                .execute(&self.pool)
-                .await?;
-        }
-        if let Some(labels) = labels {
-            sqlx::query("UPDATE runs SET labels = $3 WHERE dataset = $1 AND run_id = $2")
-                .bind(dataset)
-                .bind(run_id)
-                .bind(labels)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(self
-            .run(dataset, run_id)
-            .await?
-            .map_or(now_ms, |r| r.run_ms))
+        Ok(())
     }
 
     pub async fn run(&self, dataset: &str, run_id: &str) -> Result<Option<Run>, StoreError> {

@@ -195,17 +195,6 @@ async fn post(app: &TestApp, records: Vec<Json>) {
     assert_eq!(r.status(), 202);
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_when_inputs_drift_one_when_they_recover_none_twice() {
     for db in BOTH {
@@ -237,7 +226,7 @@ async fn one_message_when_inputs_drift_one_when_they_recover_none_twice() {
         assert_eq!(alert["dataset"], "search");
         assert_eq!(alert["features"], json!(["latency_ms"]));
         let fingerprint = alert["fingerprint"].as_str().unwrap().to_owned();
-        let m = metrics(&app).await;
+        let m = app.metrics().await;
         assert!(m.contains("driftd_alerts{state=\"firing\"} 1"), "{m}");
         assert!(
             m.contains("driftd_notifications_total{notifier=\"slack\",outcome=\"sent\"} 1"),
@@ -315,7 +304,7 @@ async fn rate_limits_and_errors(db: Db) {
         "backoff {backoff:?}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     for line in [
         "driftd_notifications_total{notifier=\"slack\",outcome=\"rate_limited\"} 1",
         "driftd_notifications_total{notifier=\"slack\",outcome=\"retry\"} 1",
@@ -345,7 +334,7 @@ async fn permanent_failures(db: Db) {
             1,
             "{code}: retried a permanent failure"
         );
-        let m = metrics(&app).await;
+        let m = app.metrics().await;
         assert!(
             m.contains(
                 "driftd_notifications_total{notifier=\"slack\",outcome=\"permanent_failure\"} 1"

@@ -9,28 +9,11 @@ use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
 use crate::alerts::SlackStandIn;
-use crate::helpers::{BOTH, Db, TestApp, fresh_database, spawn_app, test_config};
+use crate::helpers::{BOTH, Db, TestApp, fresh_database, series, spawn_app, test_config};
 
 const DAY_S: i64 = 86_400;
 /// 2026-11-02T06:00:00Z, a Monday: run `i` is day `i` after it.
 const FIRST_RUN_S: i64 = 1_793_599_200;
-
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The value of one series in the exposition text; `None` when absent.
-fn series(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
-}
 
 async fn post(app: &TestApp, dataset: &str, body: Json) -> (u16, Json) {
     let r = app
@@ -66,7 +49,7 @@ async fn offline_totals_replace_online_increments_add_and_both_reach_metrics() {
         assert_eq!(post(&app, "d", body.clone()).await.0, 200, "{db:?}");
         // A retried task posts the same totals again: replaced, not doubled.
         assert_eq!(post(&app, "d", body).await.0, 200);
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert_eq!(series(&text, offline), Some(1000.0), "{db:?}\n{text}");
         assert_eq!(series(&text, gauge), Some(1000.0));
         // The run reports a larger total: the counter grows by the difference.
@@ -84,7 +67,7 @@ async fn offline_totals_replace_online_increments_add_and_both_reach_metrics() {
             .await;
             assert_eq!(status, 200, "{answer}");
         }
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert_eq!(
             series(&text, offline),
             Some(1200.0 + 900.0 + 800.0),
@@ -117,7 +100,7 @@ async fn offline_totals_replace_online_increments_add_and_both_reach_metrics() {
         // (a counter reset, which rate() and increase() handle).
         app.stop().await;
         let app = spawn_app(test_config(&url)).await;
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert_eq!(series(&text, gauge), Some(900.0), "{db:?}");
         assert_eq!(series(&text, offline), None);
         app.stop().await;
@@ -157,7 +140,7 @@ async fn an_abnormal_run_alerts_with_its_expected_range_and_normal_runs_stay_qui
                 "run {i}: {answer}"
             );
         }
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert_eq!(
             series(
                 &text,
@@ -186,7 +169,7 @@ async fn an_abnormal_run_alerts_with_its_expected_range_and_normal_runs_stay_qui
         assert!((rows["low"].as_f64().unwrap() - (10_005.0 - half)).abs() < 1e-6);
         assert!((rows["high"].as_f64().unwrap() - (10_005.0 + half)).abs() < 1e-6);
         assert_eq!(rows["runs"], 10);
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         assert_eq!(
             series(
                 &text,
@@ -381,7 +364,7 @@ async fn bad_counter_reports_are_refused_with_the_reason_and_counted() {
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
-        let text = metrics(&app).await;
+        let text = app.metrics().await;
         for (reason, n) in [
             ("missing_run_id", 1.0),
             ("unknown_stage", 1.0),
@@ -435,7 +418,7 @@ async fn uploaded_profiles_become_run_metrics() {
     assert_eq!(run["run_time_ms"], 1_793_599_200_000i64);
     let rows = run["metrics"]["profile.rows"].as_f64().unwrap();
     assert!(rows > 0.0, "{runs}");
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(
         series(
             &text,

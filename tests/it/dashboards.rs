@@ -7,16 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
-use crate::helpers::{
-    Db, TestApp, fresh_database, reference_profile, spawn_app, test_config, wait_for_json,
-};
-use crate::prometheus_server::{ApiError, JOB, Prometheus, prometheus_binary};
-use crate::serve::drifted_records;
+use crate::helpers::{TestApp, wait_for_json};
+use crate::prometheus_server::{ApiError, JOB, Prometheus, drifted_app, prometheus_binary};
 
 const DATASET: &str = "search";
 const FEATURE: &str = "latency_ms";
@@ -295,29 +291,7 @@ async fn every_dashboard_query_parses_and_core_panels_have_data() {
         return;
     };
     let dir = TempDir::new().unwrap();
-    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
-    // Records stay "recent" for longer than the test, so the verdict is not withdrawn.
-    let mut config = test_config(&url);
-    config.window = Duration::from_secs(120);
-    config.rollup = Duration::from_secs(3600);
-    let app = spawn_app(config).await;
-
-    let created = app
-        .client
-        .post(app.url("/v1/datasets/search/profiles?run_id=train-1"))
-        .body(reference_profile(&dir))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let posted = app
-        .send_json(
-            reqwest::Method::POST,
-            "/v1/datasets/search/records",
-            &json!({"records": drifted_records(600)}),
-        )
-        .await;
-    assert_eq!(posted.status(), 202);
+    let (app, _) = drifted_app(&dir).await;
     // A body that is not JSON: refused and counted as an ingest drop.
     let refused = app
         .client

@@ -212,6 +212,12 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
     /// `method path` with a JSON body.
     pub async fn send_json(
         &self,
@@ -319,4 +325,10 @@ pub fn reference_profile(dir: &tempfile::TempDir) -> Vec<u8> {
     let run = driftd(&["profile", &sample(), "--out", out.to_str().unwrap()]);
     assert!(run.status.success(), "{}", stderr(&run));
     std::fs::read(out).unwrap()
+}
+
+/// The value of one series (`name{labels}`, as exposed) in /metrics text; `None` when absent.
+pub fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
 }

@@ -3,16 +3,11 @@
 //! `prometheus` on the PATH (`scripts/test.sh` installs the Debian package); without it the test
 //! is skipped, except under `CI=true`, where it fails.
 
-use std::time::Duration;
-
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
-use crate::helpers::{
-    Db, fresh_database, reference_profile, spawn_app, test_config, wait_for_json,
-};
-use crate::prometheus_server::{JOB, Prometheus, prometheus_binary};
-use crate::serve::drifted_records;
+use crate::helpers::wait_for_json;
+use crate::prometheus_server::{JOB, Prometheus, drifted_app, prometheus_binary};
 
 /// Everything the test expects Prometheus to have stored; `Err` says what is not there yet.
 async fn check(prom: &Prometheus, target: &str) -> Result<(), String> {
@@ -82,31 +77,7 @@ async fn prometheus_scrapes_and_stores_the_metrics() {
     };
 
     let dir = TempDir::new().unwrap();
-    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
-    // A window longer than the test: the records stay "recent" until Prometheus, which takes a
-    // few seconds to start scraping, has seen the verdict (without recent data it is withdrawn).
-    let mut config = test_config(&url);
-    config.window = Duration::from_secs(120);
-    config.rollup = Duration::from_secs(3600);
-    let app = spawn_app(config).await;
-
-    let created = app
-        .client
-        .post(app.url("/v1/datasets/search/profiles?run_id=train-1"))
-        .body(reference_profile(&dir))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let posted = app
-        .send_json(
-            reqwest::Method::POST,
-            "/v1/datasets/search/records",
-            &json!({"records": drifted_records(600), "labels": {"host": "h1"}}),
-        )
-        .await;
-    assert_eq!(posted.status(), 202);
-    let body: Json = posted.json().await.unwrap();
+    let (app, body) = drifted_app(&dir).await;
     assert_eq!(body, json!({"accepted": 600, "rejected": 0}));
     // Evaluated once: the drift figures are in /metrics before Prometheus looks.
     wait_for_json(

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
+use tempfile::TempDir;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Db, TestApp, fresh_database, reference_profile, spawn_app, test_config};
+use crate::serve::drifted_records;
 
 /// The scrape job's name: `rules/prometheus/driftd.rules.yml` expects driftd under this one.
 pub const JOB: &str = "driftd";
@@ -251,4 +253,33 @@ impl std::fmt::Display for ApiError {
             ApiError::Unavailable(why) => f.write_str(why),
         }
     }
+}
+
+/// A driftd with a reference run and 600 drifted online records, its window longer than the test:
+/// the records stay "recent" until Prometheus, which takes a few seconds to start scraping, has
+/// seen the verdict (without recent data it is withdrawn). Returns the app and the ingest answer.
+pub async fn drifted_app(dir: &TempDir) -> (TestApp, Json) {
+    let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let mut config = test_config(&url);
+    config.window = Duration::from_secs(120);
+    config.rollup = Duration::from_secs(3600);
+    let app = spawn_app(config).await;
+    let created = app
+        .client
+        .post(app.url("/v1/datasets/search/profiles?run_id=train-1"))
+        .body(reference_profile(dir))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let posted = app
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/datasets/search/records",
+            &json!({"records": drifted_records(600), "labels": {"host": "h1"}}),
+        )
+        .await;
+    assert_eq!(posted.status(), 202);
+    let answer = posted.json().await.unwrap();
+    (app, answer)
 }

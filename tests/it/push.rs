@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::alerts::{Answer, SlackStandIn};
-use crate::helpers::{BOTH, TestApp, fresh_database, sample, spawn_app, stderr, test_config};
+use crate::helpers::{
+    BOTH, TestApp, fresh_database, sample, series, spawn_app, stderr, test_config,
+};
 
 /// Runs `driftd push` off the async workers (the server under test shares the runtime).
 async fn push(args: Vec<String>) -> Output {
@@ -34,18 +36,8 @@ fn args(url: &str, extra: &[&str]) -> Vec<String> {
     a
 }
 
-async fn metric(app: &TestApp, series: &str) -> Option<f64> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+async fn metric(app: &TestApp, name_and_labels: &str) -> Option<f64> {
+    series(&app.metrics().await, name_and_labels)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
