@@ -112,10 +112,9 @@ fn ready(address: &str) -> bool {
 /// under `tmp`, driftd listening on `listen`, and none of the test runner's DRIFTD_* settings.
 fn bash(script: &str, dir: &Path, tmp: &Path, listen: &str, out: &Path, err: &Path) -> Group {
     let bin = Path::new(env!("CARGO_BIN_EXE_driftd")).parent().unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(bin.to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .unwrap();
     let mut command = Command::new("bash");
     for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("DRIFTD_")) {
@@ -181,27 +180,50 @@ fn the_readme_tour_runs_as_written() {
     );
     let status = steps.wait(Duration::from_secs(120));
     let (out, err) = (log("steps.out"), log("steps.err"));
-    let context = format!("stdout:\n{out}\nstderr:\n{err}\ndriftd serve:\n{}", log("server.err"));
+    let context = format!(
+        "stdout:\n{out}\nstderr:\n{err}\ndriftd serve:\n{}",
+        log("server.err")
+    );
     assert!(
         status.is_some_and(|s| s.success()),
         "the tour's steps did not finish with status 0 within 120 s ({status:?})\n{context}"
     );
     assert_eq!(err, "", "the tour's steps wrote to stderr\n{context}");
 
+    assert_tour_printed(&out, &context);
+
+    // Ctrl-C, as the tour says: driftd flushes and exits 0.
+    server.signal("-INT");
+    let stopped = server.wait(Duration::from_secs(15));
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "driftd serve did not exit 0 on SIGINT ({stopped:?}):\n{}",
+        log("server.err")
+    );
+}
+
+/// What the tour's steps print, step by step, as README.md shows it.
+fn assert_tour_printed(out: &str, context: &str) {
     // 1. The profile's table and driftd's answer to the upload.
     assert!(
         out.contains("dataset search_ranking_inputs (offline) · 1,000 rows · 6 features"),
         "{context}"
     );
-    let upload = json_line(&out, "{\"dataset\":", &context);
+    let upload = json_line(out, "{\"dataset\":", context);
     assert_eq!(upload["run_id"], "train-1", "{context}");
     assert_eq!(upload["rows"], 1000, "{context}");
     assert_eq!(upload["features"], 6, "{context}");
     // 2. Both posts accepted in full.
-    assert!(out.contains("{\"accepted\":500,\"rejected\":0}\n"), "{context}");
-    assert!(out.contains("{\"accepted\":1,\"rejected\":0}\n"), "{context}");
+    assert!(
+        out.contains("{\"accepted\":500,\"rejected\":0}\n"),
+        "{context}"
+    );
+    assert!(
+        out.contains("{\"accepted\":1,\"rejected\":0}\n"),
+        "{context}"
+    );
     // 3. The daemon's verdict: the two drifted features and nothing missing.
-    let verdict = json_line(&out, "{\"current\":", &context);
+    let verdict = json_line(out, "{\"current\":", context);
     let mut drifted: Vec<&str> = verdict["drifted"]
         .as_array()
         .expect("drifted is a list")
@@ -212,7 +234,9 @@ fn the_readme_tour_runs_as_written() {
     assert_eq!(drifted, ["country", "latency_ms"], "{context}");
     assert_eq!(verdict["reference"]["run_id"], "train-1", "{context}");
     assert!(
-        verdict["current"]["rows"].as_u64().is_some_and(|n| n >= 500),
+        verdict["current"]["rows"]
+            .as_u64()
+            .is_some_and(|n| n >= 500),
         "{context}"
     );
     let checks: Vec<&str> = verdict["schema"]
@@ -238,15 +262,6 @@ fn the_readme_tour_runs_as_written() {
         "{context}"
     );
     assert!(out.contains("\nexit status 1\n"), "{context}");
-
-    // Ctrl-C, as the tour says: driftd flushes and exits 0.
-    server.signal("-INT");
-    let stopped = server.wait(Duration::from_secs(15));
-    assert!(
-        stopped.is_some_and(|s| s.success()),
-        "driftd serve did not exit 0 on SIGINT ({stopped:?}):\n{}",
-        log("server.err")
-    );
 }
 
 /// The first line of `out` starting with `prefix`, as JSON.
