@@ -30,6 +30,7 @@ class Request:
     labels: Dict[str, str]
     status: int
     at: float
+    wire_size: int = 0
 
 
 # (status, headers, JSON document) or None for driftd's usual 202.
@@ -74,6 +75,7 @@ def _handler(stand_in: StandIn):
 
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            wire_size = len(raw)
             headers = {k.lower(): v for k, v in self.headers.items()}
             answer: Answer = None
             if stand_in.max_body_bytes is not None and len(raw) > stand_in.max_body_bytes:
@@ -84,7 +86,7 @@ def _handler(stand_in: StandIn):
                 else:
                     raw = gzip.decompress(raw)
             records, labels = ([], {}) if answer else _parse(raw, headers["content-type"])
-            request = Request(headers, raw, records, labels, 0, time.monotonic())
+            request = Request(headers, raw, records, labels, 0, time.monotonic(), wire_size)
             if answer is None and stand_in.respond is not None:
                 answer = stand_in.respond(request)
             if answer is None:
