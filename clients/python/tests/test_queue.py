@@ -133,13 +133,25 @@ def test_records_encode_as_json():
 
 
 def test_bodies_and_headers():
-    lines = [b'{"a":1}', b'{"a":2}']
-    assert _wire.body(lines, ()) == (b'{"a":1}\n{"a":2}\n', "application/x-ndjson")
-    payload, kind = _wire.body(lines, (("model_version", "v3"),))
-    assert kind == "application/json"
-    assert json.loads(payload) == {"labels": {"model_version": "v3"}, "records": [{"a": 1}, {"a": 2}]}
-    assert _wire.split_by_bytes([b"x" * 10] * 5, 25) == [[b"x" * 10] * 2] * 2 + [[b"x" * 10]]
-    assert _wire.split_by_bytes([b"x" * 100], 10) == [[b"x" * 100]]
+    records = [{"a": i} for i in range(5)] + [{"o": object()}, {"n": float("nan")}]
+    pieces, problems = _wire.encode_pieces(records, per_piece=2)
+    assert problems == ["a value of type object has no JSON form"]
+    assert [p.data for p in pieces] == [b'{"a":0},{"a":1}', b'{"a":2},{"a":3}', b'{"a":4}',
+                                        b'{"n":null}']  # fmt: skip
+    assert json.loads(_wire.body(pieces, ())) == {"records": records[:5] + [{"n": None}]}
+    payload = _wire.body(pieces[:1], (("model_version", "v3"),))
+    assert json.loads(payload) == {"labels": {"model_version": "v3"}, "records": records[:2]}
+    # Bodies of at most 20 bytes: one piece each; a piece larger than that alone is taken
+    # apart into its records, each a body of its own.
+    bodies = _wire.split_by_bytes(pieces[:3], 20)
+    assert [[p.data for p in b] for b in bodies] == [
+        [b'{"a":0},{"a":1}'], [b'{"a":2},{"a":3}'], [b'{"a":4}']
+    ]
+    bodies = _wire.split_by_bytes(pieces[:2], 12)
+    assert [[p.data for p in b] for b in bodies] == [
+        [b'{"a":0}'], [b'{"a":1}'], [b'{"a":2}'], [b'{"a":3}']
+    ]
+    assert len(_wire.split_by_bytes(pieces[:2], 100)) == 1
     assert _wire.retry_after("3") == 3.0
     assert _wire.retry_after(" 0.5 ") == 0.5
     now = dt.datetime(2026, 1, 1, 0, 0, 0, tzinfo=dt.timezone.utc)

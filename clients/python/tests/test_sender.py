@@ -42,15 +42,15 @@ def test_records_arrive_gzipped_with_ids_labels_and_token(stand_in):
     client.close()
 
 
-def test_token_from_the_environment_and_ndjson_without_labels(stand_in, monkeypatch):
+def test_token_from_the_environment(stand_in, monkeypatch):
     monkeypatch.setenv("DRIFTD_TOKEN", TOKEN)
     client = DriftdClient(stand_in.url, "d")
     client.log({"a": 1}, id="x")
     assert client.flush(5) is True
     [request] = stand_in.requests
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
-    assert request.headers["content-type"] == "application/x-ndjson"
-    assert request.raw == b'{"a":1,"_id":"x"}\n'
+    assert request.headers["content-type"] == "application/json"
+    assert request.raw == b'{"records":[{"a":1,"_id":"x"}]}'
     assert "content-encoding" not in request.headers  # too small to be worth compressing
     client.close()
 

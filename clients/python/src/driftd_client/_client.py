@@ -82,6 +82,7 @@ class DriftdClient:
         self._endpoint = _wire.Endpoint(url, dataset, stage, token)
         self.dataset = dataset
         self._labels = {str(k): str(v) for k, v in (labels or {}).items()}
+        self._label_key = _wire.label_key(self._labels)
         self._max_queue = max_queue
         self._batch_size = batch_size
         self._batch_bytes = batch_bytes
@@ -344,37 +345,33 @@ class DriftdClient:
                 next_partial = time.monotonic() + self._flush_interval
 
     def _send(self, batch: List[_Item]) -> None:
-        groups: Dict[Tuple[Tuple[str, str], ...], List[bytes]] = {}
-        unencodable = 0
+        groups: Dict[Tuple[Tuple[str, str], ...], List[Dict[str, Any]]] = {}
         for _seq, record, extra in batch:
-            labels = {**self._labels, **extra} if extra else self._labels
-            try:
-                line = _wire.encode_record(record)
-            except _wire.Unencodable as e:
-                unencodable += 1
-                self._warn("unencodable", "Record refused: %s", e)
-                continue
-            groups.setdefault(_wire.label_key(labels), []).append(line)
-        if unencodable:
-            self._resolve(rejected=unencodable)
-        for labels, lines in groups.items():
-            for chunk in _wire.split_by_bytes(lines, self._batch_bytes):
-                self._deliver(chunk, labels)
+            key = _wire.label_key({**self._labels, **extra}) if extra else self._label_key
+            groups.setdefault(key, []).append(record)
+        for labels, records in groups.items():
+            pieces, problems = _wire.encode_pieces(records)
+            if problems:
+                self._resolve(rejected=len(problems))
+                self._warn("unencodable", "%d records refused: %s", len(problems), problems[0])
+            for pieces_of_body in _wire.split_by_bytes(pieces, self._batch_bytes):
+                self._deliver(pieces_of_body, labels)
 
-    def _deliver(self, lines: List[bytes], labels: Tuple[Tuple[str, str], ...]) -> None:
+    def _deliver(self, pieces: List[_wire.Piece], labels: Tuple[Tuple[str, str], ...]) -> None:
         """Posts one body until driftd answers for it for good, or the exit bound passes."""
-        payload, content_type = _wire.body(lines, labels)
+        payload = _wire.body(pieces, labels)
+        records = sum(len(p.records) for p in pieces)
         failures = 0
         while True:
             gzipped = self._gzip and len(payload) >= 512
             wire = _wire.compress(payload) if gzipped else payload
             error = None
             try:
-                answer = self._endpoint.post(wire, content_type, gzipped, self._request_timeout())
+                answer = self._endpoint.post(wire, gzipped, self._request_timeout())
             except Exception as e:  # noqa: BLE001 — OSError, HTTPException, ssl errors…
                 answer, error = None, e
             if answer is not None and 200 <= answer.status < 300:
-                self._count_accepted(answer, len(lines))
+                self._count_accepted(answer, records)
                 return
             if answer is not None and answer.status == 415 and gzipped:
                 self._gzip = False
@@ -383,12 +380,12 @@ class DriftdClient:
                     "bodies from now on", self._endpoint.where)
                 continue
             if answer is not None and answer.status == 413:
-                self._too_large(lines, labels)
+                self._too_large(pieces, labels, len(payload))
                 return
             if answer is not None and answer.status not in _RETRYABLE:
-                self._resolve(rejected=len(lines))
+                self._resolve(rejected=records)
                 self._warn(f"status-{answer.status}", "driftd at %s refused %d records (%d): %s",
-                           self._endpoint.where, len(lines), answer.status, answer.message)
+                           self._endpoint.where, records, answer.status, answer.message)
                 return
             asked = answer.retry_after if answer is not None else None
             wait = self._backoff(failures, asked)
@@ -400,7 +397,7 @@ class DriftdClient:
                 self._warn("unreachable", "driftd at %s unreachable (%s); retrying in %.1f s",
                            self._endpoint.where, type(error).__name__, wait)
             if not self._pause(wait):
-                self._resolve(dropped=len(lines))
+                self._resolve(dropped=records)
                 return
 
     def _count_accepted(self, answer: _wire.Answer, records: int) -> None:
@@ -415,19 +412,22 @@ class DriftdClient:
             self._warn("record-refused", "driftd at %s refused %d of %d records in a batch",
                        self._endpoint.where, refused, records)
 
-    def _too_large(self, lines: List[bytes], labels: Tuple[Tuple[str, str], ...]) -> None:
+    def _too_large(
+        self, pieces: List[_wire.Piece], labels: Tuple[Tuple[str, str], ...], size: int
+    ) -> None:
         """413: driftd's `max_body_bytes` is below `batch_bytes`. Halve both the body and the
         client's byte bound, down to single records; a record alone too large is refused."""
-        size = sum(len(line) + 1 for line in lines)
         self._batch_bytes = max(1024, min(self._batch_bytes, size) // 2)
-        if len(lines) == 1:
+        if len(pieces) == 1 and len(pieces[0].records) == 1:
             self._resolve(rejected=1)
             self._warn("too-large", "driftd at %s refused a record of %d bytes as too large",
                        self._endpoint.where, size)
             return
-        half = len(lines) // 2
-        self._deliver(lines[:half], labels)
-        self._deliver(lines[half:], labels)
+        if len(pieces) == 1:
+            pieces = _wire.single(pieces)
+        half = len(pieces) // 2
+        self._deliver(pieces[:half], labels)
+        self._deliver(pieces[half:], labels)
 
     def _resolve(self, sent: int = 0, rejected: int = 0, dropped: int = 0) -> None:
         """Records of the batch in flight that driftd has answered for, or that are lost."""

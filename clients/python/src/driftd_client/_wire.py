@@ -107,29 +107,78 @@ def label_key(labels: Optional[Mapping[str, str]]) -> Tuple[Tuple[str, str], ...
     return tuple(sorted(labels.items())) if labels else ()
 
 
-def split_by_bytes(lines: List[bytes], max_bytes: int) -> List[List[bytes]]:
-    """Consecutive runs of `lines` of at most `max_bytes` together (one line at least)."""
-    chunks: List[List[bytes]] = []
-    current: List[bytes] = []
+# Records are encoded a few dozen at a time: one C-level call per piece halves the cost of
+# encoding record by record, and a piece is small enough that the sender never holds the GIL
+# for long (the C encoder does not release it) while the model server's threads wait.
+PIECE_RECORDS = 64
+
+
+@dataclass
+class Piece:
+    """Records encoded as JSON objects separated by commas (no brackets), and the records, to
+    encode them one by one again if driftd finds the body too large."""
+
+    data: bytes
+    records: List[Mapping[str, Any]]
+
+
+def encode_pieces(
+    records: List[Mapping[str, Any]], per_piece: int = PIECE_RECORDS
+) -> Tuple[List[Piece], List[str]]:
+    """The records as pieces, and why each record with no JSON form was left out."""
+    pieces: List[Piece] = []
+    problems: List[str] = []
+    for start in range(0, len(records), per_piece):
+        chunk = records[start : start + per_piece]
+        try:
+            pieces.append(Piece(_ENCODER.encode(chunk)[1:-1].encode("utf-8"), chunk))
+            continue
+        except (TypeError, ValueError, RecursionError):
+            pass
+        for record in chunk:  # one of them is awkward: find which, keep the others
+            try:
+                pieces.append(Piece(encode_record(record), [record]))
+            except Unencodable as e:
+                problems.append(str(e))
+    return pieces, problems
+
+
+def single(pieces: List[Piece]) -> List[Piece]:
+    """The same records, one per piece."""
+    out: List[Piece] = []
+    for piece in pieces:
+        if len(piece.records) == 1:
+            out.append(piece)
+        else:
+            out.extend(Piece(encode_record(r), [r]) for r in piece.records)
+    return out
+
+
+def split_by_bytes(pieces: List[Piece], max_bytes: int) -> List[List[Piece]]:
+    """Consecutive runs of `pieces` of at most `max_bytes` together (one record at least): a
+    piece too large alone is taken apart into its records first."""
+    bodies: List[List[Piece]] = []
+    current: List[Piece] = []
     size = 0
-    for line in lines:
-        if current and size + len(line) + 1 > max_bytes:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
+    for piece in pieces:
+        parts = [piece] if len(piece.data) < max_bytes else single([piece])
+        for part in parts:
+            if current and size + len(part.data) + 1 > max_bytes:
+                bodies.append(current)
+                current, size = [], 0
+            current.append(part)
+            size += len(part.data) + 1
     if current:
-        chunks.append(current)
-    return chunks
+        bodies.append(current)
+    return bodies
 
 
-def body(lines: List[bytes], labels: Tuple[Tuple[str, str], ...]) -> Tuple[bytes, str]:
-    """The request body and its content type: NDJSON, or, when the batch carries labels (only
-    the JSON document has a place for them), `{"labels": {…}, "records": […]}`."""
-    if not labels:
-        return b"\n".join(lines) + b"\n", "application/x-ndjson"
-    head = _ENCODER.encode({"labels": dict(labels)}).encode("utf-8")[:-1]
-    return head + b',"records":[' + b",".join(lines) + b"]}", "application/json"
+def body(pieces: List[Piece], labels: Tuple[Tuple[str, str], ...]) -> bytes:
+    """The request body, driftd's JSON document: `{"labels": {…}, "records": […]}`."""
+    head = b"{"
+    if labels:
+        head = _ENCODER.encode({"labels": dict(labels)}).encode("utf-8")[:-1] + b","
+    return head + b'"records":[' + b",".join(p.data for p in pieces) + b"]}"
 
 
 def retry_after(value: Optional[str], now: Optional[_dt.datetime] = None) -> Optional[float]:
@@ -185,12 +234,12 @@ class Endpoint:
         self._used = False
 
     def post(
-        self, payload: bytes, content_type: str, gzipped: bool, timeout: float
+        self, payload: bytes, gzipped: bool, timeout: float
     ) -> Answer:
         """Posts once (once more on a fresh connection if a reused one turns out closed).
         Raises OSError / http.client.HTTPException when driftd cannot be reached."""
         headers = {
-            "Content-Type": content_type,
+            "Content-Type": "application/json",
             "Content-Length": str(len(payload)),
             "User-Agent": "driftd-client",
             "Accept": "application/json",
@@ -259,10 +308,13 @@ __all__ = [
     "Answer",
     "Endpoint",
     "Unencodable",
+    "Piece",
     "body",
     "compress",
+    "encode_pieces",
     "encode_record",
     "label_key",
     "retry_after",
+    "single",
     "split_by_bytes",
 ]
