@@ -49,9 +49,9 @@ def test_log_never_raises_on_bad_input(caplog):
         def __repr__(self):
             return secret
 
-    client.log(None)  # not a mapping
-    client.log([1, 2, 3])  # not a mapping either
-    client.log({"a": 1}, labels=42)  # labels not a mapping
+    client.log(None)  # type: ignore[arg-type]  # not a mapping
+    client.log([1, 2, 3])  # type: ignore[arg-type]  # not a mapping either
+    client.log({"a": 1}, labels=42)  # type: ignore[arg-type]  # labels not a mapping
     stats = client.stats()
     assert stats["logged"] == 3 and stats["rejected"] == 3 and stats["queued"] == 0
     client.log({"a": Opaque()}, id=1)  # refused by the sender: no JSON form

@@ -307,6 +307,7 @@ class DriftdClient:
     def _run(self) -> None:
         next_partial = time.monotonic() + self._flush_interval
         while True:
+            batch: List[_Item] = []
             with self._lock:
                 if self._stop.is_set():
                     return
@@ -332,8 +333,9 @@ class DriftdClient:
                 continue
             try:
                 self._send(batch)
-            except Exception:  # noqa: BLE001 — the sender must outlive any bug in one batch
-                logger.exception("Batch lost to an unexpected error")
+            except Exception as e:  # noqa: BLE001 — the sender must outlive any bug in one batch
+                # The type only: a message or traceback could quote a record's values.
+                logger.error("Batch lost to an unexpected error (%s)", type(e).__name__)
                 with self._lock:
                     self._dropped += self._inflight
             finally:

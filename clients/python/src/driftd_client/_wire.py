@@ -18,7 +18,7 @@ import ssl
 import uuid
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote, urlsplit
 
 # Answers are small JSON documents; a larger one is not driftd's and is not read further.
@@ -119,11 +119,11 @@ class Piece:
     encode them one by one again if driftd finds the body too large."""
 
     data: bytes
-    records: List[Mapping[str, Any]]
+    records: Sequence[Mapping[str, Any]]
 
 
 def encode_pieces(
-    records: List[Mapping[str, Any]], per_piece: int = PIECE_RECORDS
+    records: Sequence[Mapping[str, Any]], per_piece: int = PIECE_RECORDS
 ) -> Tuple[List[Piece], List[str]]:
     """The records as pieces, and why each record with no JSON form was left out."""
     pieces: List[Piece] = []
