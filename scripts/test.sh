@@ -72,3 +72,6 @@ awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d pass
 echo "== airflow"
 # The Airflow integration under a real Airflow, with the driftd that cargo test just built.
 DRIFTD_BIN="$CARGO_TARGET_DIR/debug/driftd" bash clients/airflow/test.sh
+echo "== python client"
+# The model-server client against a local stand-in and a real `driftd serve`, the same binary.
+DRIFTD_BIN="$CARGO_TARGET_DIR/debug/driftd" bash clients/python/test.sh
