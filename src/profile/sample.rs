@@ -380,22 +380,6 @@ pub struct SampleParts {
 }
 
 impl Sample {
-    pub fn into_parts(self) -> SampleParts {
-        SampleParts {
-            id_column: self.id_column,
-            policy: self.policy,
-            features: self.features,
-            rows: self
-                .rows
-                .into_iter()
-                .map(|((_, id), row)| (id.into(), row))
-                .collect(),
-            bound: self.bound.map(|(h, id)| (h, id.into())),
-            offered: self.offered,
-            without_id: self.without_id,
-        }
-    }
-
     /// Rebuilds a sample, checking what a reader of a file cannot take on trust: feature
     /// indices in range and in order, no repeated feature or id, every id within the rule.
     pub fn from_parts(parts: SampleParts) -> Result<Sample, String> {
