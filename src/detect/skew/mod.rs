@@ -163,7 +163,18 @@ pub fn wilson_interval(k: u64, n: u64) -> Option<[f64; 2]> {
     let z2 = Z_95 * Z_95;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
     let half = Z_95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    Some([(centre - half).max(0.0), (centre + half).min(1.0)])
+    // At k = 0 and k = n the bound is exactly 0 or 1; rounding would put it a hair inside.
+    let lo = if k == 0.0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if k == n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    Some([lo, hi])
 }
 
 /// Whether two values agree under `s`.

@@ -98,7 +98,7 @@ fn a_three_percent_categorical_mismatch_is_found() {
     assert!(f.differences.is_none());
     assert!(
         f.verdict
-            .starts_with("country differs in 3.0% of 2,000 joined examples; e.g. id "),
+            .starts_with("country differs in 3.0% of 2,000 joined examples (95%: 2.3%–3.8%, above 0.50%); e.g. id "),
         "{}",
         f.verdict
     );

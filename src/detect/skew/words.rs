@@ -47,6 +47,19 @@ pub(super) fn verdict(name: &str, f: &Facts<'_>, names: SideNames<'_>) -> String
             "{name} differs in {} of {n} joined examples",
             percent(ratio)
         );
+        if let Some([lo, hi]) = f.interval.filter(|_| ratio < 1.0) {
+            let relation = if f.skewed {
+                "above"
+            } else {
+                "not clearly above"
+            };
+            t += &format!(
+                " (95%: {}–{}, {relation} {})",
+                percent(lo),
+                percent(hi),
+                percent(f.settings.threshold)
+            );
+        }
         if f.skewed
             && f.numeric
             && let Some(r) = f.median_ratio
@@ -66,19 +79,6 @@ pub(super) fn verdict(name: &str, f: &Facts<'_>, names: SideNames<'_>) -> String
             && let Some(e) = f.example
         {
             t += &format!("; e.g. id {}: {} vs {}", e.id, e.reference, e.current);
-        }
-        if let Some([lo, hi]) = f.interval.filter(|_| ratio < 1.0) {
-            let relation = if f.skewed {
-                "above"
-            } else {
-                "not clearly above"
-            };
-            t += &format!(
-                " (95%: {}–{}, {relation} {})",
-                percent(lo),
-                percent(hi),
-                percent(f.settings.threshold)
-            );
         }
         t
     };
