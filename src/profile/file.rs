@@ -91,9 +91,12 @@ struct SampleBody {
     offered: u64,
     without_id: u64,
     features: Vec<String>,
-    /// `[id, copies, [[feature index, value], ...]]`, in key order.
-    rows: Vec<(String, u32, Vec<(u32, WireValue)>)>,
+    /// In key order.
+    rows: Vec<SampleRowBody>,
 }
+
+/// `[id, copies, [[feature index, value], ...]]`.
+type SampleRowBody = (String, u32, Vec<(u32, WireValue)>);
 
 /// A sampled value in CBOR: null, a float, a boolean, a text string, or `{}` for a nested or
 /// binary value (present, not compared).

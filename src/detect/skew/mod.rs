@@ -260,15 +260,14 @@ impl Tally {
         match (r, c) {
             (SampleValue::Null, _) => t.reference_null += 1,
             (_, SampleValue::Null) => t.current_null += 1,
-            (SampleValue::Number(x), SampleValue::Number(y)) => {
-                if x.is_finite() && y.is_finite() {
-                    self.absolute.push((y - x).abs());
-                    if *x != 0.0 {
-                        self.relative.push((y - x) / x.abs());
-                        self.ratio.push(y / x);
-                    }
+            (SampleValue::Number(x), SampleValue::Number(y)) if x.is_finite() && y.is_finite() => {
+                self.absolute.push((y - x).abs());
+                if *x != 0.0 {
+                    self.relative.push((y - x) / x.abs());
+                    self.ratio.push(y / x);
                 }
             }
+            (SampleValue::Number(_), SampleValue::Number(_)) => {}
             (a, b) if std::mem::discriminant(a) != std::mem::discriminant(b) => {
                 t.type_mismatched += 1
             }
