@@ -14,6 +14,8 @@ use crate::ingest;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
 use crate::report;
 
+mod skew;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "driftd",
@@ -136,6 +138,12 @@ pub struct CompareArgs {
     /// [default: the current side's profile name, else the current file's name].
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Also join both sides' rows on this id column and compare them value by value
+    /// (training/serving skew); each side a data file or a profile file with sampled rows.
+    #[arg(long, value_name = "ID")]
+    pub join_on: Option<String>,
+    #[command(flatten)]
+    pub sample: skew::SampleArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +178,12 @@ pub struct ProfileArgs {
     /// Most features profiled; values of further features are counted and ignored.
     #[arg(long, default_value_t = Limits::default().max_features)]
     pub max_features: usize,
+    /// Keep hash-sampled rows keyed by this id column in the profile file, for
+    /// `driftd compare --join-on`.
+    #[arg(long, value_name = "ID")]
+    pub id_column: Option<String>,
+    #[command(flatten)]
+    pub sample: skew::SampleArgs,
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
@@ -314,17 +328,37 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         ..Limits::default()
     };
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let (mut profile, problems) = load(&args.path, &dataset, args.stage, limits, &progress)?;
+    let (mut profile, problems, sample) = match &args.id_column {
+        Some(id) => {
+            let policy = args.sample.policy()?;
+            let (profile, problems, sample) = skew::load_sampled(
+                &args.path, &dataset, args.stage, limits, id, policy, &progress,
+            )?;
+            (profile, problems, Some(sample))
+        }
+        None => {
+            let (profile, problems) = load(&args.path, &dataset, args.stage, limits, &progress)?;
+            (profile, problems, None)
+        }
+    };
     profile.labels.extend(args.labels.iter().cloned());
 
     if let Some(out) = &args.out {
-        write_profile(out, &profile)?;
+        write_profile(out, &profile, sample.as_ref())?;
     }
     let problems = problems.unwrap_or_default();
     if args.json {
-        print_json(&report::document(&profile, Some(&problems)))?;
+        let mut doc = serde_json::to_value(report::document(&profile, Some(&problems)))?;
+        if let Some(sample) = &sample {
+            doc["sample"] = skew::sample_document(sample);
+        }
+        print_json(&doc)?;
     } else {
-        print_text(&report::table(&profile))?;
+        let mut text = report::table(&profile);
+        if let Some(sample) = &sample {
+            text += &skew::sample_line(sample);
+        }
+        print_text(&text)?;
     }
     if !args.json {
         report_problems(&problems);
@@ -333,6 +367,9 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if let Some(id) = &args.join_on {
+        return skew::compare(&args, id);
+    }
     if let Some(name) = &args.dataset {
         validate_dataset(name)?;
     }
@@ -565,8 +602,12 @@ fn progress_bar(path: &Path, progress: &MultiProgress) -> ProgressBar {
 
 /// Writes the profile file next to its destination, then renames it into place, so a reader
 /// never sees half a file.
-fn write_profile(out: &Path, profile: &DatasetProfile) -> anyhow::Result<()> {
-    let bytes = file::encode(profile);
+fn write_profile(
+    out: &Path,
+    profile: &DatasetProfile,
+    sample: Option<&crate::profile::Sample>,
+) -> anyhow::Result<()> {
+    let bytes = file::encode_with_sample(profile, sample);
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -13,8 +13,9 @@
 //! - [`store`] keeps profiles (online windows and rollups, offline runs), reference pins,
 //!   verdicts, alerts, counters and run histories in SQLite or PostgreSQL.
 //! - [`detect`] judges a current profile against a reference: drift statistics and verdicts,
-//!   data invariants, training/serving parity, rule files; and an offline run's counters
-//!   against the runs before it (`detect::anomaly`).
+//!   data invariants, training/serving parity, rule files; an offline run's counters
+//!   against the runs before it (`detect::anomaly`); and the feature skew of two sides'
+//!   id-joined samples (`detect::skew`, fed by `profile::sample`).
 //! - [`alert`] turns verdicts and run judgements into alerts and delivers them.
 //! - [`serve`] is the daemon that joins these: HTTP ingest through a bounded queue, windows,
 //!   continuous evaluation, the counters API, and export of Prometheus metrics

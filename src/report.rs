@@ -1,6 +1,9 @@
 //! Renders profiles for programs (the `profile --json` document) and for people (a table that
 //! fits a 100-column terminal).
 
+mod skew;
+pub use skew::skew_table;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -27,6 +27,10 @@
 //!   ratios:
 //!     - {ratio: rows_dropped / rows_read, tolerance: 0.01, severity: error}
 //!   null_ratio_tolerance: 0.05  # per feature, |offline − online|
+//! skew:                         # id-joined samples compared value by value (detect::skew::rules)
+//!   threshold: 0.005
+//!   features:
+//!     price: {tolerance: 1e-6}
 //! ```
 //!
 //! Unknown keys are errors. Every problem is reported with its file, line and column.
@@ -148,6 +152,8 @@ pub struct DatasetRules {
     pub features: BTreeMap<String, FeatureRule>,
     pub anomaly: AnomalyRules,
     pub parity: ParityRules,
+    /// Training/serving feature skew of the id-joined samples (`skew:`).
+    pub skew: crate::detect::skew::SkewRules,
 }
 
 /// Run-level anomaly detection of one dataset.
@@ -247,6 +253,7 @@ impl Default for DatasetRules {
             features: BTreeMap::new(),
             anomaly: AnomalyRules::default(),
             parity: ParityRules::default(),
+            skew: crate::detect::skew::SkewRules::default(),
         }
     }
 }
@@ -335,6 +342,8 @@ struct RawFile {
     anomaly: Option<Spanned<RawAnomaly>>,
     #[serde(default)]
     parity: Option<Spanned<RawParity>>,
+    #[serde(default)]
+    skew: Option<Spanned<crate::detect::skew::RawSkew>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -475,6 +484,7 @@ struct RuleFile {
     alerts: Vec<AlertSpec>,
     anomaly: Option<RawAnomaly>,
     parity: Option<ParityRules>,
+    skew: Option<crate::detect::skew::SkewRules>,
 }
 
 /// All rule files of a directory (or one file).
@@ -612,6 +622,9 @@ impl RuleSet {
                 for (name, rule) in &a.counters {
                     r.counters.insert(name.clone(), rule.clone());
                 }
+            }
+            if let Some(s) = &file.skew {
+                rules.skew.overlay(s);
             }
             if let Some(p) = &file.parity {
                 rules.parity.ratios.extend(p.ratios.iter().cloned());
@@ -954,6 +967,14 @@ fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
         }
         rules
     });
+    let skew = raw.skew.as_ref().map(|s| {
+        crate::detect::skew::parse_rules(&s.value).unwrap_or_else(|problems| {
+            for p in problems {
+                err(&s.referenced, p);
+            }
+            crate::detect::skew::SkewRules::default()
+        })
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -970,6 +991,7 @@ fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
         alerts,
         anomaly: raw.anomaly.map(|a| a.value),
         parity,
+        skew,
     })
 }
 

@@ -38,6 +38,21 @@ pub(super) fn read(
             }
         })
         .collect();
+    let id_column = match profiler.sample_mut() {
+        Some(sample) => {
+            let id = sample.id_column();
+            match names.iter().position(|n| n == id) {
+                Some(i) => Some(i),
+                None => {
+                    return Err(IngestError::IdColumn {
+                        path: path.to_owned(),
+                        why: format!("the header has no column {id:?}"),
+                    });
+                }
+            }
+        }
+        None => None,
+    };
 
     let mut record = ByteRecord::new();
     let mut n: u64 = 0;
@@ -76,6 +91,19 @@ pub(super) fn read(
             }
         }
         profiler.add_rows(1);
+        if let (Some(i), Some(sample)) = (id_column, profiler.sample_mut()) {
+            // The id as written: "00123" stays "00123".
+            match &text[i] {
+                "" => sample.offer_without_id(),
+                id => sample.offer(
+                    id,
+                    names
+                        .iter()
+                        .map(String::as_str)
+                        .zip(text.iter().map(Value::from_text)),
+                ),
+            }
+        }
         record = text.into_byte_record();
         if n.is_multiple_of(PROGRESS_EVERY) {
             progress.set_position(reader.position().byte());

@@ -1,7 +1,8 @@
 //! Ingest: reads records from files (CSV, JSON Lines, Parquet) into a `Profiler`.
 //!
 //! Readers stream: memory is bounded by the profile and one batch of input, never by the
-//! file. A record that cannot be read is refused and described (file, line or row, why);
+//! file. When the profiler carries a sample (`Profiler::with_sample`), rows are also offered
+//! to it by their id. A record that cannot be read is refused and described (file, line or row, why);
 //! reading fails as a whole only when the file cannot be opened or nothing in it is readable.
 
 mod csv;
@@ -63,6 +64,8 @@ pub enum IngestError {
     Csv { path: String, why: String },
     #[error("{path}: not a readable Parquet file: {why}")]
     Parquet { path: String, why: String },
+    #[error("{path}: id column: {why}")]
+    IdColumn { path: String, why: String },
     #[error("{path}: no record could be read ({rejected} rejected); first problem: {first}{hint}")]
     NothingReadable {
         path: String,
@@ -100,6 +103,19 @@ pub fn read_file(
         Format::Csv => csv::read(&shown, file, profiler, progress)?,
         Format::JsonLines => jsonl::read(&shown, file, profiler, progress)?,
         Format::Parquet => parquet::read(path, &shown, file, profiler, progress)?,
+    }
+    if let Some(sample) = profiler.sample()
+        && sample.offered() == 0
+        && profiler.rows() > 0
+    {
+        return Err(IngestError::IdColumn {
+            path: shown,
+            why: format!(
+                "no record has a usable id in {:?} ({} without one; ids are strings or numbers)",
+                sample.id_column(),
+                sample.without_id()
+            ),
+        });
     }
     let problems = profiler.problems();
     if profiler.rows() == 0 && problems.rejected_rows > 0 {

@@ -1,7 +1,7 @@
 //! Parquet, read column by column through Arrow: one worker per core takes the next column
 //! (heaviest first), decodes and profiles it with a reader of its own. Each row group is read
 //! on its own, so a corrupt row group is refused (its rows counted) while the others are
-//! profiled.
+//! profiled. With a sample, a second row-wise pass offers each row to it.
 
 use std::fs::File;
 use std::path::Path;
@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReader
 use parquet::file::metadata::ParquetMetaData;
 
 use super::IngestError;
-use crate::profile::{FeatureProfile, Kind, Profiler};
+use crate::profile::{FeatureProfile, Kind, Profiler, Sample, Value};
 
 const BATCH_ROWS: usize = 65_536;
 
@@ -70,6 +70,12 @@ pub(super) fn read(
     progress
         .set_length(parquet_meta.file_metadata().num_rows().max(0) as u64 * wanted.len() as u64);
 
+    let id_column = match profiler.sample_mut() {
+        Some(sample) => Some(id_column(path, &fields, sample.id_column())?),
+        None => None,
+    };
+
+    let mut readable_groups = Vec::new();
     let mut first_row: u64 = 0;
     for (group, meta) in parquet_meta.row_groups().iter().enumerate() {
         let group_rows = meta.num_rows().max(0) as u64;
@@ -114,6 +120,7 @@ pub(super) fn read(
                         .map_err(|e| unreadable(&e))?;
                 }
                 profiler.add_rows(group_rows);
+                readable_groups.push(group);
             }
             Err(why) => {
                 let last = first_row + group_rows;
@@ -126,6 +133,128 @@ pub(super) fn read(
             }
         }
         first_row += group_rows;
+    }
+    if let (Some(id), Some(sample)) = (id_column, profiler.sample_mut()) {
+        let mut columns = wanted.clone();
+        if !columns.contains(&id) {
+            columns.push(id);
+            columns.sort_unstable();
+        }
+        sample_rows(source, &metadata, readable_groups, &columns, id, sample)
+            .map_err(|e| unreadable(&e))?;
+    }
+    Ok(())
+}
+
+/// The root index of the id column; ids are strings or integers.
+fn id_column(path: &str, fields: &arrow_schema::Fields, name: &str) -> Result<usize, IngestError> {
+    let refuse = |why: String| IngestError::IdColumn {
+        path: path.to_owned(),
+        why,
+    };
+    let i = fields
+        .iter()
+        .position(|f| f.name() == name)
+        .ok_or_else(|| refuse(format!("the file has no column {name:?}")))?;
+    let t = fields[i].data_type();
+    let ok = t.is_integer()
+        || matches!(declared_kind(t), Some(Kind::String))
+        || matches!(t, DataType::Dictionary(_, v) if v.is_integer());
+    if !ok {
+        return Err(refuse(format!(
+            "column {name:?} is {t}; ids must be strings or integers"
+        )));
+    }
+    Ok(i)
+}
+
+/// A column of one batch in the form sampled values are read from.
+enum SampledColumn {
+    Numbers(arrow_array::Float64Array),
+    Bools(arrow_array::BooleanArray),
+    Strings(arrow_array::StringArray),
+    Other(ArrayRef),
+}
+
+impl SampledColumn {
+    fn of(column: &ArrayRef) -> Result<SampledColumn, String> {
+        let cast = |t: &DataType| arrow_cast::cast(column, t).map_err(|e| e.to_string());
+        Ok(match column.data_type() {
+            DataType::Boolean => SampledColumn::Bools(column.as_boolean().clone()),
+            t if declared_kind(t) == Some(Kind::String) => {
+                SampledColumn::Strings(cast(&DataType::Utf8)?.as_string::<i32>().clone())
+            }
+            t if is_numeric(t) => {
+                SampledColumn::Numbers(cast(&DataType::Float64)?.as_primitive().clone())
+            }
+            t if t.is_temporal() => {
+                let ints = cast(&DataType::Int64)?;
+                let floats =
+                    arrow_cast::cast(&ints, &DataType::Float64).map_err(|e| e.to_string())?;
+                SampledColumn::Numbers(floats.as_primitive().clone())
+            }
+            _ => SampledColumn::Other(column.clone()),
+        })
+    }
+
+    fn value(&self, row: usize) -> Value<'_> {
+        match self {
+            SampledColumn::Numbers(a) if a.is_valid(row) => Value::Number(a.value(row)),
+            SampledColumn::Bools(a) if a.is_valid(row) => Value::Bool(a.value(row)),
+            SampledColumn::Strings(a) if a.is_valid(row) => Value::Str(a.value(row)),
+            SampledColumn::Other(a) if a.is_valid(row) => Value::Other,
+            _ => Value::Null,
+        }
+    }
+}
+
+/// A second, row-wise pass over the readable row groups that offers each row to the sample.
+/// Values are read only for rows the sample keeps; memory is one batch.
+fn sample_rows(
+    source: &Path,
+    metadata: &ArrowReaderMetadata,
+    groups: Vec<usize>,
+    columns: &[usize],
+    id: usize,
+    sample: &mut Sample,
+) -> Result<(), String> {
+    let file = File::open(source).map_err(|e| e.to_string())?;
+    let schema = metadata.metadata().file_metadata().schema_descr();
+    let mask = ProjectionMask::roots(schema, columns.iter().copied());
+    let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
+        .with_row_groups(groups)
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let id_at = columns.iter().position(|&c| c == id).expect("id is read");
+    for batch in batches {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let ids =
+            arrow_cast::cast(batch.column(id_at), &DataType::Utf8).map_err(|e| e.to_string())?;
+        let ids = ids.as_string::<i32>();
+        let names: Vec<&str> = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let values = batch
+            .columns()
+            .iter()
+            .map(SampledColumn::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            if ids.is_null(row) {
+                sample.offer_without_id();
+                continue;
+            }
+            let fields = names
+                .iter()
+                .copied()
+                .zip(values.iter().map(|c| c.value(row)));
+            sample.offer(ids.value(row), fields);
+        }
     }
     Ok(())
 }

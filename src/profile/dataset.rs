@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::feature::{FeatureProfile, Kind, MergeError};
+use super::sample::{Sample, id_text};
 use super::value::Value;
 
 /// Where the data came from: training data and pipeline runs, or serving traffic.
@@ -176,6 +177,8 @@ pub struct Profiler {
     index: HashMap<String, usize>,
     rows: u64,
     problems: Problems,
+    /// Rows kept for the skew join, when an id column is given.
+    sample: Option<Sample>,
 }
 
 impl Profiler {
@@ -189,7 +192,28 @@ impl Profiler {
             index: HashMap::new(),
             rows: 0,
             problems: Problems::default(),
+            sample: None,
         }
+    }
+
+    /// Also keeps hash-sampled rows keyed by the sample's id column (see `profile::sample`).
+    pub fn with_sample(mut self, sample: Sample) -> Self {
+        self.sample = Some(sample);
+        self
+    }
+
+    /// The sample being built, for readers that offer rows themselves (CSV, Parquet).
+    pub fn sample_mut(&mut self) -> Option<&mut Sample> {
+        self.sample.as_mut()
+    }
+
+    pub fn sample(&self) -> Option<&Sample> {
+        self.sample.as_ref()
+    }
+
+    /// Takes the sample out (call before `finish`).
+    pub fn take_sample(&mut self) -> Option<Sample> {
+        self.sample.take()
     }
 
     /// The slot of a feature, created on first sight within the limits.
@@ -242,7 +266,29 @@ impl Profiler {
 
     /// Observes one record given as (name, value) pairs; values of refused features are counted
     /// in `Problems::ignored_values` and described, with `location`, in the samples.
+    /// With a sample, the record is also offered to it (by the value of its id column).
     pub fn observe_record<'v>(
+        &mut self,
+        location: impl Fn() -> String,
+        fields: impl IntoIterator<Item = (&'v str, Value<'v>)>,
+    ) {
+        if let Some(sample) = self.sample.as_mut() {
+            let fields: Vec<(&str, Value<'_>)> = fields.into_iter().collect();
+            let id = fields
+                .iter()
+                .find(|(name, _)| *name == sample.id_column())
+                .and_then(|(_, v)| id_text(*v));
+            match id {
+                Some(id) => sample.offer(&id, fields.iter().copied()),
+                None => sample.offer_without_id(),
+            }
+            self.observe_fields(location, fields);
+        } else {
+            self.observe_fields(location, fields);
+        }
+    }
+
+    fn observe_fields<'v>(
         &mut self,
         location: impl Fn() -> String,
         fields: impl IntoIterator<Item = (&'v str, Value<'v>)>,

@@ -15,6 +15,10 @@
 //! (Java, C++, Python) can read them. Later driftd versions add keys to the CBOR maps, which
 //! older readers ignore, and keep reading every earlier format version; a change that older
 //! readers would misread gets a new format version, which they refuse by name.
+//!
+//! The optional `sample` key (added without a version change: older readers ignore it) holds
+//! the hash-sampled rows of `driftd profile --id-column` for the skew join; see `SampleBody`
+//! and `profile::sample` for the rule that chose them.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -29,6 +33,7 @@ use super::feature::{
     TypeCounts,
 };
 use super::moments::Moments;
+use super::sample::{Sample, SampleParts, SamplePolicy, SampleValue, SampledRow};
 
 pub const MAGIC: [u8; 8] = *b"\x89DPF\r\n\x1a\n";
 pub const FORMAT_VERSION: u16 = 1;
@@ -69,6 +74,40 @@ struct Body {
     labels: BTreeMap<String, String>,
     created_by: String,
     features: Vec<FeatureBody>,
+    /// Hash-sampled rows for the skew join (`driftd profile --id-column`); absent in files
+    /// written without one and in files of earlier driftd versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sample: Option<SampleBody>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SampleBody {
+    id_column: String,
+    rate: f64,
+    max_rows: u64,
+    max_bytes: u64,
+    /// The smallest evicted (hash, id), when the sample was capped.
+    bound: Option<(u64, String)>,
+    offered: u64,
+    without_id: u64,
+    features: Vec<String>,
+    /// In key order.
+    rows: Vec<SampleRowBody>,
+}
+
+/// `[id, copies, [[feature index, value], ...]]`.
+type SampleRowBody = (String, u32, Vec<(u32, WireValue)>);
+
+/// A sampled value in CBOR: null, a float, a boolean, a text string, or `{}` for a nested or
+/// binary value (present, not compared).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WireValue {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Str(String),
+    Other {},
 }
 
 #[derive(Serialize, Deserialize)]
@@ -109,6 +148,11 @@ struct StringBody {
 
 /// Encodes a profile as a profile file.
 pub fn encode(profile: &DatasetProfile) -> Vec<u8> {
+    encode_with_sample(profile, None)
+}
+
+/// Encodes a profile and, when given, its sampled rows as a profile file.
+pub fn encode_with_sample(profile: &DatasetProfile, sample: Option<&Sample>) -> Vec<u8> {
     let body = Body {
         dataset: profile.dataset.clone(),
         stage: profile.stage,
@@ -121,6 +165,7 @@ pub fn encode(profile: &DatasetProfile) -> Vec<u8> {
             .iter()
             .map(|(name, f)| encode_feature(name, f))
             .collect(),
+        sample: sample.map(encode_sample),
     };
     let mut cbor = Vec::new();
     ciborium::into_writer(&body, &mut cbor).expect("writing CBOR to memory cannot fail");
@@ -164,8 +209,75 @@ fn encode_feature(name: &str, f: &FeatureProfile) -> FeatureBody {
     }
 }
 
+fn encode_sample(sample: &Sample) -> SampleBody {
+    let policy = sample.policy();
+    let wire = |v: &SampleValue| match v {
+        SampleValue::Null => WireValue::Null,
+        SampleValue::Bool(b) => WireValue::Bool(*b),
+        SampleValue::Number(x) => WireValue::Number(*x),
+        SampleValue::Str(s) => WireValue::Str(s.to_string()),
+        SampleValue::Other => WireValue::Other {},
+    };
+    SampleBody {
+        id_column: sample.id_column().to_owned(),
+        rate: policy.rate,
+        max_rows: policy.max_rows as u64,
+        max_bytes: policy.max_bytes as u64,
+        bound: sample.bound().map(|(h, id)| (h, id.to_owned())),
+        offered: sample.offered(),
+        without_id: sample.without_id(),
+        features: sample.features().to_vec(),
+        rows: sample
+            .rows()
+            .map(|(_, id, row)| {
+                let values = row.values.iter().map(|(i, v)| (*i, wire(v))).collect();
+                (id.to_owned(), row.copies, values)
+            })
+            .collect(),
+    }
+}
+
+fn decode_sample(body: SampleBody) -> Result<Sample, String> {
+    let value = |v: WireValue| match v {
+        WireValue::Null => SampleValue::Null,
+        WireValue::Bool(b) => SampleValue::Bool(b),
+        WireValue::Number(x) => SampleValue::Number(x),
+        WireValue::Str(s) => SampleValue::Str(s.into()),
+        WireValue::Other {} => SampleValue::Other,
+    };
+    let size = |n: u64| usize::try_from(n).map_err(|_| format!("{n} is too large"));
+    Sample::from_parts(SampleParts {
+        id_column: body.id_column,
+        policy: SamplePolicy {
+            rate: body.rate,
+            max_rows: size(body.max_rows)?,
+            max_bytes: size(body.max_bytes)?,
+        },
+        features: body.features,
+        rows: body
+            .rows
+            .into_iter()
+            .map(|(id, copies, values)| {
+                let values = values.into_iter().map(|(i, v)| (i, value(v))).collect();
+                (id, SampledRow { copies, values })
+            })
+            .collect(),
+        bound: body.bound,
+        offered: body.offered,
+        without_id: body.without_id,
+    })
+}
+
 /// Reads a profile file, refusing anything truncated, corrupt or of an unknown version.
-pub fn decode(mut input: impl Read) -> Result<DatasetProfile, ProfileFileError> {
+/// A sample section, if any, is checked and dropped (see `decode_with_sample`).
+pub fn decode(input: impl Read) -> Result<DatasetProfile, ProfileFileError> {
+    decode_with_sample(input).map(|(profile, _)| profile)
+}
+
+/// Reads a profile file and its sampled rows, if it has them.
+pub fn decode_with_sample(
+    mut input: impl Read,
+) -> Result<(DatasetProfile, Option<Sample>), ProfileFileError> {
     let mut header = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
@@ -225,7 +337,13 @@ pub fn decode(mut input: impl Read) -> Result<DatasetProfile, ProfileFileError> 
     decode_body(body)
 }
 
-fn decode_body(body: Body) -> Result<DatasetProfile, ProfileFileError> {
+fn decode_body(mut body: Body) -> Result<(DatasetProfile, Option<Sample>), ProfileFileError> {
+    let sample = body
+        .sample
+        .take()
+        .map(decode_sample)
+        .transpose()
+        .map_err(|why| ProfileFileError::Corrupt(format!("sample: {why}")))?;
     let mut profile = DatasetProfile::new(body.dataset, body.stage);
     profile.rows = body.rows;
     profile.rejected_rows = body.rejected_rows;
@@ -240,7 +358,7 @@ fn decode_body(body: Body) -> Result<DatasetProfile, ProfileFileError> {
             )));
         }
     }
-    Ok(profile)
+    Ok((profile, sample))
 }
 
 fn decode_feature(fb: FeatureBody, rows: u64) -> Result<FeatureProfile, String> {
