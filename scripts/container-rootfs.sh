@@ -23,3 +23,5 @@ printf 'hosts: files dns\n' >"$dir/etc/nsswitch.conf"
 chmod 0644 "$dir/etc/passwd" "$dir/etc/group" "$dir/etc/nsswitch.conf"
 chmod 1777 "$dir/tmp"
 chmod 0750 "$dir/var/lib/driftd"
+# The one directory driftd owns (the image's COPY keeps owners).
+chown 65532:65532 "$dir/var/lib/driftd"
