@@ -69,6 +69,11 @@ trap 'rm -f "$log"' EXIT
 cargo test --all-targets --locked 2>&1 | tee "$log"
 # One closing line for the whole run: cargo prints a result per test binary.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed; exit (failed > 0 || passed == 0) }' "$log"
+echo "== helm chart"
+# Rendered by Helm's Go library (PyPI helm-python-sdk, in a venv under ~/.cache/driftd), linted,
+# validated against the Kubernetes schemas; the rendered config and rule files are read by the
+# driftd cargo test just built. Prints its own closing count line.
+DRIFTD_BIN="$CARGO_TARGET_DIR/debug/driftd" bash helm/driftd/tests/run.sh
 echo "== airflow"
 # The Airflow integration under a real Airflow, with the driftd that cargo test just built.
 DRIFTD_BIN="$CARGO_TARGET_DIR/debug/driftd" bash clients/airflow/test.sh
