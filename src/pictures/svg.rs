@@ -1,0 +1,464 @@
+//! Charts written as SVG, drawn from profiles alone: overlaid histograms of numbers read off the
+//! quantile sketches, grouped bars of the most frequent strings and booleans, and null ratios.
+//!
+//! Geometry (`Histogram`, `Bars`) is computed apart from drawing so it can be checked against
+//! known quantiles. Colours come from the page's CSS classes (`ref`, `cur`), so one chart fits
+//! the light, dark and printed page.
+
+use std::fmt::Write as _;
+
+use super::markup::{Text, clip, coord, percent};
+use crate::detect::stats::StepCdf;
+use crate::profile::{FeatureProfile, Kind, NumericSummary};
+use crate::report::format_number;
+
+/// Equal-width bins of a numeric histogram.
+pub const BINS: usize = 40;
+/// Most categories drawn; the rest are pooled into "other".
+pub const CATEGORIES: usize = 8;
+/// The width of every chart's view box; charts scale to their container.
+const WIDTH: f64 = 600.0;
+const PLOT_LEFT: f64 = 10.0;
+const PLOT_RIGHT: f64 = 590.0;
+/// Room above the plot for the quantile labels: one row per side.
+const PLOT_TOP: f64 = 26.0;
+const PLOT_BASE: f64 = 136.0;
+const HISTOGRAM_HEIGHT: f64 = 156.0;
+/// The quantiles marked on a histogram.
+pub const MARKED: [(f64, &str); 3] = [(0.05, "p5"), (0.5, "p50"), (0.95, "p95")];
+
+/// One side's numbers over the histogram's bins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spread {
+    /// Share of the side's finite values in each bin; bin 0 includes its lower edge.
+    pub shares: Vec<f64>,
+    /// Shares below the first edge and above the last: outside the range shown.
+    pub below: f64,
+    pub above: f64,
+    /// The values at `MARKED`'s ranks.
+    pub marked: [f64; 3],
+}
+
+/// Both sides' numbers over shared bins, so their heights compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// `BINS + 1` increasing edges.
+    pub edges: Vec<f64>,
+    pub reference: Option<Spread>,
+    pub current: Option<Spread>,
+}
+
+impl Histogram {
+    /// Bins over the union of both sides' ranges, `None` when neither side has numbers. The
+    /// range runs from the lower of the 0.5 % quantiles to the higher of the 99.5 % ones, so
+    /// one outlier does not squash the picture, stretched to the exact min and max when they
+    /// lie within a tenth of the range of it.
+    pub fn of(
+        reference: Option<&NumericSummary>,
+        current: Option<&NumericSummary>,
+    ) -> Option<Self> {
+        let sides: Vec<&NumericSummary> = [reference, current]
+            .into_iter()
+            .flatten()
+            .filter(|s| s.count() > 0)
+            .collect();
+        let (lo, hi) = shown_range(&sides)?;
+        let edges: Vec<f64> = (0..=BINS)
+            .map(|i| lo + (hi - lo) * i as f64 / BINS as f64)
+            .collect();
+        let spread = |s: Option<&NumericSummary>| {
+            s.filter(|s| s.count() > 0).and_then(|s| spread(s, &edges))
+        };
+        Some(Histogram {
+            reference: spread(reference),
+            current: spread(current),
+            edges,
+        })
+    }
+
+    fn x(&self, value: f64) -> f64 {
+        let (lo, hi) = (self.edges[0], self.edges[BINS]);
+        PLOT_LEFT + (value - lo) / (hi - lo) * (PLOT_RIGHT - PLOT_LEFT)
+    }
+
+    /// The tallest bin of either side: both are drawn on one scale.
+    fn peak(&self) -> f64 {
+        [&self.reference, &self.current]
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.shares.iter().copied())
+            .fold(0.0, f64::max)
+    }
+}
+
+fn shown_range(sides: &[&NumericSummary]) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    for s in sides {
+        lo = lo.min(s.quantile(0.005)?);
+        hi = hi.max(s.quantile(0.995)?);
+        min = min.min(s.min()?);
+        max = max.max(s.max()?);
+    }
+    let span = hi - lo;
+    if min >= lo - 0.1 * span {
+        lo = min;
+    }
+    if max <= hi + 0.1 * span {
+        hi = max;
+    }
+    if hi <= lo {
+        // One value: a window around it.
+        let pad = if lo == 0.0 { 0.5 } else { lo.abs() * 0.05 };
+        (lo, hi) = (lo - pad, lo + pad);
+    }
+    (lo.is_finite() && hi.is_finite()).then_some((lo, hi))
+}
+
+fn spread(s: &NumericSummary, edges: &[f64]) -> Option<Spread> {
+    let (points, cumulative) = s.cdf_points().into_iter().unzip();
+    let cdf = StepCdf::new(points, cumulative)?;
+    let below = cdf.at(edges[0].next_down());
+    let mut previous = below;
+    let shares = edges[1..]
+        .iter()
+        .map(|&e| {
+            let f = cdf.at(e).max(previous);
+            let share = f - previous;
+            previous = f;
+            share
+        })
+        .collect();
+    let mut marked = [0.0; 3];
+    for (m, (rank, _)) in marked.iter_mut().zip(MARKED) {
+        *m = s.quantile(rank)?;
+    }
+    Some(Spread {
+        shares,
+        below,
+        above: (1.0 - previous).max(0.0),
+        marked,
+    })
+}
+
+/// The outline of one side's bins as a path: up and across each bin, back down to the base.
+pub fn histogram_path(h: &Histogram, spread: &Spread) -> String {
+    let peak = h.peak().max(f64::MIN_POSITIVE);
+    let y = |share: f64| PLOT_BASE - share / peak * (PLOT_BASE - PLOT_TOP);
+    let mut d = format!("M{},{}", coord(PLOT_LEFT), coord(PLOT_BASE));
+    let mut last_y = coord(PLOT_BASE);
+    for (i, &share) in spread.shares.iter().enumerate() {
+        let top = coord(y(share));
+        if top != last_y {
+            let _ = write!(d, "V{top}");
+            last_y = top;
+        }
+        let right = coord(h.x(h.edges[i + 1]));
+        // Runs of equal height are one segment.
+        let next_top = spread.shares.get(i + 1).map(|&s| coord(y(s)));
+        if next_top != Some(top) {
+            let _ = write!(d, "H{right}");
+        }
+    }
+    if last_y != coord(PLOT_BASE) {
+        let _ = write!(d, "V{}", coord(PLOT_BASE));
+    }
+    d.push('Z');
+    d
+}
+
+/// "Nice" tick values (1, 2 or 5 times a power of ten apart), about `target` of them.
+pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    let raw = (hi - lo) / target.max(1) as f64;
+    if !(raw > 0.0 && raw.is_finite()) {
+        return vec![lo];
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|i| {
+            let t = i as f64 * step;
+            if t.abs() < step * 1e-9 { 0.0 } else { t }
+        })
+        .collect()
+}
+
+/// The histogram as one `<svg>`: reference and current outlines overlaid, their p5, p50 and
+/// p95 marked (reference labels on the upper row, current on the lower), an axis of values.
+pub fn histogram_svg(h: &Histogram, label: &str) -> String {
+    let mut s = format!(
+        r#"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
+        WIDTH,
+        HISTOGRAM_HEIGHT,
+        Text(label)
+    );
+    for (spread, class) in [(&h.reference, "ref"), (&h.current, "cur")] {
+        if let Some(spread) = spread {
+            let _ = write!(
+                s,
+                r#"<path class="{class}" d="{}"/>"#,
+                histogram_path(h, spread)
+            );
+        }
+    }
+    for (row, (spread, class, side)) in [
+        (&h.reference, "ref", "reference"),
+        (&h.current, "cur", "current"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let Some(spread) = spread else { continue };
+        let label_y = 10.0 + row as f64 * 11.0;
+        let mut last_label = f64::NEG_INFINITY;
+        for (&value, (_, name)) in spread.marked.iter().zip(MARKED) {
+            let x = h.x(value);
+            let _ = write!(
+                s,
+                r#"<line class="q {class}" x1="{x}" x2="{x}" y1="{}" y2="{}"><title>{side} {name} {}</title></line>"#,
+                coord(label_y + 2.0),
+                coord(PLOT_BASE),
+                Text(&format_number(value)),
+                x = coord(x),
+            );
+            // Labels closer than this would overlap; the lines and their titles remain.
+            if x - last_label >= 24.0 {
+                let _ = write!(
+                    s,
+                    r#"<text class="ql {class}" x="{}" y="{}">{name}</text>"#,
+                    coord(x),
+                    coord(label_y)
+                );
+                last_label = x;
+            }
+        }
+    }
+    let _ = write!(
+        s,
+        r#"<path class="axis" d="M{},{b}H{}"/>"#,
+        coord(PLOT_LEFT),
+        coord(PLOT_RIGHT),
+        b = coord(PLOT_BASE)
+    );
+    let (lo, hi) = (h.edges[0], h.edges[BINS]);
+    for t in ticks(lo, hi, 5) {
+        let x = h.x(t);
+        let anchor = if x < PLOT_LEFT + 20.0 {
+            "start"
+        } else if x > PLOT_RIGHT - 20.0 {
+            "end"
+        } else {
+            "middle"
+        };
+        let _ = write!(
+            s,
+            r#"<path class="axis" d="M{x},{b}v4"/><text class="tick" x="{x}" y="{}" text-anchor="{anchor}">{}</text>"#,
+            coord(PLOT_BASE + 15.0),
+            Text(&format_number(t)),
+            x = coord(x),
+            b = coord(PLOT_BASE),
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// One category and its share of each side's values (`None`: the side lacks the feature).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    /// The pooled rest of the categories, drawn last.
+    pub other: bool,
+    pub reference: Option<f64>,
+    pub current: Option<f64>,
+}
+
+/// Grouped bars of a string or boolean feature's most frequent values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bars(pub Vec<Bar>);
+
+impl Bars {
+    /// The `CATEGORIES` values with the largest share on either side, then the rest as
+    /// "other" when it is more than 0.05 % of either side.
+    pub fn of(
+        kind: Kind,
+        reference: Option<&FeatureProfile>,
+        current: Option<&FeatureProfile>,
+    ) -> Bars {
+        let shares = |f: Option<&FeatureProfile>| f.map(|f| category_shares(kind, f));
+        let (r, c) = (shares(reference), shares(current));
+        let mut labels: Vec<(&str, f64)> = Vec::new();
+        for side in [&r, &c].into_iter().flatten() {
+            for (label, share) in side {
+                match labels.iter_mut().find(|(l, _)| l == label) {
+                    Some(entry) => entry.1 = entry.1.max(*share),
+                    None => labels.push((label, *share)),
+                }
+            }
+        }
+        labels.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        labels.truncate(CATEGORIES);
+        let share_of = |side: &Option<Vec<(String, f64)>>, label: &str| {
+            side.as_ref().map(|s| {
+                s.iter()
+                    .find(|(l, _)| l == label)
+                    .map_or(0.0, |(_, share)| *share)
+            })
+        };
+        let mut bars: Vec<Bar> = labels
+            .iter()
+            .map(|(label, _)| Bar {
+                label: (*label).to_owned(),
+                other: false,
+                reference: share_of(&r, label),
+                current: share_of(&c, label),
+            })
+            .collect();
+        let rest = |side: Option<f64>, column: fn(&Bar) -> Option<f64>| {
+            side.map(|total| (total - bars.iter().filter_map(column).sum::<f64>()).max(0.0))
+        };
+        let total = |side: &Option<Vec<(String, f64)>>| {
+            side.as_ref().map(|s| if s.is_empty() { 0.0 } else { 1.0 })
+        };
+        let other = Bar {
+            label: "other".to_owned(),
+            other: true,
+            reference: rest(total(&r), |b| b.reference),
+            current: rest(total(&c), |b| b.current),
+        };
+        if [other.reference, other.current]
+            .into_iter()
+            .flatten()
+            .any(|share| share > 0.0005)
+        {
+            bars.push(other);
+        }
+        Bars(bars)
+    }
+}
+
+/// Shares of a feature's values: booleans from their exact counts, strings from the frequent
+/// items (out of every string value, so the unlisted rest stays in "other").
+fn category_shares(kind: Kind, f: &FeatureProfile) -> Vec<(String, f64)> {
+    if kind == Kind::Boolean {
+        let b = f.booleans();
+        let total = (b.true_count + b.false_count) as f64;
+        if total == 0.0 {
+            return Vec::new();
+        }
+        return vec![
+            ("true".to_owned(), b.true_count as f64 / total),
+            ("false".to_owned(), b.false_count as f64 / total),
+        ];
+    }
+    let strings = f.strings();
+    let total = strings.count() as f64;
+    if total == 0.0 {
+        return Vec::new();
+    }
+    strings
+        .frequent(crate::report::TOP_VALUES)
+        .into_iter()
+        .map(|v| (v.value, v.count as f64 / total))
+        .collect()
+}
+
+const BAR_LABEL_RIGHT: f64 = 168.0;
+const BAR_LEFT: f64 = 174.0;
+const BAR_RIGHT: f64 = 548.0;
+const BAR_THICKNESS: f64 = 9.0;
+const BAR_ROW: f64 = 24.0;
+
+/// The bars as one `<svg>`: a row per category, reference above current, lengths on one scale
+/// (the largest share spans the width), each labelled with its percentage.
+pub fn bars_svg(bars: &Bars, label: &str) -> String {
+    let height = bars.0.len() as f64 * BAR_ROW + 6.0;
+    let peak = bars
+        .0
+        .iter()
+        .flat_map(|b| [b.reference, b.current])
+        .flatten()
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let mut s = format!(
+        r#"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
+        WIDTH,
+        coord(height),
+        Text(label)
+    );
+    for (i, bar) in bars.0.iter().enumerate() {
+        let top = 4.0 + i as f64 * BAR_ROW;
+        let shown = clip(&bar.label, 26);
+        let _ = write!(
+            s,
+            r#"<text class="{}" x="{}" y="{}" text-anchor="end"><title>{}</title>{}</text>"#,
+            if bar.other { "cat other" } else { "cat" },
+            coord(BAR_LABEL_RIGHT),
+            coord(top + BAR_THICKNESS + 3.0),
+            Text(&bar.label),
+            Text(&shown),
+        );
+        for (j, (share, class)) in [(bar.reference, "ref"), (bar.current, "cur")]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(share) = share else { continue };
+            let y = top + j as f64 * (BAR_THICKNESS + 1.0);
+            let length = share / peak * (BAR_RIGHT - BAR_LEFT);
+            let _ = write!(
+                s,
+                r#"<rect class="{class}" x="{}" y="{}" width="{}" height="{}"/><text class="pct" x="{}" y="{}">{}</text>"#,
+                coord(BAR_LEFT),
+                coord(y),
+                coord(length.max(if share > 0.0 { 1.0 } else { 0.0 })),
+                coord(BAR_THICKNESS),
+                coord(BAR_LEFT + length + 4.0),
+                coord(y + BAR_THICKNESS - 1.0),
+                percent(share),
+            );
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Null ratios side by side on a 0–100 % scale, so a small ratio looks small.
+pub fn nulls_svg(reference: Option<f64>, current: Option<f64>) -> String {
+    let mut s = format!(
+        r#"<svg class="nulls" viewBox="0 0 {WIDTH} 30" role="img" aria-label="null ratios">"#
+    );
+    let _ = write!(
+        s,
+        r#"<text class="cat" x="{}" y="19" text-anchor="end">nulls</text>"#,
+        coord(BAR_LABEL_RIGHT)
+    );
+    for (j, (ratio, class)) in [(reference, "ref"), (current, "cur")]
+        .into_iter()
+        .enumerate()
+    {
+        let Some(ratio) = ratio else { continue };
+        let y = 4.0 + j as f64 * (BAR_THICKNESS + 2.0);
+        let length = ratio.clamp(0.0, 1.0) * (BAR_RIGHT - BAR_LEFT);
+        let _ = write!(
+            s,
+            r#"<rect class="track" x="{}" y="{y}" width="{}" height="{h}"/><rect class="{class}" x="{}" y="{y}" width="{}" height="{h}"/><text class="pct" x="{}" y="{}">{}</text>"#,
+            coord(BAR_LEFT),
+            coord(BAR_RIGHT - BAR_LEFT),
+            coord(BAR_LEFT),
+            coord(length.max(if ratio > 0.0 { 1.0 } else { 0.0 })),
+            coord(BAR_RIGHT + 4.0),
+            coord(y + BAR_THICKNESS - 1.0),
+            percent(ratio),
+            y = coord(y),
+            h = coord(BAR_THICKNESS),
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
