@@ -198,3 +198,92 @@ fn table(views: &[FeatureView]) -> String {
     s.push_str("</tbody></table></div>");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{DatasetRules, compare};
+    use crate::profile::{DatasetProfile, Limits, Profiler, Stage, Value};
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+
+    /// `shift` moves `moved`; the hostile feature gains a hostile category in the current side.
+    fn profile(stage: Stage, shift: f64) -> DatasetProfile {
+        let mut p = Profiler::new("inputs", stage, Limits::default());
+        let moved = p.feature("moved", None).unwrap();
+        let calm = p.feature("calm\u{202e}txt.exe", None).unwrap();
+        let hostile = p.feature(HOSTILE, None).unwrap();
+        for i in 0..2000 {
+            let x = f64::from(i % 100);
+            p.observe(moved, Value::Number(x + shift));
+            p.observe(calm, Value::Number(x));
+            let category = if shift > 0.0 && i % 4 == 0 {
+                HOSTILE
+            } else {
+                "plain"
+            };
+            p.observe(hostile, Value::Str(category));
+            p.add_rows(1);
+        }
+        p.finish().0
+    }
+
+    fn page_of(reference: &DatasetProfile, current: &DatasetProfile) -> String {
+        let report = compare(reference, current, &DatasetRules::default());
+        render(&Page {
+            reference,
+            current,
+            report: &report,
+            reference_source: "train \"a\".csv",
+            current_source: "<b>serve</b>.csv",
+            generated_at: Some("2025-01-01T00:00:00Z"),
+        })
+    }
+
+    #[test]
+    fn names_values_and_sources_are_escaped() {
+        let html = page_of(&profile(Stage::Offline, 0.0), &profile(Stage::Online, 30.0));
+        // The page's own script is the only one.
+        assert_eq!(html.matches("<script").count(), 1, "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!html.contains('\u{202e}'));
+        assert!(html.contains("calm\\u{202e}txt.exe"));
+        assert!(!html.contains("<b>serve") && html.contains("&lt;b&gt;serve&lt;/b&gt;.csv"));
+        assert!(html.contains("train &quot;a&quot;.csv"));
+        assert!(!html.contains("://"), "a URL in the page");
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_inline_style_and_script() {
+        let html = page_of(&profile(Stage::Offline, 0.0), &profile(Stage::Online, 0.0));
+        let between = |open: &str, close: &str| {
+            let start = html.find(open).unwrap() + open.len();
+            html[start..start + html[start..].find(close).unwrap()].to_owned()
+        };
+        let style = between("<style>", "</style>");
+        let script = between("<script>", "</script>");
+        let policy = content_security_policy();
+        assert!(policy.starts_with("default-src 'none';"));
+        assert!(policy.contains(&format!("style-src '{}'", csp_hash(&style))));
+        assert!(policy.contains(&format!("script-src '{}'", csp_hash(&script))));
+        assert!(html.contains(&format!(r#"content="{policy}""#)));
+        // SHA-256 of "" in base64, as `openssl dgst -sha256 -binary | base64` prints it.
+        assert_eq!(
+            csp_hash(""),
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn drifted_features_come_first_with_a_chart_each() {
+        let html = page_of(&profile(Stage::Offline, 0.0), &profile(Stage::Online, 30.0));
+        let rows: Vec<&str> = html.split("<tr data-i=").skip(1).collect();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].starts_with(r#""0" data-drift="1""#) && rows[0].contains(">moved<"));
+        assert!(rows[1].starts_with(r#""1" data-drift="1""#), "{}", rows[1]);
+        assert!(rows[2].contains("data-drift=\"0\"") && rows[2].contains("calm"));
+        assert_eq!(html.matches(r#"<section class="feature""#).count(), 3);
+        assert_eq!(html.matches(r#"<svg class="chart""#).count(), 3);
+        assert!(html.contains("Drift in 2 features"));
+    }
+}

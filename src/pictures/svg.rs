@@ -462,3 +462,162 @@ pub fn nulls_svg(reference: Option<f64>, current: Option<f64>) -> String {
     s.push_str("</svg>");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{FeatureProfile, Value};
+
+    fn numbers(values: impl IntoIterator<Item = f64>) -> FeatureProfile {
+        let mut f = FeatureProfile::with_declared(None);
+        for x in values {
+            f.observe(Value::Number(x));
+        }
+        f
+    }
+
+    fn strings(counts: &[(&str, usize)]) -> FeatureProfile {
+        let mut f = FeatureProfile::with_declared(None);
+        for (value, n) in counts {
+            for _ in 0..*n {
+                f.observe(Value::Str(value));
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn two_values_make_two_bars_at_the_edges() {
+        let f = numbers((0..100).map(|i| if i < 50 { 0.0 } else { 10.0 }));
+        let h = Histogram::of(Some(f.numeric()), None).unwrap();
+        assert_eq!((h.edges[0], h.edges[BINS]), (0.0, 10.0));
+        let r = h.reference.as_ref().unwrap();
+        assert_eq!((r.shares[0], r.shares[BINS - 1]), (0.5, 0.5));
+        assert_eq!(r.shares[1..BINS - 1].iter().sum::<f64>(), 0.0);
+        assert_eq!((r.below, r.above), (0.0, 0.0));
+        assert_eq!(r.marked, [0.0, 0.0, 10.0]);
+        // Bin width 580 / 40 = 14.5; the peak reaches the top of the plot (26).
+        assert_eq!(
+            histogram_path(&h, r),
+            "M10,136V26H24.5V136H575.5V26H590V136Z"
+        );
+        assert!(h.current.is_none());
+    }
+
+    #[test]
+    fn uniform_values_fill_every_bin_and_quantiles_sit_where_they_are() {
+        // 400 values: the KLL sketch still holds them all, so ranks are exact.
+        let f = numbers((0..400).map(f64::from));
+        let h = Histogram::of(Some(f.numeric()), Some(f.numeric())).unwrap();
+        assert_eq!((h.edges[0], h.edges[BINS]), (0.0, 399.0));
+        let r = h.reference.as_ref().unwrap();
+        for (i, share) in r.shares.iter().enumerate() {
+            let values = (share * 400.0).round();
+            assert!((9.0..=11.0).contains(&values), "bin {i} holds {values}");
+        }
+        assert!((r.shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(r.marked, [19.0, 199.0, 379.0]);
+        // p50 at 10 + 199 / 399 × 580 = 299.27.
+        let svg = histogram_svg(&h, "u");
+        assert!(svg.contains(r#"x1="299.3" x2="299.3""#), "{svg}");
+        for tick in [">0<", ">100<", ">200<", ">300<"] {
+            assert!(svg.contains(tick), "tick {tick} missing: {svg}");
+        }
+    }
+
+    #[test]
+    fn an_outlier_does_not_squash_the_range_and_is_counted_outside_it() {
+        let f = numbers((0..399).map(|i| f64::from(i) / 399.0).chain([1e6]));
+        let h = Histogram::of(Some(f.numeric()), None).unwrap();
+        assert!(h.edges[BINS] < 1.0, "range up to {}", h.edges[BINS]);
+        let r = h.reference.as_ref().unwrap();
+        assert!(
+            r.above >= 1.0 / 400.0 && r.above <= 3.0 / 400.0,
+            "{}",
+            r.above
+        );
+        assert!((r.shares.iter().sum::<f64>() + r.below + r.above - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_value_is_drawn_in_a_window_around_it() {
+        let f = numbers([5.0; 30]);
+        let h = Histogram::of(Some(f.numeric()), None).unwrap();
+        assert_eq!((h.edges[0], h.edges[BINS]), (4.75, 5.25));
+        let r = h.reference.as_ref().unwrap();
+        assert_eq!(r.shares.iter().filter(|&&s| s == 1.0).count(), 1);
+        assert!(Histogram::of(Some(FeatureProfile::default().numeric()), None).is_none());
+    }
+
+    #[test]
+    fn ticks_are_round_numbers_inside_the_range() {
+        assert_eq!(ticks(0.0, 226.7, 5), [0.0, 50.0, 100.0, 150.0, 200.0]);
+        assert_eq!(ticks(-9.1, 80.9, 5), [0.0, 20.0, 40.0, 60.0, 80.0]);
+        assert_eq!(ticks(-1.0, 1.0, 4), [-1.0, -0.5, 0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn bars_list_the_largest_shares_of_either_side() {
+        let r = strings(&[("a", 60), ("b", 30), ("c", 10)]);
+        let c = strings(&[("a", 20), ("b", 30), ("d", 50)]);
+        let bars = Bars::of(Kind::String, Some(&r), Some(&c));
+        let rows: Vec<(&str, Option<f64>, Option<f64>)> = bars
+            .0
+            .iter()
+            .map(|b| (b.label.as_str(), b.reference, b.current))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("a", Some(0.6), Some(0.2)),
+                ("d", Some(0.0), Some(0.5)),
+                ("b", Some(0.3), Some(0.3)),
+                ("c", Some(0.1), Some(0.0)),
+            ]
+        );
+        // Twelve categories: eight drawn, the rest pooled.
+        let many: Vec<(String, usize)> = (0..12).map(|i| (format!("v{i:02}"), 12 - i)).collect();
+        let many: Vec<(&str, usize)> = many.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+        let f = strings(&many);
+        let bars = Bars::of(Kind::String, Some(&f), None);
+        assert_eq!(bars.0.len(), CATEGORIES + 1);
+        let other = bars.0.last().unwrap();
+        assert!(other.other && other.current.is_none());
+        // v08..v11 hold 4 + 3 + 2 + 1 of 78 values.
+        assert!((other.reference.unwrap() - 10.0 / 78.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn booleans_are_shares_of_true_and_false() {
+        let mut f = FeatureProfile::with_declared(None);
+        for i in 0..10 {
+            f.observe(Value::Bool(i < 3));
+        }
+        let bars = Bars::of(Kind::Boolean, None, Some(&f));
+        assert_eq!(bars.0[0].label, "false");
+        assert_eq!(
+            (bars.0[0].current, bars.0[1].current),
+            (Some(0.7), Some(0.3))
+        );
+        assert_eq!(bars.0[0].reference, None);
+    }
+
+    #[test]
+    fn bar_labels_are_escaped_and_lengths_share_one_scale() {
+        let r = strings(&[("<script>alert(1)</script>", 3), ("x\u{202e}y", 1)]);
+        let svg = bars_svg(&Bars::of(Kind::String, Some(&r), Some(&r)), "b");
+        assert!(!svg.contains("<script"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(svg.contains("x\\u{202e}y") && !svg.contains('\u{202e}'));
+        // The larger share spans the bars' width (374), the other a third of it.
+        assert!(
+            svg.contains(r#"width="374""#) && svg.contains(r#"width="124.7""#),
+            "{svg}"
+        );
+        let nulls = nulls_svg(Some(0.0), Some(0.5));
+        assert!(
+            nulls.contains(r#"width="187""#) && nulls.contains(">50%<"),
+            "{nulls}"
+        );
+    }
+}
