@@ -68,8 +68,9 @@ impl FeatureView<'_> {
     }
 }
 
-/// Every feature of either side, drifted first (highest score first), then features missing
-/// on one side, then the rest by broken invariants and score; ties by name.
+/// Every feature of either side, drifted first (highest score first, as `compare` lists
+/// them), then features missing on one side, then the rest by broken invariants and score;
+/// ties by name.
 pub fn views<'a>(
     reference: &'a DatasetProfile,
     current: &'a DatasetProfile,
@@ -132,9 +133,14 @@ pub fn views<'a>(
             Verdict::Missing | Verdict::New => 1,
             _ => 2,
         };
+        // Drifted features in `compare`'s order (score first); the others by what they break.
+        let findings = |v: &FeatureView| match v.verdict {
+            Verdict::Drift => None,
+            _ => v.worst_finding(),
+        };
         rank(a)
             .cmp(&rank(b))
-            .then_with(|| b.worst_finding().cmp(&a.worst_finding()))
+            .then_with(|| findings(b).cmp(&findings(a)))
             .then_with(|| score(b).total_cmp(&score(a)))
             .then_with(|| a.name.cmp(b.name))
     });
@@ -155,7 +161,7 @@ pub fn table_row(v: &FeatureView, index: usize) -> String {
     );
     let _ = write!(
         row,
-        r#"<td class="num" data-v="{}">{}</td><td class="num">{}</td><td data-v="{}"><span class="badge {}">{}</span></td>"#,
+        r#"<td data-v="{}">{}</td><td>{}</td><td data-v="{}"><span class="badge {}">{}</span></td>"#,
         score.unwrap_or(-1.0),
         score.map_or("—".to_owned(), fmt_stat),
         d.map_or("—".to_owned(), |d| fmt_stat(d.threshold)),
@@ -166,7 +172,7 @@ pub fn table_row(v: &FeatureView, index: usize) -> String {
     let nulls = |r: Option<f64>| r.map_or("—".to_owned(), percent);
     let _ = write!(
         row,
-        r#"<td class="num" data-v="{}">{} → {}</td><td class="num" data-v="{}">{}</td></tr>"#,
+        r#"<td data-v="{}">{} → {}</td><td data-v="{}">{}</td></tr>"#,
         v.nulls.1.unwrap_or(-1.0),
         nulls(v.nulls.0),
         nulls(v.nulls.1),
@@ -233,13 +239,10 @@ impl Drawing {
 
     fn svg(&self, name: &str) -> String {
         match self {
-            Drawing::Numbers(h) => {
-                svg::histogram_svg(h, &format!("distribution of {name}: reference and current"))
+            Drawing::Numbers(h) => svg::histogram_svg(h, &format!("{name}: histogram")),
+            Drawing::Categories(bars) => {
+                svg::bars_svg(bars, &format!("{name}: most frequent values"))
             }
-            Drawing::Categories(bars) => svg::bars_svg(
-                bars,
-                &format!("most frequent values of {name}: reference and current"),
-            ),
         }
     }
 }
@@ -278,12 +281,15 @@ pub fn card(v: &FeatureView, index: usize) -> String {
         None => s.push_str(r#"<p class="empty">No values to draw on either side.</p>"#),
     }
     s.push_str(&figures(v));
+    // Bars only when there are nulls to draw; the figures say 0 % either way.
+    if v.nulls.0.unwrap_or(0.0) > 0.0 || v.nulls.1.unwrap_or(0.0) > 0.0 {
+        s.push_str(&svg::nulls_svg(v.nulls.0, v.nulls.1));
+    }
     if let Some(Drawing::Numbers(h)) = &drawing
         && let Some(note) = outside_note(h)
     {
         let _ = write!(s, r#"<p class="note">{note}</p>"#);
     }
-    s.push_str(&svg::nulls_svg(v.nulls.0, v.nulls.1));
     if !v.findings.is_empty() {
         s.push_str(r#"<ul class="findings">"#);
         for f in &v.findings {
@@ -321,9 +327,9 @@ pub fn finding_item(f: &Finding) -> String {
 fn figures(v: &FeatureView) -> String {
     let mut s = String::from(r#"<dl class="figures">"#);
     let numeric = v.kind == Kind::Numeric;
-    for (f, class, side) in [
-        (v.reference, "ref", "reference"),
-        (v.current, "cur", "current"),
+    for (f, nulls, class, side) in [
+        (v.reference, v.nulls.0, "ref", "reference"),
+        (v.current, v.nulls.1, "cur", "current"),
     ] {
         let _ = write!(s, r#"<div><dt><i class="sw {class}"></i>{side}</dt><dd>"#);
         match f {
@@ -349,6 +355,9 @@ fn figures(v: &FeatureView) -> String {
                 );
             }
         }
+        if let Some(nulls) = nulls {
+            let _ = write!(s, " · nulls {}", percent(nulls));
+        }
         s.push_str("</dd></div>");
     }
     s.push_str("</dl>");
@@ -362,15 +371,15 @@ fn outside_note(h: &Histogram) -> Option<String> {
         .filter_map(|(s, side)| {
             let s = s.as_ref()?;
             let out = s.below + s.above;
-            (out > 0.0).then(|| format!("{} of the {side} values", percent(out)))
+            (out > 0.0).then(|| format!("{} of {side}", percent(out)))
         })
         .collect();
     (!parts.is_empty()).then(|| {
         format!(
-            "{} lie outside the range drawn ({} to {}).",
-            parts.join(" and "),
+            "Outside the range drawn ({} to {}): {} values.",
             format_number(h.edges[0]),
-            format_number(h.edges[svg::BINS])
+            format_number(h.edges[svg::BINS]),
+            parts.join(" and ")
         )
     })
 }

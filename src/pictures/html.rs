@@ -16,6 +16,8 @@ pub const STYLE: &str = include_str!("page.css");
 pub const SCRIPT: &str = include_str!("page.js");
 /// Most findings listed at the top of the page; every one is also on its feature's card.
 const LISTED_FINDINGS: usize = 100;
+/// Findings shown before the rest are folded away.
+const OPEN_FINDINGS: usize = 10;
 
 /// The Content-Security-Policy of the page: nothing may load, only the inline style and script
 /// whose hashes it names may apply. The daemon can send it as a header too.
@@ -163,28 +165,37 @@ fn findings(page: &Page, views: &[FeatureView]) -> String {
         return s;
     }
     let cards: HashMap<&str, usize> = views.iter().enumerate().map(|(i, v)| (v.name, i)).collect();
-    s.push_str(r#"<ul class="findings">"#);
-    for f in page.report.schema.iter().take(LISTED_FINDINGS) {
+    let item = |f: &crate::detect::Finding| {
         let item = feature::finding_item(f);
         match f.feature.as_deref().and_then(|n| cards.get(n)) {
-            Some(i) => {
-                let _ = write!(
-                    s,
-                    r##"{} <a href="#f{i}">chart</a></li>"##,
-                    item.trim_end_matches("</li>")
-                );
-            }
-            None => s.push_str(&item),
+            Some(i) => format!(
+                r##"{} <a href="#f{i}">chart</a></li>"##,
+                item.trim_end_matches("</li>")
+            ),
+            None => item,
         }
-    }
-    if page.report.schema.len() > LISTED_FINDINGS {
+    };
+    let listed = &page.report.schema[..page.report.schema.len().min(LISTED_FINDINGS)];
+    let (first, rest) = listed.split_at(listed.len().min(OPEN_FINDINGS));
+    s.push_str(r#"<ul class="findings">"#);
+    s.extend(first.iter().map(item));
+    s.push_str("</ul>");
+    if !rest.is_empty() {
         let _ = write!(
             s,
-            "<li>… and {} more, each on its feature's card</li>",
-            page.report.schema.len() - LISTED_FINDINGS
+            r#"<details><summary>{} more</summary><ul class="findings">"#,
+            page.report.schema.len() - first.len()
         );
+        s.extend(rest.iter().map(item));
+        if page.report.schema.len() > LISTED_FINDINGS {
+            let _ = write!(
+                s,
+                "<li>… and {} more, each on its feature's card</li>",
+                page.report.schema.len() - LISTED_FINDINGS
+            );
+        }
+        s.push_str("</ul></details>");
     }
-    s.push_str("</ul>");
     s
 }
 

@@ -141,27 +141,30 @@ fn spread(s: &NumericSummary, edges: &[f64]) -> Option<Spread> {
     })
 }
 
-/// The outline of one side's bins as a path: up and across each bin, back down to the base.
+/// Heights of the bins, in whole steps of the plot's height: a pixel each.
+const HEIGHT_STEPS: f64 = PLOT_BASE - PLOT_TOP;
+
+/// The outline of one side's bins as a path in bin units: x counts bins, y counts height
+/// steps up from the base (`histogram_svg` scales it into the plot). Runs of equal height are
+/// one segment, so the path stays short.
 pub fn histogram_path(h: &Histogram, spread: &Spread) -> String {
     let peak = h.peak().max(f64::MIN_POSITIVE);
-    let y = |share: f64| PLOT_BASE - share / peak * (PLOT_BASE - PLOT_TOP);
-    let mut d = format!("M{},{}", coord(PLOT_LEFT), coord(PLOT_BASE));
-    let mut last_y = coord(PLOT_BASE);
-    for (i, &share) in spread.shares.iter().enumerate() {
-        let top = coord(y(share));
-        if top != last_y {
+    let mut d = String::from("M0,0");
+    let (mut height, mut run) = (0i64, 0usize);
+    for &share in &spread.shares {
+        let top = (share / peak * HEIGHT_STEPS).round() as i64;
+        if top != height {
+            if run > 0 {
+                let _ = write!(d, "h{run}");
+            }
             let _ = write!(d, "V{top}");
-            last_y = top;
+            (height, run) = (top, 0);
         }
-        let right = coord(h.x(h.edges[i + 1]));
-        // Runs of equal height are one segment.
-        let next_top = spread.shares.get(i + 1).map(|&s| coord(y(s)));
-        if next_top != Some(top) {
-            let _ = write!(d, "H{right}");
-        }
+        run += 1;
     }
-    if last_y != coord(PLOT_BASE) {
-        let _ = write!(d, "V{}", coord(PLOT_BASE));
+    let _ = write!(d, "h{run}");
+    if height != 0 {
+        d.push_str("V0");
     }
     d.push('Z');
     d
@@ -193,10 +196,9 @@ pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
 /// p95 marked (reference labels on the upper row, current on the lower), an axis of values.
 pub fn histogram_svg(h: &Histogram, label: &str) -> String {
     let mut s = format!(
-        r#"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
-        WIDTH,
-        HISTOGRAM_HEIGHT,
-        Text(label)
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {HISTOGRAM_HEIGHT}" role="img" aria-label="{}"><g transform="translate({PLOT_LEFT} {PLOT_BASE}) scale({} -1)">"#,
+        Text(label),
+        coord((PLOT_RIGHT - PLOT_LEFT) / BINS as f64),
     );
     for (spread, class) in [(&h.reference, "ref"), (&h.current, "cur")] {
         if let Some(spread) = spread {
@@ -207,65 +209,69 @@ pub fn histogram_svg(h: &Histogram, label: &str) -> String {
             );
         }
     }
-    for (row, (spread, class, side)) in [
-        (&h.reference, "ref", "reference"),
-        (&h.current, "cur", "current"),
-    ]
-    .into_iter()
-    .enumerate()
+    s.push_str("</g>");
+    for (row, (spread, class)) in [(&h.reference, "ref"), (&h.current, "cur")]
+        .into_iter()
+        .enumerate()
     {
         let Some(spread) = spread else { continue };
         let label_y = 10.0 + row as f64 * 11.0;
+        let mut lines = String::new();
+        let mut labels = String::new();
         let mut last_label = f64::NEG_INFINITY;
         for (&value, (_, name)) in spread.marked.iter().zip(MARKED) {
             let x = h.x(value);
             let _ = write!(
-                s,
-                r#"<line class="q {class}" x1="{x}" x2="{x}" y1="{}" y2="{}"><title>{side} {name} {}</title></line>"#,
+                lines,
+                "M{},{}V{}",
+                coord(x),
                 coord(label_y + 2.0),
-                coord(PLOT_BASE),
-                Text(&format_number(value)),
-                x = coord(x),
+                coord(PLOT_BASE)
             );
-            // Labels closer than this would overlap; the lines and their titles remain.
+            // Labels closer than this would overlap; the lines remain, and the figures under
+            // the chart give the values.
             if x - last_label >= 24.0 {
-                let _ = write!(
-                    s,
-                    r#"<text class="ql {class}" x="{}" y="{}">{name}</text>"#,
-                    coord(x),
-                    coord(label_y)
-                );
+                let _ = write!(labels, r#"<text x="{}">{name}</text>"#, coord(x));
                 last_label = x;
             }
         }
+        let _ = write!(
+            s,
+            r#"<path class="q {class}" d="{lines}"/><g class="ql {class}" transform="translate(0 {})">{labels}</g>"#,
+            coord(label_y)
+        );
     }
-    let _ = write!(
-        s,
-        r#"<path class="axis" d="M{},{b}H{}"/>"#,
+    let (lo, hi) = (h.edges[0], h.edges[BINS]);
+    let ticks = ticks(lo, hi, 5);
+    let mut marks = format!(
+        "M{},{b}H{}",
         coord(PLOT_LEFT),
         coord(PLOT_RIGHT),
         b = coord(PLOT_BASE)
     );
-    let (lo, hi) = (h.edges[0], h.edges[BINS]);
-    for t in ticks(lo, hi, 5) {
+    let mut labels = String::new();
+    for &t in &ticks {
         let x = h.x(t);
+        let _ = write!(marks, "M{},{}v4", coord(x), coord(PLOT_BASE));
         let anchor = if x < PLOT_LEFT + 20.0 {
-            "start"
+            r#" text-anchor="start""#
         } else if x > PLOT_RIGHT - 20.0 {
-            "end"
+            r#" text-anchor="end""#
         } else {
-            "middle"
+            ""
         };
         let _ = write!(
-            s,
-            r#"<path class="axis" d="M{x},{b}v4"/><text class="tick" x="{x}" y="{}" text-anchor="{anchor}">{}</text>"#,
-            coord(PLOT_BASE + 15.0),
-            Text(&format_number(t)),
-            x = coord(x),
-            b = coord(PLOT_BASE),
+            labels,
+            r#"<text x="{}"{anchor}>{}</text>"#,
+            coord(x),
+            Text(&format_number(t))
         );
     }
-    s.push_str("</svg>");
+    let _ = write!(
+        s,
+        r#"<path class="axis" d="{marks}"/><g class="tick" transform="translate(0 {})">{labels}</g></svg>"#,
+        coord(PLOT_BASE + 15.0)
+    );
     s
 }
 
@@ -375,6 +381,19 @@ const BAR_RIGHT: f64 = 548.0;
 const BAR_THICKNESS: f64 = 9.0;
 const BAR_ROW: f64 = 24.0;
 
+/// A horizontal bar as a closed sub-path (one path draws all bars of a side).
+fn bar(d: &mut String, y: f64, length: f64) {
+    let _ = write!(
+        d,
+        "M{},{}h{}v{}H{}z",
+        coord(BAR_LEFT),
+        coord(y),
+        coord(length),
+        coord(BAR_THICKNESS),
+        coord(BAR_LEFT)
+    );
+}
+
 /// The bars as one `<svg>`: a row per category, reference above current, lengths on one scale
 /// (the largest share spans the width), each labelled with its percentage.
 pub fn bars_svg(bars: &Bars, label: &str) -> String {
@@ -387,57 +406,65 @@ pub fn bars_svg(bars: &Bars, label: &str) -> String {
         .fold(0.0, f64::max)
         .max(f64::MIN_POSITIVE);
     let mut s = format!(
-        r#"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
-        WIDTH,
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {}" role="img" aria-label="{}"><g class="cat">"#,
         coord(height),
         Text(label)
     );
-    for (i, bar) in bars.0.iter().enumerate() {
+    let mut paths = [String::new(), String::new()];
+    let mut percents = String::new();
+    for (i, b) in bars.0.iter().enumerate() {
         let top = 4.0 + i as f64 * BAR_ROW;
-        let shown = clip(&bar.label, 26);
+        let shown = clip(&b.label, 26);
+        // The whole value as a tooltip, only when the label had to be cut.
+        let title = if shown.len() < b.label.len() {
+            format!("<title>{}</title>", Text(&b.label))
+        } else {
+            String::new()
+        };
         let _ = write!(
             s,
-            r#"<text class="{}" x="{}" y="{}" text-anchor="end"><title>{}</title>{}</text>"#,
-            if bar.other { "cat other" } else { "cat" },
+            r#"<text{} x="{}" y="{}">{title}{}</text>"#,
+            if b.other { r#" class="other""# } else { "" },
             coord(BAR_LABEL_RIGHT),
             coord(top + BAR_THICKNESS + 3.0),
-            Text(&bar.label),
             Text(&shown),
         );
-        for (j, (share, class)) in [(bar.reference, "ref"), (bar.current, "cur")]
-            .into_iter()
-            .enumerate()
-        {
+        for (j, share) in [b.reference, b.current].into_iter().enumerate() {
             let Some(share) = share else { continue };
             let y = top + j as f64 * (BAR_THICKNESS + 1.0);
             let length = share / peak * (BAR_RIGHT - BAR_LEFT);
+            bar(
+                &mut paths[j],
+                y,
+                length.max(if share > 0.0 { 1.0 } else { 0.0 }),
+            );
             let _ = write!(
-                s,
-                r#"<rect class="{class}" x="{}" y="{}" width="{}" height="{}"/><text class="pct" x="{}" y="{}">{}</text>"#,
-                coord(BAR_LEFT),
-                coord(y),
-                coord(length.max(if share > 0.0 { 1.0 } else { 0.0 })),
-                coord(BAR_THICKNESS),
+                percents,
+                r#"<text x="{}" y="{}">{}</text>"#,
                 coord(BAR_LEFT + length + 4.0),
                 coord(y + BAR_THICKNESS - 1.0),
                 percent(share),
             );
         }
     }
-    s.push_str("</svg>");
+    s.push_str("</g>");
+    for (d, class) in paths.iter().zip(["ref", "cur"]) {
+        if !d.is_empty() {
+            let _ = write!(s, r#"<path class="bar {class}" d="{d}"/>"#);
+        }
+    }
+    let _ = write!(s, r#"<g class="pct">{percents}</g></svg>"#);
     s
 }
 
 /// Null ratios side by side on a 0–100 % scale, so a small ratio looks small.
 pub fn nulls_svg(reference: Option<f64>, current: Option<f64>) -> String {
     let mut s = format!(
-        r#"<svg class="nulls" viewBox="0 0 {WIDTH} 30" role="img" aria-label="null ratios">"#
-    );
-    let _ = write!(
-        s,
-        r#"<text class="cat" x="{}" y="19" text-anchor="end">nulls</text>"#,
+        r#"<svg class="nulls" viewBox="0 0 {WIDTH} 30" role="img" aria-label="null ratios"><text class="cat" x="{}" y="19">nulls</text>"#,
         coord(BAR_LABEL_RIGHT)
     );
+    let mut track = String::new();
+    let mut parts = String::new();
     for (j, (ratio, class)) in [(reference, "ref"), (current, "cur")]
         .into_iter()
         .enumerate()
@@ -445,21 +472,18 @@ pub fn nulls_svg(reference: Option<f64>, current: Option<f64>) -> String {
         let Some(ratio) = ratio else { continue };
         let y = 4.0 + j as f64 * (BAR_THICKNESS + 2.0);
         let length = ratio.clamp(0.0, 1.0) * (BAR_RIGHT - BAR_LEFT);
+        bar(&mut track, y, BAR_RIGHT - BAR_LEFT);
+        let mut d = String::new();
+        bar(&mut d, y, length.max(if ratio > 0.0 { 1.0 } else { 0.0 }));
         let _ = write!(
-            s,
-            r#"<rect class="track" x="{}" y="{y}" width="{}" height="{h}"/><rect class="{class}" x="{}" y="{y}" width="{}" height="{h}"/><text class="pct" x="{}" y="{}">{}</text>"#,
-            coord(BAR_LEFT),
-            coord(BAR_RIGHT - BAR_LEFT),
-            coord(BAR_LEFT),
-            coord(length.max(if ratio > 0.0 { 1.0 } else { 0.0 })),
+            parts,
+            r#"<path class="bar {class}" d="{d}"/><text class="pct" x="{}" y="{}">{}</text>"#,
             coord(BAR_RIGHT + 4.0),
             coord(y + BAR_THICKNESS - 1.0),
             percent(ratio),
-            y = coord(y),
-            h = coord(BAR_THICKNESS),
         );
     }
-    s.push_str("</svg>");
+    let _ = write!(s, r#"<path class="track" d="{track}"/>{parts}</svg>"#);
     s
 }
 
@@ -496,11 +520,9 @@ mod tests {
         assert_eq!(r.shares[1..BINS - 1].iter().sum::<f64>(), 0.0);
         assert_eq!((r.below, r.above), (0.0, 0.0));
         assert_eq!(r.marked, [0.0, 0.0, 10.0]);
-        // Bin width 580 / 40 = 14.5; the peak reaches the top of the plot (26).
-        assert_eq!(
-            histogram_path(&h, r),
-            "M10,136V26H24.5V136H575.5V26H590V136Z"
-        );
+        // In bin units: the peak is the plot's full height (110 steps).
+        assert_eq!(histogram_path(&h, r), "M0,0V110h1V0h38V110h1V0Z");
+        assert!(histogram_svg(&h, "t").contains(r#"translate(10 136) scale(14.5 -1)"#));
         assert!(h.current.is_none());
     }
 
@@ -519,7 +541,7 @@ mod tests {
         assert_eq!(r.marked, [19.0, 199.0, 379.0]);
         // p50 at 10 + 199 / 399 × 580 = 299.27.
         let svg = histogram_svg(&h, "u");
-        assert!(svg.contains(r#"x1="299.3" x2="299.3""#), "{svg}");
+        assert!(svg.contains("M299.3,23V136"), "{svg}");
         for tick in [">0<", ">100<", ">200<", ">300<"] {
             assert!(svg.contains(tick), "tick {tick} missing: {svg}");
         }
@@ -611,12 +633,12 @@ mod tests {
         assert!(svg.contains("x\\u{202e}y") && !svg.contains('\u{202e}'));
         // The larger share spans the bars' width (374), the other a third of it.
         assert!(
-            svg.contains(r#"width="374""#) && svg.contains(r#"width="124.7""#),
+            svg.contains("M174,4h374v9H174z") && svg.contains("M174,28h124.7v9H174z"),
             "{svg}"
         );
         let nulls = nulls_svg(Some(0.0), Some(0.5));
         assert!(
-            nulls.contains(r#"width="187""#) && nulls.contains(">50%<"),
+            nulls.contains("M174,15h187v9H174z") && nulls.contains(">50%<"),
             "{nulls}"
         );
     }

@@ -155,13 +155,31 @@ class Tab:
         self.call("Emulation.setEmulatedMedia",
                   {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
 
+    def frames(self):
+        self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
     def screenshot(self, path, height):
+        """The top `height` pixels of the page. The viewport is made that tall for the shot:
+        cards off screen are not rendered (content-visibility: auto), also not for a capture
+        beyond the viewport."""
         full = self.js("document.documentElement.scrollHeight")
-        clip = {"x": 0, "y": 0, "width": 1280, "height": min(height, full), "scale": 1}
-        data = self.call("Page.captureScreenshot",
-                         {"format": "png", "clip": clip, "captureBeyondViewport": True})
+        height = min(height, full)
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.frames()
+        data = self.call("Page.captureScreenshot", {"format": "png"})
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
         path.write_bytes(base64.b64decode(data["data"]))
         return str(path)
+
+    def printed_cards(self):
+        """Cards the print style sheet renders whole (none skipped as off screen)."""
+        self.call("Emulation.setEmulatedMedia", {"media": "print"})
+        n = self.js("""[...document.querySelectorAll('section.feature')]
+          .filter(c => getComputedStyle(c).contentVisibility === 'visible').length""")
+        self.call("Emulation.setEmulatedMedia", {"media": ""})
+        return n
 
     def pdf(self, path):
         data = self.call("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": False})
@@ -254,7 +272,7 @@ def main():
         started = time.monotonic()
         tab.open(url)
         # Two animation frames after load: the first paint of the page has happened.
-        tab.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        tab.frames()
         opened_ms = (time.monotonic() - started) * 1000
         timing = tab.js("""(() => { const n = performance.getEntriesByType('navigation')[0];
           const p = performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint');
@@ -262,6 +280,7 @@ def main():
                   first_contentful_paint_ms: p ? p.startTime : null}; })()""")
         timing["opened_ms"] = opened_ms
         facts = tab.js(FACTS)
+        facts["printed_cards"] = tab.printed_cards()
         shots = {"light": tab.screenshot(out_dir / "report-light.png", 2200)}
         tab.media("dark")
         shots["dark"] = tab.screenshot(out_dir / "report-dark.png", 2200)

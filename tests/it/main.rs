@@ -16,5 +16,6 @@ mod profile_file;
 mod prometheus;
 mod prometheus_server;
 mod push;
+mod report_page;
 mod rules;
 mod serve;
