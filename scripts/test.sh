@@ -48,6 +48,23 @@ export DRIFTD_PROMTOOL
 echo "== promtool: Prometheus alerting rules"
 (cd rules/prometheus && "$DRIFTD_PROMTOOL" check rules driftd.rules.yml &&
   "$DRIFTD_PROMTOOL" test rules driftd.rules.test.yml)
+echo "== chromium"
+# The report tests (tests/it/report_page.rs) open driftd's HTML report in Debian's headless
+# Chromium, driven over the DevTools protocol by a standard-library Python script.
+if [ -z "${DRIFTD_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends chromium
+fi
+DRIFTD_CHROMIUM="${DRIFTD_CHROMIUM:-/usr/bin/chromium}"
+export DRIFTD_CHROMIUM
+"$DRIFTD_CHROMIUM" --version 2>/dev/null
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "python3 is needed to drive Chromium in the report tests" >&2
+  exit 1
+fi
 echo "== Grafana dashboards against @grafana/schema"
 if ! command -v npm >/dev/null 2>&1; then
   echo "npm (Node.js 20 or later) is needed to check the dashboards" >&2

@@ -14,6 +14,7 @@ use crate::ingest;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
 use crate::report;
 
+mod report_page;
 mod skew;
 
 #[derive(Debug, Parser)]
@@ -40,6 +41,9 @@ pub enum Command {
     /// Profile a file and upload the profile and the run's counters to a driftd server: what a
     /// pipeline step runs. Exit status 0: uploaded; 2: refused, unreachable, or unreadable.
     Push(PushArgs),
+    /// Draw a comparison as one self-contained HTML page: summary, features table, a chart per
+    /// feature. Exit status 0: written; 2: error.
+    Report(report_page::ReportArgs),
     /// Run the daemon: ingest, windows, storage, continuous evaluation, /metrics.
     /// Settings: defaults, then --config, then DRIFTD_* variables, then these flags.
     Serve(ServeArgs),
@@ -207,6 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare(args),
         Command::Rules(RulesCommand::Check { path }) => rules_check(&path),
         Command::Push(args) => push(args),
+        Command::Report(args) => report_page::report(args),
         Command::Serve(args) => serve(args),
     }
 }
@@ -370,6 +375,38 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if let Some(id) = &args.join_on {
         return skew::compare(&args, id);
     }
+    let Judged {
+        report, problems, ..
+    } = judge(&args)?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_text(&report::compare_table(&report))?;
+    }
+    if let Some(problems) = problems
+        && !args.json
+    {
+        report_problems(&problems);
+    }
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Both sides of a comparison and its verdicts.
+struct Judged {
+    reference: DatasetProfile,
+    current: DatasetProfile,
+    /// The current side's unreadable records, when it is a data file.
+    problems: Option<Problems>,
+    report: detect::DriftReport,
+}
+
+/// Loads both sides (at once: decoding or profiling one does not wait for the other) and
+/// judges the current one against the reference under the rules.
+fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
     if let Some(name) = &args.dataset {
         validate_dataset(name)?;
     }
@@ -384,7 +421,6 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     };
     let limits = Limits::default();
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    // Both sides load at once: decoding or profiling one does not wait for the other.
     let (reference, current) = std::thread::scope(|scope| {
         let reference = scope.spawn(|| {
             load(
@@ -410,21 +446,11 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let (current, problems) = current?;
     let rules = rules.for_dataset(&current.dataset);
     let report = detect::compare(&reference, &current, &rules);
-
-    if args.json {
-        print_json(&report)?;
-    } else {
-        print_text(&report::compare_table(&report))?;
-    }
-    if let Some(problems) = problems
-        && !args.json
-    {
-        report_problems(&problems);
-    }
-    Ok(if report.failed() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    Ok(Judged {
+        reference,
+        current,
+        problems,
+        report,
     })
 }
 

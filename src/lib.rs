@@ -21,7 +21,8 @@
 //!   continuous evaluation, the counters API, and export of Prometheus metrics
 //!   (`serve::metrics`).
 //! - [`push`] uploads a pipeline step's profile and counters to a server (`driftd push`).
-//! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables).
+//! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables);
+//!   [`pictures`] draws a comparison as one self-contained HTML page (`driftd report`).
 //! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs
 //!   and OpenTelemetry spans (OTLP export, what each span carries);
 //!   [`cli`] is the `driftd` command line.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod ingest;
+pub mod pictures;
 pub mod profile;
 pub mod push;
 pub mod report;

@@ -17,6 +17,7 @@ mod profile_file;
 mod prometheus;
 mod prometheus_server;
 mod push;
+mod report_page;
 mod rules;
 mod serve;
 mod skew_sampling;
