@@ -11,6 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::config::{self, Layer, ServeConfig, Source};
 use crate::detect::{self, RuleSet};
 use crate::ingest;
+use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
 use crate::report;
 
@@ -198,32 +199,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
-    validate_dataset(&args.dataset)?;
+    let dataset: DatasetName = args.dataset.parse()?;
     let stage = args.stage;
     let run_id = match (&args.run_id, stage) {
         (Some(id), _) => Some(id.clone()),
-        (None, Stage::Offline) => Some(format!(
-            "{}-{}",
-            args.dataset,
-            &file_digest(&args.path)?[..12]
-        )),
+        (None, Stage::Offline) => Some(format!("{}-{}", dataset, &file_digest(&args.path)?[..12])),
         (None, Stage::Online) => None,
     };
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let (mut profile, problems) = load(
-        &args.path,
-        &args.dataset,
-        stage,
-        Limits::default(),
-        &progress,
-    )?;
+    let (mut profile, problems) = load(&args.path, &dataset, stage, Limits::default(), &progress)?;
     profile.labels.extend(args.labels.iter().cloned());
     if let Some(problems) = &problems {
         report_problems(problems);
     }
     let upload = crate::push::Upload {
         url: args.url.clone(),
-        dataset: args.dataset.clone(),
+        dataset,
         stage: stage.as_str(),
         run_id,
         run_time: args.run_time.clone(),
@@ -256,58 +247,10 @@ fn file_digest(path: &Path) -> anyhow::Result<String> {
         .collect())
 }
 
-/// Longest dataset name accepted.
-const MAX_DATASET_NAME: usize = 128;
-
-/// Dataset names go into URLs, metric labels and file names: letters, digits, `_ - . :`.
-pub fn validate_dataset(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || name.len() > MAX_DATASET_NAME {
-        bail!(
-            "dataset name must be 1 to {MAX_DATASET_NAME} characters, got {}",
-            name.len()
-        );
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')))
-    {
-        bail!("dataset name {name:?} contains {c:?}; use letters, digits, '_', '-', '.' or ':'");
-    }
-    Ok(())
-}
-
-/// The default dataset name: the file name up to its first dot, with other characters as `_`.
-fn dataset_from_path(path: &Path) -> String {
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = stem.split('.').next().unwrap_or_default();
-    let name: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(MAX_DATASET_NAME)
-        .collect();
-    if name.is_empty() {
-        "dataset".to_owned()
-    } else {
-        name
-    }
-}
-
 fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     let dataset = match &args.dataset {
-        Some(name) => {
-            validate_dataset(name)?;
-            name.clone()
-        }
-        None => dataset_from_path(&args.path),
+        Some(name) => name.parse()?,
+        None => DatasetName::from_path(&args.path),
     };
     let limits = Limits {
         max_features: args.max_features,
@@ -333,17 +276,15 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    if let Some(name) = &args.dataset {
-        validate_dataset(name)?;
-    }
+    let dataset: Option<DatasetName> = args.dataset.as_deref().map(str::parse).transpose()?;
     let rules = match &args.rules {
         Some(path) => load_rules(path)?,
         None => RuleSet::default(),
     };
     let name_of = |path: &Path| {
-        args.dataset
+        dataset
             .clone()
-            .unwrap_or_else(|| dataset_from_path(path))
+            .unwrap_or_else(|| DatasetName::from_path(path))
     };
     let limits = Limits::default();
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -515,7 +456,7 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
 /// Problems are `None` for a profile file.
 pub fn load(
     path: &Path,
-    dataset: &str,
+    dataset: &DatasetName,
     stage: Stage,
     limits: Limits,
     progress: &MultiProgress,
@@ -527,7 +468,7 @@ pub fn load(
             .with_context(|| format!("{}", path.display()))?;
         return Ok((profile, None));
     }
-    let mut profiler = Profiler::new(dataset, stage, limits);
+    let mut profiler = Profiler::new(dataset.as_str(), stage, limits);
     let bar = progress_bar(path, progress);
     let result = ingest::read_file(path, &mut profiler, &bar);
     bar.finish_and_clear();

@@ -32,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod ingest;
+pub mod names;
 pub mod profile;
 pub mod push;
 pub mod report;
