@@ -500,7 +500,7 @@ fn progress_bar(path: &Path, progress: &MultiProgress) -> ProgressBar {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let bar = ProgressBar::new(0)
         .with_style(style)
-        .with_message(report::printable(&name, 30));
+        .with_message(crate::format::printable(&name, 30));
     progress.add(bar)
 }
 
@@ -544,7 +544,7 @@ fn report_problems(problems: &Problems) {
         problems.rejected_rows, problems.ignored_values
     );
     for line in report::problem_lines(problems) {
-        let _ = writeln!(err, "  {}", report::printable(&line, 400));
+        let _ = writeln!(err, "  {}", crate::format::printable(&line, 400));
     }
 }
 
