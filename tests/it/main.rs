@@ -18,3 +18,4 @@ mod prometheus_server;
 mod push;
 mod rules;
 mod serve;
+mod tour;
