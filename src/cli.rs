@@ -337,10 +337,9 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     let mut layers = Vec::new();
     let mut errors = Vec::new();
     if let Some(path) = &args.config {
-        match Layer::from_file(path) {
-            Ok(layer) => layers.push((Source::File(path.clone()), layer)),
-            Err(mut e) => errors.append(&mut e),
-        }
+        let (layer, mut problems) = Layer::from_file(path);
+        layers.push((Source::File(path.clone()), layer));
+        errors.append(&mut problems);
     }
     let (env, unknown) = Layer::from_env(
         std::env::vars().filter(|(k, _)| !crate::telemetry::VARIABLES.contains(&k.as_str())),
@@ -381,7 +380,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _telemetry = crate::telemetry::init()?;
     let config = serve_config(&args)?;
     if args.print_config {
-        println!("{config:#?}");
+        print!("{}", config.to_yaml());
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

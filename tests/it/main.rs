@@ -5,6 +5,7 @@ mod alerting_rules;
 mod alerts;
 mod cli_compare;
 mod cli_profile;
+mod config_file;
 mod counters;
 mod dashboards;
 mod drift_statistics;
