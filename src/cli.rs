@@ -11,6 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::config::{self, Layer, ServeConfig, Source};
 use crate::detect::{self, RuleSet};
 use crate::ingest;
+use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
 use crate::report;
 
@@ -217,32 +218,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
-    validate_dataset(&args.dataset)?;
+    let dataset: DatasetName = args.dataset.parse()?;
     let stage = args.stage;
     let run_id = match (&args.run_id, stage) {
         (Some(id), _) => Some(id.clone()),
-        (None, Stage::Offline) => Some(format!(
-            "{}-{}",
-            args.dataset,
-            &file_digest(&args.path)?[..12]
-        )),
+        (None, Stage::Offline) => Some(format!("{}-{}", dataset, &file_digest(&args.path)?[..12])),
         (None, Stage::Online) => None,
     };
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let (mut profile, problems) = load(
-        &args.path,
-        &args.dataset,
-        stage,
-        Limits::default(),
-        &progress,
-    )?;
+    let (mut profile, problems) = load(&args.path, &dataset, stage, Limits::default(), &progress)?;
     profile.labels.extend(args.labels.iter().cloned());
     if let Some(problems) = &problems {
         report_problems(problems);
     }
     let upload = crate::push::Upload {
         url: args.url.clone(),
-        dataset: args.dataset.clone(),
+        dataset,
         stage: stage.as_str(),
         run_id,
         run_time: args.run_time.clone(),
@@ -275,58 +266,10 @@ fn file_digest(path: &Path) -> anyhow::Result<String> {
         .collect())
 }
 
-/// Longest dataset name accepted.
-const MAX_DATASET_NAME: usize = 128;
-
-/// Dataset names go into URLs, metric labels and file names: letters, digits, `_ - . :`.
-pub fn validate_dataset(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || name.len() > MAX_DATASET_NAME {
-        bail!(
-            "dataset name must be 1 to {MAX_DATASET_NAME} characters, got {}",
-            name.len()
-        );
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')))
-    {
-        bail!("dataset name {name:?} contains {c:?}; use letters, digits, '_', '-', '.' or ':'");
-    }
-    Ok(())
-}
-
-/// The default dataset name: the file name up to its first dot, with other characters as `_`.
-fn dataset_from_path(path: &Path) -> String {
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = stem.split('.').next().unwrap_or_default();
-    let name: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(MAX_DATASET_NAME)
-        .collect();
-    if name.is_empty() {
-        "dataset".to_owned()
-    } else {
-        name
-    }
-}
-
 fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     let dataset = match &args.dataset {
-        Some(name) => {
-            validate_dataset(name)?;
-            name.clone()
-        }
-        None => dataset_from_path(&args.path),
+        Some(name) => name.parse()?,
+        None => DatasetName::from_path(&args.path),
     };
     let limits = Limits {
         max_features: args.max_features,
@@ -337,7 +280,13 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         Some(id) => {
             let policy = args.sample.policy()?;
             let (profile, problems, sample) = skew::load_sampled(
-                &args.path, &dataset, args.stage, limits, id, policy, &progress,
+                &args.path,
+                dataset.as_str(),
+                args.stage,
+                limits,
+                id,
+                policy,
+                &progress,
             )?;
             (profile, problems, Some(sample))
         }
@@ -407,17 +356,15 @@ struct Judged {
 /// Loads both sides (at once: decoding or profiling one does not wait for the other) and
 /// judges the current one against the reference under the rules.
 fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
-    if let Some(name) = &args.dataset {
-        validate_dataset(name)?;
-    }
+    let dataset: Option<DatasetName> = args.dataset.as_deref().map(str::parse).transpose()?;
     let rules = match &args.rules {
         Some(path) => load_rules(path)?,
         None => RuleSet::default(),
     };
     let name_of = |path: &Path| {
-        args.dataset
+        dataset
             .clone()
-            .unwrap_or_else(|| dataset_from_path(path))
+            .unwrap_or_else(|| DatasetName::from_path(path))
     };
     let limits = Limits::default();
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -459,10 +406,9 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     let mut layers = Vec::new();
     let mut errors = Vec::new();
     if let Some(path) = &args.config {
-        match Layer::from_file(path) {
-            Ok(layer) => layers.push((Source::File(path.clone()), layer)),
-            Err(mut e) => errors.append(&mut e),
-        }
+        let (layer, mut problems) = Layer::from_file(path);
+        layers.push((Source::File(path.clone()), layer));
+        errors.append(&mut problems);
     }
     let (env, unknown) = Layer::from_env(
         std::env::vars().filter(|(k, _)| !crate::telemetry::VARIABLES.contains(&k.as_str())),
@@ -503,7 +449,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _telemetry = crate::telemetry::init()?;
     let config = serve_config(&args)?;
     if args.print_config {
-        println!("{config:#?}");
+        print!("{}", config.to_yaml());
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -578,7 +524,7 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
 /// Problems are `None` for a profile file.
 pub fn load(
     path: &Path,
-    dataset: &str,
+    dataset: &DatasetName,
     stage: Stage,
     limits: Limits,
     progress: &MultiProgress,
@@ -590,7 +536,7 @@ pub fn load(
             .with_context(|| format!("{}", path.display()))?;
         return Ok((profile, None));
     }
-    let mut profiler = Profiler::new(dataset, stage, limits);
+    let mut profiler = Profiler::new(dataset.as_str(), stage, limits);
     let bar = progress_bar(path, progress);
     let result = ingest::read_file(path, &mut profiler, &bar);
     bar.finish_and_clear();
@@ -622,7 +568,7 @@ fn progress_bar(path: &Path, progress: &MultiProgress) -> ProgressBar {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let bar = ProgressBar::new(0)
         .with_style(style)
-        .with_message(report::printable(&name, 30));
+        .with_message(crate::format::printable(&name, 30));
     progress.add(bar)
 }
 
@@ -670,7 +616,7 @@ fn report_problems(problems: &Problems) {
         problems.rejected_rows, problems.ignored_values
     );
     for line in report::problem_lines(problems) {
-        let _ = writeln!(err, "  {}", report::printable(&line, 400));
+        let _ = writeln!(err, "  {}", crate::format::printable(&line, 400));
     }
 }
 

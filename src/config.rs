@@ -3,12 +3,15 @@
 //! is reported at once, each with the layer it came from. Secrets (the database URL, which may
 //! hold a password) are wrapped so that `Debug` and `Display` print `[redacted]`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+mod values;
 
 /// A value that must never reach logs, errors, metrics or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,271 +39,201 @@ impl fmt::Display for Secret {
     }
 }
 
-/// The resolved configuration.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    pub listen: SocketAddr,
-    pub database_url: Secret,
-    pub rules: Option<PathBuf>,
+// Each setting is declared once: its field and type, its default, its environment variable,
+// how it is read from text and written back, whether it is a secret, and its documentation.
+// The resolved struct, the per-layer struct, the documentation table, reading a layer and
+// `--print-config` are all generated from this list.
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident: $ty:ty = $default:expr,
+            env $env:literal, read $read:path, show $show:path, secret $secret:literal,
+            help $help:literal;
+    )*) => {
+        /// The resolved configuration.
+        #[derive(Debug, Clone)]
+        pub struct ServeConfig {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+        }
+
+        impl Default for ServeConfig {
+            fn default() -> Self {
+                ServeConfig { $( $name: $default, )* }
+            }
+        }
+
+        /// One layer: every setting optional, as text, so each layer is parsed the same way.
+        #[derive(Debug, Default)]
+        pub struct Layer {
+            $( pub $name: Option<String>, )*
+            /// Where each value of a config file stands (line, column), for its errors.
+            pub locations: BTreeMap<&'static str, (usize, usize)>,
+        }
+
+        /// Settings, their environment variables, and a line of documentation each.
+        pub const SETTINGS: &[(&str, &str, &str)] = &[ $( (stringify!($name), $env, $help), )* ];
+
+        /// Settings whose values never appear in errors, logs or `Debug` output.
+        const SECRETS: &[&str] = &[ $( if $secret { stringify!($name) } else { "" }, )* ];
+
+        impl Layer {
+            fn slot(&mut self, setting: &str) -> Option<&mut Option<String>> {
+                match setting {
+                    $( stringify!($name) => Some(&mut self.$name), )*
+                    _ => None,
+                }
+            }
+        }
+
+        fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), String> {
+            match setting {
+                $( stringify!($name) => config.$name = $read(value)?, )*
+                other => unreachable!("unknown setting {other}"),
+            }
+            Ok(())
+        }
+
+        impl ServeConfig {
+            /// The configuration as a YAML file `--config` reads back; secrets are left out.
+            pub fn to_yaml(&self) -> String {
+                let mut out = String::from(
+                    "# driftd serve: the resolved configuration (secrets are not printed)\n",
+                );
+                $( values::yaml_line(&mut out, stringify!($name), $show(&self.$name)); )*
+                out
+            }
+        }
+    };
+}
+
+settings! {
+    listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8471)),
+        env "DRIFTD_LISTEN", read values::address, show values::show_display, secret false,
+        help "address to listen on (default 127.0.0.1:8471, loopback)";
+    database_url: Secret = Secret::new("sqlite://driftd.db"),
+        env "DRIFTD_DATABASE_URL", read values::database_url, show values::show_secret,
+        secret true,
+        help "sqlite://PATH (default sqlite://driftd.db) or postgres://…";
+    rules: Option<PathBuf> = None,
+        env "DRIFTD_RULES", read values::path, show values::show_path, secret false,
+        help "rule file or directory applied by continuous evaluation";
     /// Length of an online window.
-    pub window: Duration,
+    window: Duration = Duration::from_secs(60),
+        env "DRIFTD_WINDOW", read values::duration, show values::show_duration, secret false,
+        help "length of an online window (default 60s)";
     /// Length of the coarser windows closed windows are rolled up into.
-    pub rollup: Duration,
+    rollup: Duration = Duration::from_secs(3600),
+        env "DRIFTD_ROLLUP", read values::duration, show values::show_duration, secret false,
+        help "coarser windows closed windows are merged into (default 1h)";
     /// How long closed windows are kept; rollups are kept `rollup_retention`.
-    pub retention: Duration,
-    pub rollup_retention: Duration,
-    pub eval_interval: Duration,
+    retention: Duration = Duration::from_secs(2 * 86_400),
+        env "DRIFTD_RETENTION", read values::duration, show values::show_duration,
+        secret false,
+        help "how long closed windows are kept (default 2d)";
+    rollup_retention: Duration = Duration::from_secs(30 * 86_400),
+        env "DRIFTD_ROLLUP_RETENTION", read values::duration, show values::show_duration,
+        secret false,
+        help "how long rollups are kept (default 30d)";
+    eval_interval: Duration = Duration::from_secs(30),
+        env "DRIFTD_EVAL_INTERVAL", read values::duration, show values::show_duration,
+        secret false,
+        help "how often drift is evaluated (default 30s)";
     /// How often open windows are written to the database: what a crash can lose at most.
-    pub flush_interval: Duration,
-    pub shutdown_grace: Duration,
+    flush_interval: Duration = Duration::from_secs(5),
+        env "DRIFTD_FLUSH_INTERVAL", read values::duration, show values::show_duration,
+        secret false,
+        help "how often open windows are saved: the most a crash loses (default 5s)";
+    shutdown_grace: Duration = Duration::from_secs(10),
+        env "DRIFTD_SHUTDOWN_GRACE", read values::duration, show values::show_duration,
+        secret false,
+        help "time allowed to flush on SIGTERM (default 10s)";
     /// Largest request body, after decompression.
-    pub max_body_bytes: usize,
+    max_body_bytes: usize = 8 << 20,
+        env "DRIFTD_MAX_BODY_BYTES", read values::count, show values::show_display,
+        secret false,
+        help "largest request body (default 8388608)";
     /// Record batches waiting to be profiled; beyond, ingest answers 429.
-    pub queue_capacity: usize,
+    queue_capacity: usize = 64,
+        env "DRIFTD_QUEUE_CAPACITY", read values::count, show values::show_display,
+        secret false,
+        help "record batches waiting to be profiled before 429 (default 64)";
     /// Request bytes waiting to be profiled, all batches together; beyond, ingest answers 429.
     /// This bounds the queue's memory, whatever the batch sizes.
-    pub queue_bytes: usize,
-    pub max_datasets: usize,
-    pub max_features: usize,
+    queue_bytes: usize = 16 << 20,
+        env "DRIFTD_QUEUE_BYTES", read values::byte_budget, show values::show_display,
+        secret false,
+        help "request bytes waiting to be profiled, all batches together, before 429 (default 16777216)";
+    max_datasets: usize = 100,
+        env "DRIFTD_MAX_DATASETS", read values::count, show values::show_display,
+        secret false,
+        help "datasets accepted (default 100)";
+    max_features: usize = 1000,
+        env "DRIFTD_MAX_FEATURES", read values::count, show values::show_display,
+        secret false,
+        help "features per dataset (default 1000)";
     /// Features per dataset that get their own metric series.
-    pub metrics_max_features: usize,
+    metrics_max_features: usize = 200,
+        env "DRIFTD_METRICS_MAX_FEATURES", read values::count, show values::show_display,
+        secret false,
+        help "features per dataset exported as metric series (default 200)";
     /// Counter names per dataset (both stages together).
-    pub max_counters: usize,
+    max_counters: usize = 200,
+        env "DRIFTD_MAX_COUNTERS", read values::count, show values::show_display,
+        secret false,
+        help "counter names per dataset, offline and online together (default 200)";
     /// A counter seen on one side only for this long is reported as unmapped.
-    pub counter_unmapped_after: Duration,
+    counter_unmapped_after: Duration = Duration::from_secs(86_400),
+        env "DRIFTD_COUNTER_UNMAPPED_AFTER", read values::duration, show values::show_duration,
+        secret false,
+        help "a counter seen on one side only this long is reported unmapped (default 1d)";
     /// Online counter totals and parity ratios cover this much recent time.
-    pub parity_window: Duration,
+    parity_window: Duration = Duration::from_secs(3_600),
+        env "DRIFTD_PARITY_WINDOW", read values::duration, show values::show_duration,
+        secret false,
+        help "recent online counters compared with the latest run (default 1h)";
     /// Share of ingested records (0 to 1) that become `record` events on the ingest span, with
     /// their feature values as attributes; 0 turns them off.
-    pub trace_record_sample_rate: f64,
+    trace_record_sample_rate: f64 = 0.0,
+        env "DRIFTD_TRACE_RECORD_SAMPLE_RATE", read values::share, show values::show_display,
+        secret false,
+        help "share of records (0 to 1) sent as span events with their values (default 0, off)";
     /// Feature values per `record` event; further features are left out.
-    pub trace_record_max_attributes: usize,
+    trace_record_max_attributes: usize = 64,
+        env "DRIFTD_TRACE_RECORD_MAX_ATTRIBUTES", read values::record_attributes,
+        show values::show_display, secret false,
+        help "feature values per sampled record event (default 64, at most 1000)";
     /// Slack incoming webhook: with it alone, any drifted feature alerts there.
-    pub slack_webhook_url: Option<Secret>,
+    slack_webhook_url: Option<Secret> = None,
+        env "DRIFTD_SLACK_WEBHOOK_URL", read values::http_url,
+        show values::show_optional_secret, secret true,
+        help "Slack incoming webhook (a secret); alone, it alerts on any drift";
     /// Generic webhook and the key its bodies are signed with (HMAC-SHA256).
-    pub webhook_url: Option<Secret>,
-    pub webhook_secret: Option<Secret>,
+    webhook_url: Option<Secret> = None,
+        env "DRIFTD_WEBHOOK_URL", read values::http_url, show values::show_optional_secret,
+        secret true,
+        help "generic webhook receiving alert JSON (a secret)";
+    webhook_secret: Option<Secret> = None,
+        env "DRIFTD_WEBHOOK_SECRET", read values::secret, show values::show_optional_secret,
+        secret true,
+        help "key for the webhook's HMAC-SHA256 signature header (a secret)";
     /// Alertmanager's base URL; alerts go to `POST /api/v2/alerts`.
-    pub alertmanager_url: Option<Secret>,
+    alertmanager_url: Option<Secret> = None,
+        env "DRIFTD_ALERTMANAGER_URL", read values::http_url,
+        show values::show_optional_secret, secret true,
+        help "Alertmanager base URL, e.g. http://alertmanager:9093";
     /// The default `for:` of alert rules: how long a condition must hold before it fires.
-    pub alert_for: Duration,
+    alert_for: Duration = Duration::from_secs(300),
+        env "DRIFTD_ALERT_FOR", read values::duration_or_zero, show values::show_duration,
+        secret false,
+        help "how long a condition holds before its alert fires (default 5m)";
     /// Link templates for notifications; `{dataset}` is replaced by the dataset's name.
-    pub grafana_url: Option<String>,
-    pub honeycomb_url: Option<String>,
+    grafana_url: Option<String> = None,
+        env "DRIFTD_GRAFANA_URL", read values::text, show values::show_text, secret false,
+        help "link template for notifications, {dataset} replaced";
+    honeycomb_url: Option<String> = None,
+        env "DRIFTD_HONEYCOMB_URL", read values::text, show values::show_text, secret false,
+        help "link template for notifications, {dataset} replaced";
 }
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8471)),
-            database_url: Secret::new("sqlite://driftd.db"),
-            rules: None,
-            window: Duration::from_secs(60),
-            rollup: Duration::from_secs(3600),
-            retention: Duration::from_secs(2 * 86_400),
-            rollup_retention: Duration::from_secs(30 * 86_400),
-            eval_interval: Duration::from_secs(30),
-            flush_interval: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(10),
-            max_body_bytes: 8 << 20,
-            queue_capacity: 64,
-            queue_bytes: 16 << 20,
-            max_datasets: 100,
-            max_features: 1000,
-            metrics_max_features: 200,
-            max_counters: 200,
-            counter_unmapped_after: Duration::from_secs(86_400),
-            parity_window: Duration::from_secs(3_600),
-            trace_record_sample_rate: 0.0,
-            trace_record_max_attributes: 64,
-            slack_webhook_url: None,
-            webhook_url: None,
-            webhook_secret: None,
-            alertmanager_url: None,
-            alert_for: Duration::from_secs(300),
-            grafana_url: None,
-            honeycomb_url: None,
-        }
-    }
-}
-
-/// One layer: every setting optional, as text, so each layer is parsed the same way.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub listen: Option<String>,
-    pub database_url: Option<String>,
-    pub rules: Option<String>,
-    pub window: Option<String>,
-    pub rollup: Option<String>,
-    pub retention: Option<String>,
-    pub rollup_retention: Option<String>,
-    pub eval_interval: Option<String>,
-    pub flush_interval: Option<String>,
-    pub shutdown_grace: Option<String>,
-    pub max_body_bytes: Option<String>,
-    pub queue_capacity: Option<String>,
-    pub queue_bytes: Option<String>,
-    pub max_datasets: Option<String>,
-    pub max_features: Option<String>,
-    pub metrics_max_features: Option<String>,
-    pub max_counters: Option<String>,
-    pub counter_unmapped_after: Option<String>,
-    pub parity_window: Option<String>,
-    pub trace_record_sample_rate: Option<String>,
-    pub trace_record_max_attributes: Option<String>,
-    pub slack_webhook_url: Option<String>,
-    pub webhook_url: Option<String>,
-    pub webhook_secret: Option<String>,
-    pub alertmanager_url: Option<String>,
-    pub alert_for: Option<String>,
-    pub grafana_url: Option<String>,
-    pub honeycomb_url: Option<String>,
-}
-
-/// Settings, their environment variables, and a line of documentation each.
-pub const SETTINGS: &[(&str, &str, &str)] = &[
-    (
-        "listen",
-        "DRIFTD_LISTEN",
-        "address to listen on (default 127.0.0.1:8471, loopback)",
-    ),
-    (
-        "database_url",
-        "DRIFTD_DATABASE_URL",
-        "sqlite://PATH (default sqlite://driftd.db) or postgres://…",
-    ),
-    (
-        "rules",
-        "DRIFTD_RULES",
-        "rule file or directory applied by continuous evaluation",
-    ),
-    (
-        "window",
-        "DRIFTD_WINDOW",
-        "length of an online window (default 60s)",
-    ),
-    (
-        "rollup",
-        "DRIFTD_ROLLUP",
-        "coarser windows closed windows are merged into (default 1h)",
-    ),
-    (
-        "retention",
-        "DRIFTD_RETENTION",
-        "how long closed windows are kept (default 2d)",
-    ),
-    (
-        "rollup_retention",
-        "DRIFTD_ROLLUP_RETENTION",
-        "how long rollups are kept (default 30d)",
-    ),
-    (
-        "eval_interval",
-        "DRIFTD_EVAL_INTERVAL",
-        "how often drift is evaluated (default 30s)",
-    ),
-    (
-        "flush_interval",
-        "DRIFTD_FLUSH_INTERVAL",
-        "how often open windows are saved: the most a crash loses (default 5s)",
-    ),
-    (
-        "shutdown_grace",
-        "DRIFTD_SHUTDOWN_GRACE",
-        "time allowed to flush on SIGTERM (default 10s)",
-    ),
-    (
-        "max_body_bytes",
-        "DRIFTD_MAX_BODY_BYTES",
-        "largest request body (default 8388608)",
-    ),
-    (
-        "queue_capacity",
-        "DRIFTD_QUEUE_CAPACITY",
-        "record batches waiting to be profiled before 429 (default 64)",
-    ),
-    (
-        "queue_bytes",
-        "DRIFTD_QUEUE_BYTES",
-        "request bytes waiting to be profiled, all batches together, before 429 (default 16777216)",
-    ),
-    (
-        "max_datasets",
-        "DRIFTD_MAX_DATASETS",
-        "datasets accepted (default 100)",
-    ),
-    (
-        "max_features",
-        "DRIFTD_MAX_FEATURES",
-        "features per dataset (default 1000)",
-    ),
-    (
-        "metrics_max_features",
-        "DRIFTD_METRICS_MAX_FEATURES",
-        "features per dataset exported as metric series (default 200)",
-    ),
-    (
-        "max_counters",
-        "DRIFTD_MAX_COUNTERS",
-        "counter names per dataset, offline and online together (default 200)",
-    ),
-    (
-        "counter_unmapped_after",
-        "DRIFTD_COUNTER_UNMAPPED_AFTER",
-        "a counter seen on one side only this long is reported unmapped (default 1d)",
-    ),
-    (
-        "parity_window",
-        "DRIFTD_PARITY_WINDOW",
-        "recent online counters compared with the latest run (default 1h)",
-    ),
-    (
-        "trace_record_sample_rate",
-        "DRIFTD_TRACE_RECORD_SAMPLE_RATE",
-        "share of records (0 to 1) sent as span events with their values (default 0, off)",
-    ),
-    (
-        "trace_record_max_attributes",
-        "DRIFTD_TRACE_RECORD_MAX_ATTRIBUTES",
-        "feature values per sampled record event (default 64, at most 1000)",
-    ),
-    (
-        "slack_webhook_url",
-        "DRIFTD_SLACK_WEBHOOK_URL",
-        "Slack incoming webhook (a secret); alone, it alerts on any drift",
-    ),
-    (
-        "webhook_url",
-        "DRIFTD_WEBHOOK_URL",
-        "generic webhook receiving alert JSON (a secret)",
-    ),
-    (
-        "webhook_secret",
-        "DRIFTD_WEBHOOK_SECRET",
-        "key for the webhook's HMAC-SHA256 signature header (a secret)",
-    ),
-    (
-        "alertmanager_url",
-        "DRIFTD_ALERTMANAGER_URL",
-        "Alertmanager base URL, e.g. http://alertmanager:9093",
-    ),
-    (
-        "alert_for",
-        "DRIFTD_ALERT_FOR",
-        "how long a condition holds before its alert fires (default 5m)",
-    ),
-    (
-        "grafana_url",
-        "DRIFTD_GRAFANA_URL",
-        "link template for notifications, {dataset} replaced",
-    ),
-    (
-        "honeycomb_url",
-        "DRIFTD_HONEYCOMB_URL",
-        "link template for notifications, {dataset} replaced",
-    ),
-];
 
 /// Where a setting came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,28 +263,67 @@ pub struct ConfigError {
 }
 
 impl Layer {
-    /// Reads a YAML config file.
-    pub fn from_file(path: &Path) -> Result<Layer, Vec<ConfigError>> {
-        let err = |message: String| {
+    /// Reads a YAML config file: a map of setting names to values. Every unknown setting is
+    /// reported, each with its line and column, beside the layer of the settings it knows (so
+    /// their values are checked too, and every problem is reported at once).
+    pub fn from_file(path: &Path) -> (Layer, Vec<ConfigError>) {
+        match Self::read_file(path) {
+            Ok(read) => read,
+            Err(errors) => (Layer::default(), errors),
+        }
+    }
+
+    fn read_file(path: &Path) -> Result<(Layer, Vec<ConfigError>), Vec<ConfigError>> {
+        let origin = |at: Option<(usize, usize)>| {
+            let file = Source::File(path.to_owned()).to_string();
+            match at {
+                Some((line, column)) => format!("{file}, line {line} column {column}"),
+                None => file,
+            }
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
             vec![ConfigError {
                 setting: "config".into(),
-                origin: Source::File(path.to_owned()).to_string(),
-                message,
+                origin: origin(None),
+                message: format!("cannot read: {e}"),
             }]
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        serde_saphyr::from_str::<Option<Layer>>(&text)
-            .map(Option::unwrap_or_default)
+        })?;
+        let map = serde_saphyr::from_str::<Option<BTreeMap<String, Spanned<String>>>>(&text)
             .map_err(|e| {
                 let at = e
                     .location()
-                    .map(|l| format!("line {}: ", l.line()))
-                    .unwrap_or_default();
-                err(format!(
-                    "{at}{}",
-                    e.to_string().lines().next().unwrap_or_default()
-                ))
-            })
+                    .map(|l| (l.line() as usize, l.column() as usize));
+                vec![ConfigError {
+                    setting: "config".into(),
+                    origin: origin(at),
+                    message: first_line(&e.to_string()),
+                }]
+            })?
+            .unwrap_or_default();
+        let mut layer = Layer::default();
+        let mut errors = Vec::new();
+        for (name, value) in map {
+            let at = (
+                value.referenced.line() as usize,
+                value.referenced.column() as usize,
+            );
+            match SETTINGS.iter().find(|(setting, _, _)| *setting == name) {
+                Some((setting, _, _)) => {
+                    *layer.slot(setting).expect("a declared setting") = Some(value.value);
+                    layer.locations.insert(setting, at);
+                }
+                None => errors.push((
+                    at,
+                    ConfigError {
+                        message: unknown_setting(&name),
+                        setting: crate::format::truncate_chars(&name, 64),
+                        origin: origin(Some(at)),
+                    },
+                )),
+            }
+        }
+        errors.sort_by_key(|(at, _)| *at);
+        Ok((layer, errors.into_iter().map(|(_, e)| e).collect()))
     }
 
     /// `DRIFTD_*` variables from `vars`; names it does not know are returned separately.
@@ -363,45 +335,56 @@ impl Layer {
                 continue;
             }
             match SETTINGS.iter().find(|(_, env, _)| *env == name) {
-                Some((setting, _, _)) => *layer.slot(setting) = Some(value),
+                Some((setting, _, _)) => {
+                    *layer.slot(setting).expect("a declared setting") = Some(value)
+                }
                 None => unknown.push(name),
             }
         }
         (layer, unknown)
     }
+}
 
-    fn slot(&mut self, setting: &str) -> &mut Option<String> {
-        match setting {
-            "listen" => &mut self.listen,
-            "database_url" => &mut self.database_url,
-            "rules" => &mut self.rules,
-            "window" => &mut self.window,
-            "rollup" => &mut self.rollup,
-            "retention" => &mut self.retention,
-            "rollup_retention" => &mut self.rollup_retention,
-            "eval_interval" => &mut self.eval_interval,
-            "flush_interval" => &mut self.flush_interval,
-            "shutdown_grace" => &mut self.shutdown_grace,
-            "max_body_bytes" => &mut self.max_body_bytes,
-            "queue_capacity" => &mut self.queue_capacity,
-            "queue_bytes" => &mut self.queue_bytes,
-            "max_datasets" => &mut self.max_datasets,
-            "max_features" => &mut self.max_features,
-            "metrics_max_features" => &mut self.metrics_max_features,
-            "max_counters" => &mut self.max_counters,
-            "counter_unmapped_after" => &mut self.counter_unmapped_after,
-            "parity_window" => &mut self.parity_window,
-            "trace_record_sample_rate" => &mut self.trace_record_sample_rate,
-            "trace_record_max_attributes" => &mut self.trace_record_max_attributes,
-            "slack_webhook_url" => &mut self.slack_webhook_url,
-            "webhook_url" => &mut self.webhook_url,
-            "webhook_secret" => &mut self.webhook_secret,
-            "alertmanager_url" => &mut self.alertmanager_url,
-            "alert_for" => &mut self.alert_for,
-            "grafana_url" => &mut self.grafana_url,
-            "honeycomb_url" => &mut self.honeycomb_url,
-            other => unreachable!("unknown setting {other}"),
+/// "unknown setting; did you mean `window`?" when a known name is one or two edits away.
+fn unknown_setting(name: &str) -> String {
+    let near = SETTINGS
+        .iter()
+        .map(|(setting, _, _)| (edit_distance(name, setting), *setting))
+        .min();
+    match near {
+        Some((distance, setting)) if distance <= 2 => {
+            format!("unknown setting; did you mean `{setting}`?")
         }
+        _ => "unknown setting".to_owned(),
+    }
+}
+
+/// Levenshtein distance, for suggestions among a few dozen short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// serde-saphyr's message without the snippet under it, its "error: " prefix and its own copy
+/// of the location (reported once, in the origin).
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.split_once(": ") {
+        Some((at, rest)) if at.starts_with("line ") => rest.to_owned(),
+        _ => line.to_owned(),
     }
 }
 
@@ -412,13 +395,19 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
     let mut layers = layers;
     for (source, layer) in &mut layers {
         for (setting, _, _) in SETTINGS {
-            let Some(value) = layer.slot(setting).take() else {
+            let Some(value) = layer.slot(setting).and_then(Option::take) else {
                 continue;
             };
             if let Err(message) = apply(&mut config, setting, &value) {
+                let origin = match (&*source, layer.locations.get(setting)) {
+                    (Source::File(_), Some((line, column))) => {
+                        format!("{source}, line {line} column {column}")
+                    }
+                    _ => source.to_string(),
+                };
                 errors.push(ConfigError {
                     setting: (*setting).to_owned(),
-                    origin: source.to_string(),
+                    origin,
                     // Secrets (the database URL may carry a password) are never echoed.
                     message: if SECRETS.contains(setting) {
                         message
@@ -429,6 +418,17 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
             }
         }
     }
+    errors.extend(cross_checks(&config));
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Problems of settings together that each layer alone cannot see.
+fn cross_checks(config: &ServeConfig) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
     if config.max_body_bytes > config.queue_bytes {
         errors.push(ConfigError {
             setting: "max_body_bytes".into(),
@@ -446,109 +446,7 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
             message: "must be at least as long as window".into(),
         });
     }
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(errors)
-    }
-}
-
-/// Settings whose values never appear in errors, logs or `Debug` output.
-const SECRETS: [&str; 5] = [
-    "database_url",
-    "slack_webhook_url",
-    "webhook_url",
-    "webhook_secret",
-    "alertmanager_url",
-];
-
-fn apply(config: &mut ServeConfig, setting: &str, value: &str) -> Result<(), String> {
-    let url = |v: &str| -> Result<Secret, String> {
-        if v.starts_with("http://") || v.starts_with("https://") {
-            Ok(Secret::new(v.trim()))
-        } else {
-            Err("must be an http:// or https:// URL".into())
-        }
-    };
-    let duration = |v: &str| -> Result<Duration, String> {
-        let d = humantime::parse_duration(v.trim())
-            .map_err(|e| format!("not a duration ({e}); e.g. 30s, 5m, 1h"))?;
-        if d.is_zero() {
-            Err("must be longer than 0".into())
-        } else {
-            Ok(d)
-        }
-    };
-    let count = |v: &str| -> Result<usize, String> {
-        match v.trim().parse::<usize>() {
-            Ok(0) => Err("must be at least 1".into()),
-            Ok(n) => Ok(n),
-            Err(_) => Err("not a positive whole number".into()),
-        }
-    };
-    match setting {
-        "listen" => {
-            config.listen = value
-                .trim()
-                .parse()
-                .map_err(|_| "not an address such as 127.0.0.1:8471".to_owned())?
-        }
-        "database_url" => {
-            if !(value.starts_with("sqlite:")
-                || value.starts_with("postgres://")
-                || value.starts_with("postgresql://"))
-            {
-                return Err("must start with sqlite:, postgres:// or postgresql://".into());
-            }
-            config.database_url = Secret::new(value);
-        }
-        "rules" => config.rules = Some(PathBuf::from(value)),
-        "window" => config.window = duration(value)?,
-        "rollup" => config.rollup = duration(value)?,
-        "retention" => config.retention = duration(value)?,
-        "rollup_retention" => config.rollup_retention = duration(value)?,
-        "eval_interval" => config.eval_interval = duration(value)?,
-        "flush_interval" => config.flush_interval = duration(value)?,
-        "shutdown_grace" => config.shutdown_grace = duration(value)?,
-        "max_body_bytes" => config.max_body_bytes = count(value)?,
-        "queue_capacity" => config.queue_capacity = count(value)?,
-        "queue_bytes" => config.queue_bytes = count(value)?.min(u32::MAX as usize),
-        "max_datasets" => config.max_datasets = count(value)?,
-        "max_features" => config.max_features = count(value)?,
-        "metrics_max_features" => config.metrics_max_features = count(value)?,
-        "max_counters" => config.max_counters = count(value)?,
-        "counter_unmapped_after" => config.counter_unmapped_after = duration(value)?,
-        "parity_window" => config.parity_window = duration(value)?,
-        "trace_record_sample_rate" => {
-            config.trace_record_sample_rate = match value.trim().parse::<f64>() {
-                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
-                _ => return Err("must be a number from 0 to 1, e.g. 0.001".into()),
-            }
-        }
-        "trace_record_max_attributes" => {
-            config.trace_record_max_attributes = match count(value)? {
-                n if n <= crate::telemetry::MAX_RECORD_ATTRIBUTES => n,
-                _ => {
-                    return Err(format!(
-                        "must be at most {}",
-                        crate::telemetry::MAX_RECORD_ATTRIBUTES
-                    ));
-                }
-            }
-        }
-        "slack_webhook_url" => config.slack_webhook_url = Some(url(value)?),
-        "webhook_url" => config.webhook_url = Some(url(value)?),
-        "webhook_secret" => config.webhook_secret = Some(Secret::new(value)),
-        "alertmanager_url" => config.alertmanager_url = Some(url(value)?),
-        "alert_for" => {
-            config.alert_for = humantime::parse_duration(value.trim())
-                .map_err(|e| format!("not a duration ({e}); e.g. 0s, 5m"))?
-        }
-        "grafana_url" => config.grafana_url = Some(value.to_owned()),
-        "honeycomb_url" => config.honeycomb_url = Some(value.to_owned()),
-        other => unreachable!("unknown setting {other}"),
-    }
-    Ok(())
+    errors
 }
 
 #[cfg(test)]
@@ -655,5 +553,89 @@ mod tests {
             "slack_webhook_url (environment): must be an http:// or https:// URL"
         );
         assert_eq!(format!("{}", c.database_url), "[redacted]");
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("driftd.yaml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn every_unknown_setting_of_a_file_is_reported_once_with_its_place() {
+        let (_dir, path) =
+            file("listen: 127.0.0.1:9000\nwindw: 30s\nretention: 2d\nfoo: 1\nmax_featurs: 10\n");
+        let (_, errors) = Layer::from_file(&path);
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let at = |line: usize| format!("config file {}, line {line} column", path.display());
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text[0].starts_with(&format!(
+                "windw ({} 8): unknown setting; did you mean `window`?",
+                at(2)
+            )),
+            "{}",
+            text[0]
+        );
+        assert!(
+            text[1].starts_with(&format!("foo ({} 6): unknown setting", at(4))),
+            "{}",
+            text[1]
+        );
+        assert!(!text[1].contains("did you mean"), "{}", text[1]);
+        assert!(
+            text[2].contains("did you mean `max_features`?"),
+            "{}",
+            text[2]
+        );
+        for line in &text {
+            assert_eq!(line.matches("line ").count(), 1, "one location: {line}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_in_a_file_names_its_line() {
+        let (_dir, path) = file("window: 30s\nmax_features: none\n");
+        let (layer, errors) = Layer::from_file(&path);
+        assert!(errors.is_empty(), "{errors:?}");
+        let errors = resolve(vec![(Source::File(path.clone()), layer)]).unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            format!(
+                "max_features (config file {}, line 2 column 15): \"none\": not a positive whole number",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn printed_config_reads_back_to_the_same_settings() {
+        let config = ServeConfig {
+            window: Duration::from_secs(90),
+            rules: Some(PathBuf::from("rules dir/ünïcode")),
+            grafana_url: Some("https://grafana/d/x?var-dataset={dataset}&a=\"b\"".into()),
+            trace_record_sample_rate: 0.125,
+            slack_webhook_url: Some(Secret::new("https://hooks.slack.com/services/T/B/hunter3")),
+            database_url: Secret::new("postgres://u:hunter2@db/x"),
+            ..ServeConfig::default()
+        };
+        let yaml = config.to_yaml();
+        assert!(!yaml.contains("hunter"), "{yaml}");
+        assert!(yaml.contains("# slack_webhook_url: [redacted]"), "{yaml}");
+        let (_dir, path) = file(&yaml);
+        let (layer, errors) = Layer::from_file(&path);
+        assert!(errors.is_empty(), "{errors:?}");
+        let back = resolve(vec![(Source::File(path), layer)]).unwrap();
+        // Secrets are not printed, so they come back as defaults; everything else is equal.
+        let expected = ServeConfig {
+            slack_webhook_url: None,
+            database_url: ServeConfig::default().database_url,
+            ..config
+        };
+        assert_eq!(format!("{back:?}"), format!("{expected:?}"));
+        assert_eq!(back.rules, expected.rules);
+        assert_eq!(back.grafana_url, expected.grafana_url);
+        assert_eq!(back.window, Duration::from_secs(90));
     }
 }

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::names::DatasetName;
+
 /// Where and what to upload.
 #[derive(Debug, Clone)]
 pub struct Upload {
     /// The server's base URL, e.g. `http://driftd:8471`.
     pub url: String,
-    pub dataset: String,
+    pub dataset: DatasetName,
     /// `offline` or `online`.
     pub stage: &'static str,
     pub run_id: Option<String>,

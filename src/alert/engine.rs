@@ -470,7 +470,7 @@ fn url_component(s: &str) -> String {
 /// The largest changes between a reference and a current feature, in words, largest first:
 /// quantiles for numbers, category shares for strings and booleans.
 pub fn changes(reference: &FeatureProfile, current: &FeatureProfile, kind: Kind) -> Vec<String> {
-    let fmt = crate::report::format_number;
+    let fmt = crate::format::format_number;
     let mut scored: Vec<(f64, String)> = Vec::new();
     if kind == Kind::Numeric {
         let (r, c) = (reference.numeric(), current.numeric());

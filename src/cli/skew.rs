@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
-use super::{CompareArgs, dataset_from_path, is_profile_file, load_rules, progress_bar};
+use super::{CompareArgs, is_profile_file, load_rules, progress_bar};
 use crate::detect::skew::{self, SideNames};
 use crate::detect::{self, RuleSet};
+use crate::names::DatasetName;
 use crate::profile::sample::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS};
 use crate::profile::{
     DatasetProfile, Limits, Problems, Profiler, Sample, SamplePolicy, Stage, file,
@@ -90,17 +91,17 @@ pub fn sample_line(sample: &Sample) -> String {
     let capped = match sample.bound() {
         Some(_) => format!(
             "capped at {} ids",
-            report::group_digits(policy.max_rows as u64)
+            crate::format::group_digits(policy.max_rows as u64)
         ),
         None => "every eligible id".to_owned(),
     };
     format!(
         "sample     {} rows by id {:?} of {} with an id (rate {}, {capped}); {} without an id\n",
-        report::group_digits(sample.len() as u64),
-        report::printable(sample.id_column(), 60),
-        report::group_digits(sample.offered()),
+        crate::format::group_digits(sample.len() as u64),
+        crate::format::printable(sample.id_column(), 60),
+        crate::format::group_digits(sample.offered()),
         policy.rate,
-        report::group_digits(sample.without_id()),
+        crate::format::group_digits(sample.without_id()),
     )
 }
 
@@ -128,10 +129,12 @@ pub fn compare(args: &CompareArgs, id: &str) -> anyhow::Result<ExitCode> {
         Some(path) => load_rules(path)?,
         None => RuleSet::default(),
     };
+    let dataset: Option<DatasetName> = args.dataset.as_deref().map(str::parse).transpose()?;
     let name_of = |path: &Path| {
-        args.dataset
+        dataset
             .clone()
-            .unwrap_or_else(|| dataset_from_path(path))
+            .unwrap_or_else(|| DatasetName::from_path(path))
+            .into_string()
     };
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let load = |path: &Path, stage: Stage| {

@@ -505,7 +505,7 @@ fn categories(f: &FeatureProfile, kind: Kind) -> Categories {
             let jump = (cumulative - previous) * n;
             previous = cumulative;
             if jump > 0.0 {
-                counts.insert(crate::report::format_number(x), jump);
+                counts.insert(category_key(x), jump);
             }
         }
         let max_error = if f.numeric().is_exact() {
@@ -633,4 +633,43 @@ pub fn pooled_bins(reference: &Categories, current: &Categories) -> (Vec<f64>, V
         q.push(rare_c);
     }
     (p, q)
+}
+
+/// The category a number falls in when a numeric feature is judged as categories: integers
+/// below 1e15 are their own category; other numbers are grouped at four significant digits
+/// (scientific form outside 1e-3..1e6). Deliberately not the display format: how numbers
+/// print must never change a score.
+fn category_key(x: f64) -> String {
+    let integral = x.fract() == 0.0 && x.abs() < 1e15;
+    if !x.is_finite() || integral {
+        return format!("{x:.0}");
+    }
+    let exponent = x.abs().log10().floor();
+    if !(-3.0..6.0).contains(&exponent) {
+        return format!("{x:.3e}");
+    }
+    let places = (3.0 - exponent).max(0.0) as usize;
+    let mut key = format!("{x:.places$}");
+    if places > 0 {
+        key.truncate(key.trim_end_matches('0').trim_end_matches('.').len());
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::category_key;
+
+    #[test]
+    fn category_keys_group_at_four_significant_digits() {
+        assert_eq!(category_key(18.0), "18");
+        assert_eq!(category_key(0.99996), "1");
+        assert_eq!(category_key(1.0), "1");
+        assert_eq!(category_key(33.1234), "33.12");
+        assert_eq!(category_key(1234.5678), "1235");
+        assert_eq!(category_key(1.23456e7 + 0.5), "1.235e7");
+        assert_eq!(category_key(0.000012), "1.200e-5");
+        assert_eq!(category_key(f64::NAN), "NaN");
+        assert_eq!(category_key(f64::NEG_INFINITY), "-inf");
+    }
 }

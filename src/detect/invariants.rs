@@ -80,7 +80,7 @@ impl Finding {
 }
 
 fn num(x: f64) -> String {
-    crate::report::format_number(x)
+    crate::format::format_number(x)
 }
 
 fn pct(x: f64) -> String {

@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::detect::anomaly::{self, Policy, Seasonality};
+use crate::names::DatasetName;
 use crate::profile::Kind;
 
 /// How a feature's drift is scored. Effect sizes by default; p-values only on request.
@@ -231,15 +232,7 @@ impl RatioRule {
     }
 }
 
-/// A counter name: what `driftd_counter_total{name}` can carry.
-pub fn valid_counter_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::names::valid_counter_name;
 
 impl Default for DatasetRules {
     fn default() -> Self {
@@ -685,7 +678,7 @@ fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
     };
 
     let dataset = raw.dataset.value.clone();
-    if dataset != "*" && !valid_dataset_name(&dataset) {
+    if dataset != "*" && dataset.parse::<DatasetName>().is_err() {
         err(
             &raw.dataset.referenced,
             format!(
@@ -1012,14 +1005,6 @@ fn threshold_problem(method: Method, t: f64) -> Option<String> {
         return Some(format!("threshold of {method} must be at most 1, got {t}"));
     }
     None
-}
-
-fn valid_dataset_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
 /// serde-saphyr's message without the snippet it renders under it, its "error: " prefix and

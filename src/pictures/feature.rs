@@ -8,8 +8,8 @@ use super::markup::{Text, percent};
 use super::svg::{self, Bars, Histogram};
 use crate::detect::drift::fmt_stat;
 use crate::detect::{DriftReport, FeatureDrift, Finding, Severity};
+use crate::format::{format_number, group_digits};
 use crate::profile::{DatasetProfile, FeatureProfile, Kind};
-use crate::report::{format_number, group_digits};
 
 /// What the page says about a feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,7 +8,7 @@ use super::Page;
 use super::feature::{self, FeatureView, Verdict};
 use super::markup::Text;
 use crate::detect::Severity;
-use crate::report::group_digits;
+use crate::format::group_digits;
 
 /// The page's style sheet, inlined.
 pub const STYLE: &str = include_str!("page.css");

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use super::markup::{Text, clip, coord, percent};
 use crate::detect::stats::StepCdf;
+use crate::format::format_number;
 use crate::profile::{FeatureProfile, Kind, NumericSummary};
-use crate::report::format_number;
 
 /// Equal-width bins of a numeric histogram.
 pub const BINS: usize = 40;

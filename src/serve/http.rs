@@ -158,7 +158,9 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 pub(super) fn dataset_name(name: &str) -> Result<(), ApiError> {
-    crate::cli::validate_dataset(name).map_err(|e| ApiError::BadRequest(e.to_string()))
+    name.parse::<crate::names::DatasetName>()
+        .map(drop)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 fn stage_of(stage: Option<&str>, default: Stage) -> Result<Stage, ApiError> {

@@ -256,7 +256,7 @@ impl Runs {
 
 /// "rows_read = 1,000 in run r42; expected 9,412 to 10,588 (median 10,000 of 30 earlier runs)".
 pub fn describe(a: &RunAnomaly) -> String {
-    let fmt = crate::report::format_number;
+    let fmt = crate::format::format_number;
     format!(
         "{} = {} in run {}; expected {} to {} (median {} of {} {})",
         a.name,

@@ -6,6 +6,7 @@ mod alerts;
 mod cli_compare;
 mod cli_profile;
 mod cli_skew;
+mod config_file;
 mod counters;
 mod dashboards;
 mod drift_statistics;

@@ -1,0 +1,141 @@
+//! How each kind of setting is read from text and written back as YAML: one parser and one
+//! printer per type, shared by every setting of that type.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Secret;
+
+/// A setting as `--print-config` writes it.
+pub enum Shown {
+    Value(String),
+    /// A secret that is set: written as a comment, so the output stays a valid config file.
+    Redacted,
+    Unset,
+}
+
+pub fn address(v: &str) -> Result<SocketAddr, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| "not an address such as 127.0.0.1:8471".to_owned())
+}
+
+pub fn database_url(v: &str) -> Result<Secret, String> {
+    if v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        Ok(Secret::new(v))
+    } else {
+        Err("must start with sqlite:, postgres:// or postgresql://".into())
+    }
+}
+
+pub fn path(v: &str) -> Result<Option<PathBuf>, String> {
+    Ok(Some(PathBuf::from(v)))
+}
+
+/// A duration longer than zero: `30s`, `5m`, `1h`, `2d`.
+pub fn duration(v: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(v.trim())
+        .map_err(|e| format!("not a duration ({e}); e.g. 30s, 5m, 1h"))?;
+    if d.is_zero() {
+        Err("must be longer than 0".into())
+    } else {
+        Ok(d)
+    }
+}
+
+/// A duration that may be zero (`for: 0s` fires at once).
+pub fn duration_or_zero(v: &str) -> Result<Duration, String> {
+    humantime::parse_duration(v.trim()).map_err(|e| format!("not a duration ({e}); e.g. 0s, 5m"))
+}
+
+pub fn count(v: &str) -> Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("not a positive whole number".into()),
+    }
+}
+
+/// A byte budget held in a semaphore, whose permits are counted in `u32`.
+pub fn byte_budget(v: &str) -> Result<usize, String> {
+    Ok(count(v)?.min(u32::MAX as usize))
+}
+
+pub fn share(v: &str) -> Result<f64, String> {
+    match v.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err("must be a number from 0 to 1, e.g. 0.001".into()),
+    }
+}
+
+pub fn record_attributes(v: &str) -> Result<usize, String> {
+    match count(v)? {
+        n if n <= crate::telemetry::MAX_RECORD_ATTRIBUTES => Ok(n),
+        _ => Err(format!(
+            "must be at most {}",
+            crate::telemetry::MAX_RECORD_ATTRIBUTES
+        )),
+    }
+}
+
+pub fn http_url(v: &str) -> Result<Option<Secret>, String> {
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(Some(Secret::new(v.trim())))
+    } else {
+        Err("must be an http:// or https:// URL".into())
+    }
+}
+
+pub fn secret(v: &str) -> Result<Option<Secret>, String> {
+    Ok(Some(Secret::new(v)))
+}
+
+pub fn text(v: &str) -> Result<Option<String>, String> {
+    Ok(Some(v.to_owned()))
+}
+
+pub fn show_display(v: &impl std::fmt::Display) -> Shown {
+    Shown::Value(v.to_string())
+}
+
+pub fn show_duration(v: &Duration) -> Shown {
+    Shown::Value(humantime::format_duration(*v).to_string())
+}
+
+pub fn show_path(v: &Option<PathBuf>) -> Shown {
+    v.as_ref()
+        .map_or(Shown::Unset, |p| Shown::Value(p.display().to_string()))
+}
+
+pub fn show_text(v: &Option<String>) -> Shown {
+    v.as_ref().map_or(Shown::Unset, |t| Shown::Value(t.clone()))
+}
+
+pub fn show_secret(_: &Secret) -> Shown {
+    Shown::Redacted
+}
+
+pub fn show_optional_secret(v: &Option<Secret>) -> Shown {
+    v.as_ref().map_or(Shown::Unset, |_| Shown::Redacted)
+}
+
+/// One `name: value` line; the value is always a quoted YAML string, which every setting
+/// reads back.
+pub fn yaml_line(out: &mut String, name: &str, shown: Shown) {
+    use std::fmt::Write as _;
+    match shown {
+        Shown::Value(v) => {
+            let _ = writeln!(out, "{name}: {}", serde_json::Value::String(v));
+        }
+        Shown::Redacted => {
+            let _ = writeln!(
+                out,
+                "# {name}: [redacted] (a secret; set it again to use this file)"
+            );
+        }
+        Shown::Unset => {
+            let _ = writeln!(out, "# {name}: (not set)");
+        }
+    }
+}
