@@ -31,6 +31,7 @@
 
 pub mod alert;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod format;

@@ -12,10 +12,10 @@ use tracing::field::Empty;
 use tracing::{error, info, warn};
 
 use super::engine::{ALERTMANAGER, SLACK, WEBHOOK};
+use super::metrics::{DeliveryMetrics, DeliveryOutcome};
 use super::{Notification, alertmanager, slack, webhook};
+use crate::clock::now_ms;
 use crate::config::{Secret, ServeConfig};
-use crate::serve::metrics::{DeliveryOutcome, Metrics, NotifierOutcome};
-use crate::serve::now_ms;
 use crate::store::{OutboxRow, Store};
 use crate::telemetry::spans;
 
@@ -152,7 +152,12 @@ impl Notifiers {
 }
 
 /// Delivers due outbox entries until `stop`.
-pub async fn run(store: Store, notifiers: Notifiers, metrics: Metrics, stop: CancellationToken) {
+pub async fn run(
+    store: Store,
+    notifiers: Notifiers,
+    metrics: DeliveryMetrics,
+    stop: CancellationToken,
+) {
     let mut next_allowed: HashMap<String, i64> = HashMap::new();
     loop {
         tokio::select! {
@@ -184,7 +189,7 @@ pub async fn run(store: Store, notifiers: Notifiers, metrics: Metrics, stop: Can
     notifier = %row.notifier, attempt = row.attempts + 1, alert.fingerprint = %row.fingerprint,
     alert.event = %row.event, outcome = Empty, http.response.status_code = Empty,
 ))]
-async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &Metrics, row: &OutboxRow) {
+async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &DeliveryMetrics, row: &OutboxRow) {
     let now = now_ms();
     let jitter = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -215,25 +220,11 @@ async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &Metrics, row: &
         Decision::RetryAt(t) => ("pending", t),
         Decision::Failed => ("failed", now),
     };
-    metrics
-        .notifications
-        .get_or_create(&NotifierOutcome {
-            notifier: row.notifier.clone(),
-            outcome,
-        })
-        .inc();
-    let failing = match decision {
-        Decision::Sent => Some(0),
-        Decision::Failed => Some(1),
-        Decision::RetryAt(_) => None,
-    };
-    if let Some(value) = failing {
-        metrics
-            .notifier_failing
-            .get_or_create(&crate::serve::metrics::NotifierLabel {
-                notifier: row.notifier.clone(),
-            })
-            .set(value);
+    metrics.attempted(&row.notifier, outcome);
+    match decision {
+        Decision::Sent => metrics.failing(&row.notifier, false),
+        Decision::Failed => metrics.failing(&row.notifier, true),
+        Decision::RetryAt(_) => {}
     }
     // Metrics before the stored outcome: whoever sees the outcome also sees it counted.
     if let Err(e) = store.record_attempt(row, state, next, &described).await {

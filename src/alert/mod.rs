@@ -10,11 +10,14 @@ use std::collections::BTreeMap;
 pub mod alertmanager;
 pub mod deliver;
 pub mod engine;
+pub mod metrics;
 pub mod slack;
 pub mod state;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};
+
+pub use metrics::{DeliveryMetrics, DeliveryOutcome};
 
 /// How loud an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

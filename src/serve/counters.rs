@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::http::{ApiError, AppState, dataset_name, identifier, read_body};
-use super::metrics::{CounterRejection, CounterStage, StageLabel};
-use super::now_ms;
+use super::metrics::CounterRejection;
+use crate::clock::now_ms;
 use crate::detect::parity;
 use crate::detect::rules::valid_counter_name;
 use crate::profile::Stage;
@@ -263,7 +263,7 @@ pub async fn post_counters(
     Path(dataset): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let metrics = &state.metrics;
+    let metrics = &state.metrics.counters;
     dataset_name(&dataset)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let report = parse_report(&bytes, state.config.max_counters).map_err(|(reason, message)| {
@@ -304,12 +304,6 @@ pub async fn post_counters(
         )));
     }
     let names: Vec<&str> = report.counters.iter().map(|(n, _)| n.as_str()).collect();
-    let stage_label = StageLabel::from(report.stage);
-    let series = |name: &str| CounterStage {
-        dataset: dataset.clone(),
-        name: name.to_owned(),
-        stage: stage_label.clone(),
-    };
     match (report.stage, &report.run_id) {
         (Stage::Offline, Some(run_id)) => {
             let _one_at_a_time = state.runs.offline.lock().await;
@@ -333,11 +327,7 @@ pub async fn post_counters(
                 .await?;
             // A counter never goes down: a re-reported run adds only what it grew by.
             for ((name, value), old) in report.counters.iter().zip(&earlier) {
-                let grew = value - old.unwrap_or(0.0);
-                let counter = metrics.counter_total.get_or_create(&series(name));
-                if grew > 0.0 {
-                    counter.inc_by(grew);
-                }
+                metrics.counter_added(&dataset, Stage::Offline, name, value - old.unwrap_or(0.0));
             }
             let judged = state
                 .runs
@@ -364,10 +354,7 @@ pub async fn post_counters(
                 .saw_counter_names(&dataset, Stage::Online, &names, now)
                 .await?;
             for (name, value) in &report.counters {
-                metrics
-                    .counter_total
-                    .get_or_create(&series(name))
-                    .inc_by(*value);
+                metrics.counter_added(&dataset, Stage::Online, name, *value);
             }
             Ok(Json(json!({
                 "dataset": dataset,
@@ -522,7 +509,13 @@ pub async fn acknowledge_run(
     let acknowledged = state.store.acknowledge_run(&dataset, &run_id).await?;
     state
         .runs
-        .judge(&state.store, &state.metrics, &dataset, &run_id, now_ms())
+        .judge(
+            &state.store,
+            &state.metrics.counters,
+            &dataset,
+            &run_id,
+            now_ms(),
+        )
         .await?;
     Ok(
         Json(json!({"dataset": dataset, "run_id": run_id, "acknowledged": acknowledged}))

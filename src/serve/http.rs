@@ -20,8 +20,8 @@ use tracing::{error, warn};
 
 use super::aggregate::Batch;
 use super::counters;
-use super::metrics::{DatasetStage, DropReason, Metrics};
-use super::now_ms;
+use super::metrics::{DropReason, Metrics};
+use crate::clock::now_ms;
 use crate::config::ServeConfig;
 use crate::ingest::records::{self, BodyFormat, RecordError};
 use crate::profile::{DatasetProfile, Limits, Profiler, Stage, Value, file};
@@ -213,7 +213,7 @@ async fn post_records(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let metrics = &state.metrics;
+    let metrics = &state.metrics.ingest;
     let fail = |reason: DropReason, e: ApiError| {
         metrics.dropped(reason, 1);
         e
@@ -301,25 +301,11 @@ async fn post_records(
             profile: Box::new(profile),
             budget: Some(budget),
         });
-        state
-            .metrics
-            .queue_depth
-            .set((state.queue.max_capacity() - state.queue.capacity()) as i64);
+        metrics.queue_depth(state.queue.max_capacity() - state.queue.capacity());
     }
-    let labels = DatasetStage {
-        dataset: dataset.clone(),
-        stage: stage.into(),
-    };
-    metrics
-        .records
-        .get_or_create(&labels)
-        .inc_by(accepted as u64);
+    metrics.records_accepted(&dataset, stage, accepted as u64);
     if rejected > 0 {
-        metrics
-            .records_rejected
-            .get_or_create(&labels)
-            .inc_by(rejected as u64);
-        metrics.dropped(DropReason::invalid_record, rejected as u64);
+        metrics.records_rejected(&dataset, stage, rejected as u64);
     }
     if ignored_values > 0 {
         metrics.dropped(DropReason::feature_limit, ignored_values);
@@ -369,11 +355,11 @@ impl AppState {
     fn reserve(&self) -> Result<mpsc::Permit<'_, Batch>, ApiError> {
         self.queue.try_reserve().map_err(|e| match e {
             mpsc::error::TrySendError::Full(()) => {
-                self.metrics.dropped(DropReason::queue_full, 1);
+                self.metrics.ingest.dropped(DropReason::queue_full, 1);
                 ApiError::Busy(1)
             }
             mpsc::error::TrySendError::Closed(()) => {
-                self.metrics.dropped(DropReason::shutting_down, 1);
+                self.metrics.ingest.dropped(DropReason::shutting_down, 1);
                 ApiError::ShuttingDown
             }
         })
@@ -384,7 +370,7 @@ impl AppState {
         let mut datasets = self.datasets.lock().expect("dataset registry lock");
         if !datasets.features.contains_key(dataset) {
             if datasets.features.len() >= self.config.max_datasets {
-                self.metrics.dropped(DropReason::dataset_limit, 1);
+                self.metrics.ingest.dropped(DropReason::dataset_limit, 1);
                 return Err(ApiError::Unprocessable(format!(
                     "dataset limit reached: driftd accepts {} datasets (max_datasets)",
                     self.config.max_datasets
@@ -481,7 +467,10 @@ async fn post_profile(
     let (ignored, _) = state.admit(&dataset, &mut profile)?;
     spans::record_profile(&profile.labels, profile.rows, ignored);
     if ignored > 0 {
-        state.metrics.dropped(DropReason::feature_limit, ignored);
+        state
+            .metrics
+            .ingest
+            .dropped(DropReason::feature_limit, ignored);
     }
     match stage {
         Stage::Offline => {
@@ -517,14 +506,11 @@ async fn post_profile(
                 .upsert_run(&dataset, &run_id, run_ms, None, now)
                 .await?;
             // A re-uploaded part adds only the rows it grew by: a retry never doubles.
-            state
-                .metrics
-                .records
-                .get_or_create(&DatasetStage {
-                    dataset: dataset.clone(),
-                    stage: stage.into(),
-                })
-                .inc_by(profile.rows.saturating_sub(earlier_rows));
+            state.metrics.ingest.records_accepted(
+                &dataset,
+                stage,
+                profile.rows.saturating_sub(earlier_rows),
+            );
             let run = state
                 .store
                 .run_profile(&dataset, &run_id)
@@ -537,7 +523,13 @@ async fn post_profile(
                 .await?;
             let judged = state
                 .runs
-                .judge(&state.store, &state.metrics, &dataset, &run_id, now)
+                .judge(
+                    &state.store,
+                    &state.metrics.counters,
+                    &dataset,
+                    &run_id,
+                    now,
+                )
                 .await?;
             Ok((
                 StatusCode::CREATED,
@@ -554,14 +546,7 @@ async fn post_profile(
                 dataset: dataset.as_str().into(),
                 profile: Box::new(profile),
             });
-            state
-                .metrics
-                .records
-                .get_or_create(&DatasetStage {
-                    dataset: dataset.clone(),
-                    stage: stage.into(),
-                })
-                .inc_by(rows);
+            state.metrics.ingest.records_accepted(&dataset, stage, rows);
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({"dataset": dataset, "stage": "online", "rows": rows, "features": features})),

@@ -29,12 +29,6 @@ use crate::config::ServeConfig;
 use crate::detect::RuleSet;
 use crate::store::Store;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Serves until `shutdown` completes, then drains and flushes.
 pub async fn run(
     listener: TcpListener,
@@ -59,12 +53,13 @@ pub async fn run(
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(
-        aggregate::Aggregator::new(store.clone(), config.clone(), metrics.clone()).run(receiver),
+        aggregate::Aggregator::new(store.clone(), config.clone(), metrics.ingest.clone())
+            .run(receiver),
     );
     let alerting = Alerting::new(&config, &rules);
     let runs = Arc::new(runs::Runs::new(rules.clone(), alerting.clone()));
     for dataset in store.run_datasets().await.context("cannot list runs")? {
-        runs.refresh(&store, &metrics, &dataset)
+        runs.refresh(&store, &metrics.counters, &dataset)
             .await
             .context("cannot read the latest runs")?;
     }
@@ -73,13 +68,13 @@ pub async fn run(
         rules,
         alerting,
         config.clone(),
-        metrics.clone(),
+        metrics.evaluation.clone(),
         stop.clone(),
     ));
     tasks.spawn(deliver::run(
         store.clone(),
         Notifiers::from_config(&config),
-        metrics.clone(),
+        metrics.delivery.clone(),
         stop.clone(),
     ));
 
