@@ -5,15 +5,17 @@
 //! On shutdown: intake stops (in-flight requests finish), the queue drains, open windows are
 //! flushed, and background tasks get `shutdown_grace` to end.
 
+pub mod admission;
 pub mod aggregate;
+pub mod api;
 pub mod counters;
 pub mod evaluate;
-pub mod http;
 pub mod metrics;
+pub mod offline;
 pub mod runs;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
@@ -57,7 +59,7 @@ pub async fn run(
             .run(receiver),
     );
     let alerting = Alerting::new(&config, &rules);
-    let runs = Arc::new(runs::Runs::new(rules.clone(), alerting.clone()));
+    let runs = runs::Runs::new(rules.clone(), alerting.clone());
     for dataset in store.run_datasets().await.context("cannot list runs")? {
         runs.refresh(&store, &metrics.counters, &dataset)
             .await
@@ -78,23 +80,28 @@ pub async fn run(
         stop.clone(),
     ));
 
-    let mut known = http::Datasets::default();
+    let mut known = admission::Datasets::default();
     for dataset in store.datasets().await.context("cannot list datasets")? {
         known.register(dataset);
     }
-    let state = http::AppState {
+    let admission = admission::Admission::new(
+        queue,
+        config.queue_bytes,
+        known,
+        (config.max_datasets, config.max_features),
+        metrics.ingest.clone(),
+    );
+    let state = api::AppState {
         store: store.clone(),
         metrics,
         registry: Arc::new(registry),
-        queue,
-        queue_budget: Arc::new(tokio::sync::Semaphore::new(config.queue_bytes)),
-        datasets: Arc::new(Mutex::new(known)),
+        admission: Arc::new(admission),
         config: config.clone(),
-        runs,
+        offline: Arc::new(offline::Offline::new(runs, config.metrics_max_features)),
     };
     info!(listen = %listener.local_addr()?, backend = ?store.backend(), "driftd serving");
     let serving = stop.clone();
-    axum::serve(listener, http::router(state))
+    axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown => {}

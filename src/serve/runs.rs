@@ -65,9 +65,6 @@ pub struct Judged {
 pub struct Runs {
     pub rules: RuleSet,
     pub alerting: Alerting,
-    /// Offline reports one at a time, so that what a re-reported counter adds to
-    /// `driftd_counter_total` is measured against the value it replaces.
-    pub offline: tokio::sync::Mutex<()>,
     /// Series of the latest run exported per dataset, to remove those a newer run lacks.
     exported: Mutex<HashMap<String, LatestRunSeries>>,
 }
@@ -77,7 +74,6 @@ impl Runs {
         Runs {
             rules,
             alerting,
-            offline: tokio::sync::Mutex::new(()),
             exported: Mutex::default(),
         }
     }
