@@ -82,6 +82,10 @@ pub struct PushArgs {
     /// The driftd server, e.g. http://driftd:8471 (DRIFTD_URL).
     #[arg(long, env = "DRIFTD_URL")]
     pub url: String,
+    /// driftd's API token, sent as `Authorization: Bearer …` (DRIFTD_TOKEN; prefer the
+    /// variable: a flag shows in the process list).
+    #[arg(long, env = "DRIFTD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// The dataset the profile belongs to.
     #[arg(long)]
     pub dataset: String,
@@ -233,6 +237,7 @@ fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     }
     let upload = crate::push::Upload {
         url: args.url.clone(),
+        token: args.token.clone().map(crate::config::Secret::new),
         dataset,
         stage: stage.as_str(),
         run_id,

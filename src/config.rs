@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use values::FileValue;
+
 mod values;
 
 /// A value that must never reach logs, errors, metrics or `Debug` output.
@@ -54,11 +56,13 @@ macro_rules! settings {
         #[derive(Debug, Clone)]
         pub struct ServeConfig {
             $( $(#[doc = $doc])* pub $name: $ty, )*
+            /// Named, scoped tokens from the config file's `auth.tokens`.
+            pub file_tokens: Vec<crate::auth::Token>,
         }
 
         impl Default for ServeConfig {
             fn default() -> Self {
-                ServeConfig { $( $name: $default, )* }
+                ServeConfig { $( $name: $default, )* file_tokens: Vec::new() }
             }
         }
 
@@ -68,6 +72,8 @@ macro_rules! settings {
             $( pub $name: Option<String>, )*
             /// Where each value of a config file stands (line, column), for its errors.
             pub locations: BTreeMap<&'static str, (usize, usize)>,
+            /// A config file's `auth:` section, and where it stands.
+            pub auth: Option<(crate::auth::AuthSection, (usize, usize))>,
         }
 
         /// Settings, their environment variables, and a line of documentation each.
@@ -100,6 +106,7 @@ macro_rules! settings {
                     "# driftd serve: the resolved configuration (secrets are not printed)\n",
                 );
                 $( values::yaml_line(&mut out, stringify!($name), $show(&self.$name)); )*
+                values::auth_lines(&mut out, &self.file_tokens);
                 out
             }
         }
@@ -110,6 +117,21 @@ settings! {
     listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8471)),
         env "DRIFTD_LISTEN", read values::address, show values::show_display, secret false,
         help "address to listen on (default 127.0.0.1:8471, loopback)";
+    /// A second listener for `/metrics`, `/healthz` and `/readyz` only, needing no token.
+    metrics_listen: Option<SocketAddr> = None,
+        env "DRIFTD_METRICS_LISTEN", read values::optional_address,
+        show values::show_optional_address, secret false,
+        help "address serving only /metrics, /healthz and /readyz, without a token (e.g. 0.0.0.0:9471)";
+    /// A token with every scope; the config file's `auth.tokens` adds named, scoped ones.
+    api_token: Option<Secret> = None,
+        env "DRIFTD_API_TOKEN", read values::api_token, show values::show_optional_secret,
+        secret true,
+        help "bearer token with every scope (a secret, 16 characters or more)";
+    /// Listening beyond loopback without any token: unsafe, refused unless set.
+    allow_unauthenticated: bool = false,
+        env "DRIFTD_ALLOW_UNAUTHENTICATED", read values::flag, show values::show_display,
+        secret false,
+        help "UNSAFE: serve beyond loopback with no token (default false)";
     database_url: Secret = Secret::new("sqlite://driftd.db"),
         env "DRIFTD_DATABASE_URL", read values::database_url, show values::show_secret,
         secret true,
@@ -235,6 +257,21 @@ settings! {
         help "link template for notifications, {dataset} replaced";
 }
 
+impl ServeConfig {
+    /// Every token the server accepts: `api_token` (named "api_token", every scope), then the
+    /// config file's. Empty when none is configured.
+    pub fn tokens(&self) -> crate::auth::Tokens {
+        use crate::auth::{Scope, Token, Tokens};
+        let mut tokens: Vec<Token> = self
+            .api_token
+            .iter()
+            .map(|t| Token::from_secret("api_token", Scope::ALL.to_vec(), t.expose()))
+            .collect();
+        tokens.extend(self.file_tokens.iter().cloned());
+        Tokens::new(tokens)
+    }
+}
+
 /// Where a setting came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -288,17 +325,18 @@ impl Layer {
                 message: format!("cannot read: {e}"),
             }]
         })?;
-        let map = serde_saphyr::from_str::<Option<BTreeMap<String, Spanned<String>>>>(&text)
-            .map_err(|e| {
-                let at = e
-                    .location()
-                    .map(|l| (l.line() as usize, l.column() as usize));
-                vec![ConfigError {
-                    setting: "config".into(),
-                    origin: origin(at),
-                    message: first_line(&e.to_string()),
-                }]
-            })?
+        let parse_error = |e: serde_saphyr::Error| {
+            let at = e
+                .location()
+                .map(|l| (l.line() as usize, l.column() as usize));
+            vec![ConfigError {
+                setting: "config".into(),
+                origin: origin(at),
+                message: first_line(&e.to_string()),
+            }]
+        };
+        let map = serde_saphyr::from_str::<Option<BTreeMap<String, Spanned<FileValue>>>>(&text)
+            .map_err(parse_error)?
             .unwrap_or_default();
         let mut layer = Layer::default();
         let mut errors = Vec::new();
@@ -307,20 +345,33 @@ impl Layer {
                 value.referenced.line() as usize,
                 value.referenced.column() as usize,
             );
-            match SETTINGS.iter().find(|(setting, _, _)| *setting == name) {
-                Some((setting, _, _)) => {
-                    *layer.slot(setting).expect("a declared setting") = Some(value.value);
+            let problem = match (SETTINGS.iter().find(|(s, _, _)| *s == name), value.value) {
+                (Some((setting, _, _)), FileValue::Text(text)) => {
+                    *layer.slot(setting).expect("a declared setting") = Some(text);
                     layer.locations.insert(setting, at);
+                    continue;
                 }
-                None => errors.push((
-                    at,
-                    ConfigError {
-                        message: unknown_setting(&name),
-                        setting: crate::format::truncate_chars(&name, 64),
-                        origin: origin(Some(at)),
-                    },
-                )),
-            }
+                (Some(_), FileValue::Nested) => "expects one value, not a list or a mapping".into(),
+                (None, FileValue::Nested) if name == "auth" => {
+                    let section =
+                        serde_saphyr::from_str::<values::AuthOnly>(&text).map_err(parse_error)?;
+                    layer.auth = section.auth.map(|a| (a, at));
+                    continue;
+                }
+                (None, FileValue::Text(_)) if name == "auth" => {
+                    "must be a mapping, e.g. auth: {tokens: [{name: …, scopes: […], token: …}]}"
+                        .into()
+                }
+                (None, _) => unknown_setting(&name),
+            };
+            errors.push((
+                at,
+                ConfigError {
+                    message: problem,
+                    setting: crate::format::truncate_chars(&name, 64),
+                    origin: origin(Some(at)),
+                },
+            ));
         }
         errors.sort_by_key(|(at, _)| *at);
         Ok((layer, errors.into_iter().map(|(_, e)| e).collect()))
@@ -394,6 +445,16 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
     let mut errors = Vec::new();
     let mut layers = layers;
     for (source, layer) in &mut layers {
+        if let Some((section, (line, column))) = layer.auth.take() {
+            match section.tokens() {
+                Ok(tokens) => config.file_tokens = tokens,
+                Err(problems) => errors.extend(problems.into_iter().map(|message| ConfigError {
+                    setting: "auth".into(),
+                    origin: format!("{source}, line {line} column {column}"),
+                    message,
+                })),
+            }
+        }
         for (setting, _, _) in SETTINGS {
             let Some(value) = layer.slot(setting).and_then(Option::take) else {
                 continue;
@@ -436,6 +497,22 @@ fn cross_checks(config: &ServeConfig) -> Vec<ConfigError> {
             message: format!(
                 "{} exceeds queue_bytes ({}): such a body could never be queued",
                 config.max_body_bytes, config.queue_bytes
+            ),
+        });
+    }
+    if !config.listen.ip().is_loopback()
+        && config.tokens().is_empty()
+        && !config.allow_unauthenticated
+    {
+        errors.push(ConfigError {
+            setting: "listen".into(),
+            origin: "resolved configuration".into(),
+            message: format!(
+                "{} is reachable beyond this machine and no API token is configured: anyone \
+                 reaching it could pin references, silence alerts and overwrite runs. Set \
+                 DRIFTD_API_TOKEN (or auth.tokens in the config file), listen on 127.0.0.1, \
+                 or set allow_unauthenticated: true (unsafe)",
+                config.listen
             ),
         });
     }

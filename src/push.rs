@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::config::Secret;
 use crate::names::DatasetName;
 
 /// Where and what to upload.
@@ -14,6 +15,8 @@ use crate::names::DatasetName;
 pub struct Upload {
     /// The server's base URL, e.g. `http://driftd:8471`.
     pub url: String,
+    /// The API token, sent as `Authorization: Bearer …`.
+    pub token: Option<Secret>,
     pub dataset: DatasetName,
     /// `offline` or `online`.
     pub stage: &'static str,
@@ -44,6 +47,8 @@ pub enum PushError {
     },
     #[error("invalid URL {0:?}: expected http://host:port or https://…")]
     Url(String),
+    #[error("the API token holds characters an HTTP header cannot carry")]
+    Token,
 }
 
 /// Uploads `profile` (a profile file's bytes), then the counters; returns a summary for the
@@ -53,7 +58,16 @@ pub async fn push(upload: &Upload, profile: Vec<u8>) -> Result<Value, PushError>
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(PushError::Url(base.to_owned()));
     }
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &upload.token {
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| PushError::Token)?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .timeout(upload.timeout)
         .user_agent(concat!("driftd-push/", env!("CARGO_PKG_VERSION")))
         .build()

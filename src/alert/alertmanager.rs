@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::webhook::rfc3339;
 use super::{AlertSeverity, Notification, Status};
+use crate::format::plural;
 
 /// Features named in the one-line summary before it ends with "…".
 const SUMMARY_FEATURES: usize = 3;
@@ -120,10 +121,6 @@ fn description(n: &Notification) -> String {
     }
     lines.extend(n.findings.iter().cloned());
     lines.join("\n")
-}
-
-fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
-    if count == 1 { one } else { many }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::webhook::rfc3339;
 use super::{AlertSeverity, FeatureLine, Notification, Status};
+use crate::format::plural;
 
 /// Slack rejects a message with more blocks than this.
 const MAX_BLOCKS: usize = 50;
@@ -61,7 +62,7 @@ fn header(n: &Notification) -> Value {
         Status::Firing => format!(":rotating_light: {} in ", n.topic.title()),
         Status::Resolved => format!(":white_check_mark: Resolved: {} in ", n.topic.words()),
     };
-    let text = truncate(&format!("{lead}{}", escape(&n.dataset)), MAX_HEADER);
+    let text = truncate_escaped(&format!("{lead}{}", escape(&n.dataset)), MAX_HEADER);
     json!({
         "type": "header",
         "text": { "type": "plain_text", "text": text, "emoji": true },
@@ -78,7 +79,7 @@ fn context(n: &Notification) -> Value {
     if let (Status::Resolved, Some(ms)) = (n.status, n.resolved_ms) {
         text.push_str(&format!(" · *Resolved:* {}", human_time(ms)));
     }
-    json!({ "type": "context", "elements": [mrkdwn(truncate(&text, MAX_TEXT))] })
+    json!({ "type": "context", "elements": [mrkdwn(truncate_escaped(&text, MAX_TEXT))] })
 }
 
 /// Labels and the annotations not shown as text, as one small-print line.
@@ -102,7 +103,7 @@ fn labels(n: &Notification) -> Option<Value> {
         });
     let items: Vec<String> = labels
         .chain(annotations)
-        .map(|item| truncate(&item, MAX_LINE))
+        .map(|item| truncate_escaped(&item, MAX_LINE))
         .collect();
     if items.is_empty() {
         return None;
@@ -121,7 +122,7 @@ fn annotation_text(n: &Notification) -> Option<Value> {
         (None, Some(d)) => escape(d),
         (Some(s), Some(d)) => format!("*{}*\n{}", escape(s), escape(d)),
     };
-    Some(section(truncate(&text, MAX_TEXT)))
+    Some(section(truncate_escaped(&text, MAX_TEXT)))
 }
 
 fn links(n: &Notification) -> Option<Value> {
@@ -144,7 +145,7 @@ fn links(n: &Notification) -> Option<Value> {
     } else {
         text
     };
-    Some(section(truncate(&text, MAX_TEXT)))
+    Some(section(truncate_escaped(&text, MAX_TEXT)))
 }
 
 fn findings(n: &Notification) -> Option<Value> {
@@ -154,7 +155,7 @@ fn findings(n: &Notification) -> Option<Value> {
     let items: Vec<String> = n
         .findings
         .iter()
-        .map(|f| format!("• {}", truncate(&escape(f), MAX_LINE)))
+        .map(|f| format!("• {}", truncate_escaped(&escape(f), MAX_LINE)))
         .collect();
     let text = bounded_list(
         "*Invariant findings*\n",
@@ -177,14 +178,14 @@ fn feature(f: &FeatureLine) -> Value {
     };
     let mut text = format!(
         "*{}* — {}",
-        truncate(&escape(&f.name), MAX_NAME),
-        truncate(&escape(&verdict), MAX_LINE)
+        truncate_escaped(&escape(&f.name), MAX_NAME),
+        truncate_escaped(&escape(&verdict), MAX_LINE)
     );
     for change in f.changes.iter().take(MAX_CHANGES) {
         text.push_str("\n• ");
-        text.push_str(&truncate(&escape(change), MAX_LINE));
+        text.push_str(&truncate_escaped(&escape(change), MAX_LINE));
     }
-    section(truncate(&text, MAX_TEXT))
+    section(truncate_escaped(&text, MAX_TEXT))
 }
 
 /// Plain words for phones and screen readers, also shown where blocks cannot be.
@@ -209,7 +210,7 @@ fn fallback(n: &Notification) -> String {
                     .features
                     .iter()
                     .take(FALLBACK_FEATURES)
-                    .map(|f| truncate(&escape(&f.name), MAX_NAME))
+                    .map(|f| truncate_escaped(&escape(&f.name), MAX_NAME))
                     .collect();
                 if count > FALLBACK_FEATURES {
                     names.push("…".into());
@@ -230,7 +231,7 @@ fn fallback(n: &Notification) -> String {
             text
         }
     };
-    truncate(&text, MAX_FALLBACK)
+    truncate_escaped(&text, MAX_FALLBACK)
 }
 
 fn section(text: String) -> Value {
@@ -247,7 +248,7 @@ fn link(label: &str, url: &str) -> String {
     format!(
         "<{}|{}>",
         escape(url).replace('|', "%7C"),
-        truncate(&escape(label), MAX_NAME)
+        truncate_escaped(&escape(label), MAX_NAME)
     )
 }
 
@@ -315,7 +316,7 @@ fn units(s: &str) -> usize {
 
 /// Cuts escaped text to at most `max` units, ending in "…", on a char boundary and never inside
 /// an `&…;` entity (which would show as stray characters).
-fn truncate(s: &str, max: usize) -> String {
+fn truncate_escaped(s: &str, max: usize) -> String {
     if units(s) <= max {
         return s.to_string();
     }
@@ -351,10 +352,6 @@ fn human_time(ms: i64) -> String {
     // rfc3339 is always "YYYY-MM-DDTHH:MM:SS.mmmZ", ASCII.
     let stamp = rfc3339(ms);
     format!("{} {} UTC", &stamp[..10], &stamp[11..19])
-}
-
-fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
-    if count == 1 { one } else { many }
 }
 
 #[cfg(test)]
@@ -570,10 +567,10 @@ mod tests {
 
     #[test]
     fn cuts_never_split_an_entity() {
-        assert_eq!(truncate("ab&amp;cd", 5), "ab…");
-        assert_eq!(truncate("ab&amp;cd", 8), "ab&amp;…");
-        assert_eq!(truncate("🚨🚨🚨", 4), "🚨…");
-        assert_eq!(truncate("short", 150), "short");
+        assert_eq!(truncate_escaped("ab&amp;cd", 5), "ab…");
+        assert_eq!(truncate_escaped("ab&amp;cd", 8), "ab&amp;…");
+        assert_eq!(truncate_escaped("🚨🚨🚨", 4), "🚨…");
+        assert_eq!(truncate_escaped("short", 150), "short");
     }
 
     #[test]

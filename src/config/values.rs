@@ -87,6 +87,38 @@ pub fn http_url(v: &str) -> Result<Option<Secret>, String> {
     }
 }
 
+/// An optional address (`metrics_listen`); an empty value leaves it unset.
+pub fn optional_address(v: &str) -> Result<Option<SocketAddr>, String> {
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    address(v).map(Some)
+}
+
+pub fn flag(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("must be true or false".into()),
+    }
+}
+
+/// A bearer token: long enough that guessing it is hopeless.
+pub fn api_token(v: &str) -> Result<Option<Secret>, String> {
+    let v = v.trim();
+    if v.chars().count() < 16 {
+        return Err("must be at least 16 characters (e.g. openssl rand -hex 32)".into());
+    }
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    Ok(Some(Secret::new(v)))
+}
+
+pub fn show_optional_address(v: &Option<SocketAddr>) -> Shown {
+    v.map_or(Shown::Unset, |a| Shown::Value(a.to_string()))
+}
+
 pub fn secret(v: &str) -> Result<Option<Secret>, String> {
     Ok(Some(Secret::new(v)))
 }
@@ -137,5 +169,99 @@ pub fn yaml_line(out: &mut String, name: &str, shown: Shown) {
         Shown::Unset => {
             let _ = writeln!(out, "# {name}: (not set)");
         }
+    }
+}
+
+/// A config file's value as read: a scalar as text (each setting parses its own), or a list or
+/// mapping, which only the `auth` section may be.
+pub enum FileValue {
+    Text(String),
+    Nested,
+}
+
+impl<'de> serde::Deserialize<'de> for FileValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FileValue, D::Error> {
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
+            type Value = FileValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<FileValue, E> {
+                Ok(FileValue::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<FileValue, E> {
+                Ok(FileValue::Text(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<FileValue, E> {
+                Ok(FileValue::Text(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<FileValue, E> {
+                Ok(FileValue::Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<FileValue, E> {
+                Ok(FileValue::Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<FileValue, E> {
+                Ok(FileValue::Text(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<FileValue, E> {
+                Ok(FileValue::Text(String::new()))
+            }
+            fn visit_none<E>(self) -> Result<FileValue, E> {
+                Ok(FileValue::Text(String::new()))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<FileValue, D::Error> {
+                <FileValue as serde::Deserialize>::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FileValue, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FileValue::Nested)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FileValue, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(FileValue::Nested)
+            }
+        }
+        d.deserialize_any(Any)
+    }
+}
+
+/// The `auth:` section of a config file, read apart from the flat settings.
+#[derive(serde::Deserialize)]
+pub struct AuthOnly {
+    #[serde(default)]
+    pub auth: Option<crate::auth::AuthSection>,
+}
+
+/// `--print-config`'s account of the file's tokens: names and scopes only, as comments.
+pub fn auth_lines(out: &mut String, tokens: &[crate::auth::Token]) {
+    use std::fmt::Write as _;
+    if tokens.is_empty() {
+        let _ = writeln!(out, "# auth: (no tokens from a config file)");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# auth: {} tokens [redacted] (secrets; set them again to use this file)",
+        tokens.len()
+    );
+    for t in tokens {
+        let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+        let name = serde_json::Value::String(t.name.clone());
+        let _ = writeln!(
+            out,
+            "#   - {{name: {name}, scopes: [{}]}}",
+            scopes.join(", ")
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 
 use indicatif::ProgressBar;
 
+use super::records::json_reason;
 use super::{IngestError, PROGRESS_EVERY, json_type};
 use crate::profile::{Profiler, Value};
 
@@ -111,15 +112,6 @@ fn read_line_bounded(
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')
-}
-
-/// serde_json's message without its " at line 1 column N" suffix (the line is ours to name).
-fn json_reason(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

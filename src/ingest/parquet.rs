@@ -81,35 +81,7 @@ pub(super) fn read(
         let group_rows = meta.num_rows().max(0) as u64;
         // The group joins the profile only once every column decoded, so a group that fails
         // half-way leaves no partial trace.
-        let next = AtomicUsize::new(0);
-        let outcome: Result<Vec<(usize, FeatureProfile)>, String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        while let Some(&column) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                            // A file handle of its own: clones share one seek position, and the
-                            // Parquet reader seeks before every read.
-                            let file = File::open(source).map_err(|e| e.to_string())?;
-                            let declared = declared_kind(fields[column].data_type());
-                            let profile =
-                                profile_column(file, &metadata, group, column, declared, progress)?;
-                            done.push((column, profile));
-                        }
-                        Ok::<_, String>(done)
-                    })
-                })
-                .collect();
-            let mut profiles = Vec::with_capacity(wanted.len());
-            for handle in handles {
-                profiles.extend(
-                    handle
-                        .join()
-                        .map_err(|_| "column worker panicked".to_owned())??,
-                );
-            }
-            Ok(profiles)
-        });
+        let outcome = profile_group(source, &metadata, group, &order, workers, progress);
         match outcome {
             Ok(profiles) => {
                 for (column, profile) in profiles {
@@ -144,6 +116,48 @@ pub(super) fn read(
             .map_err(|e| unreadable(&e))?;
     }
     Ok(())
+}
+
+/// Decodes one row group's wanted columns on `workers` threads, heaviest first; every column
+/// gets a file handle of its own. Fails as a whole when any column fails.
+fn profile_group(
+    source: &Path,
+    metadata: &ArrowReaderMetadata,
+    group: usize,
+    order: &[usize],
+    workers: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<(usize, FeatureProfile)>, String> {
+    let fields = metadata.schema().fields();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(&column) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        // A file handle of its own: clones share one seek position, and the
+                        // Parquet reader seeks before every read.
+                        let file = File::open(source).map_err(|e| e.to_string())?;
+                        let declared = declared_kind(fields[column].data_type());
+                        let profile =
+                            profile_column(file, metadata, group, column, declared, progress)?;
+                        done.push((column, profile));
+                    }
+                    Ok::<_, String>(done)
+                })
+            })
+            .collect();
+        let mut profiles = Vec::with_capacity(order.len());
+        for handle in handles {
+            profiles.extend(
+                handle
+                    .join()
+                    .map_err(|_| "column worker panicked".to_owned())??,
+            );
+        }
+        Ok(profiles)
+    })
 }
 
 /// The root index of the id column; ids are strings or integers.

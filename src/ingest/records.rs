@@ -81,11 +81,11 @@ pub fn for_each_record(
             serde::Deserializer::deserialize_map(&mut de, visitor)
                 .and_then(|()| de.end())
                 .map_err(|e| match e.classify() {
-                    serde_json::error::Category::Data => BodyError::Shape(reason(&e)),
+                    serde_json::error::Category::Data => BodyError::Shape(json_reason(&e)),
                     _ => BodyError::InvalidJson {
                         line: e.line(),
                         column: e.column(),
-                        reason: reason(&e),
+                        reason: json_reason(&e),
                     },
                 })?;
             if !streamed.saw_records {
@@ -105,7 +105,7 @@ pub fn for_each_record(
                     ),
                     Err(e) => streamed.reject(
                         i + 1,
-                        format!("invalid JSON at column {}: {}", e.column(), reason(&e)),
+                        format!("invalid JSON at column {}: {}", e.column(), json_reason(&e)),
                     ),
                 }
             }
@@ -218,7 +218,8 @@ pub fn parse(format: BodyFormat, body: &[u8]) -> Result<ParsedBatch, BodyError> 
     })
 }
 
-fn reason(e: &serde_json::Error) -> String {
+/// serde_json's message without its " at line 1 column N" suffix (the caller names the place).
+pub(super) fn json_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_owned(),

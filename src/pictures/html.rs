@@ -8,7 +8,7 @@ use super::Page;
 use super::feature::{self, FeatureView, Verdict};
 use super::markup::Text;
 use crate::detect::Severity;
-use crate::format::group_digits;
+use crate::format::{group_digits, plural};
 
 /// The page's style sheet, inlined.
 pub const STYLE: &str = include_str!("page.css");
@@ -109,8 +109,8 @@ fn summary(page: &Page, views: &[FeatureView]) -> String {
     let failed = page.report.failed();
     let headline = match (drifted, errors) {
         (0, 0) => "No drift".to_owned(),
-        (0, e) => format!("{e} broken invariant{}", plural(e)),
-        (d, _) => format!("Drift in {d} feature{}", plural(d)),
+        (0, e) => format!("{e} broken invariant{}", plural(e, "", "s")),
+        (d, _) => format!("Drift in {d} feature{}", plural(d, "", "s")),
     };
     let one_sided = views
         .iter()
@@ -146,16 +146,12 @@ fn summary(page: &Page, views: &[FeatureView]) -> String {
         r#"<div class="card"><div class="label">invariant findings</div><div class="big">{}</div><div class="sevs"><span class="sev error">{} error{}</span><span class="sev warning">{} warning{}</span><span class="sev info">{} info</span></div></div></section>"#,
         page.report.schema.len(),
         errors,
-        plural(errors),
+        plural(errors, "", "s"),
         count_by(page, Severity::Warning),
-        plural(count_by(page, Severity::Warning)),
+        plural(count_by(page, Severity::Warning), "", "s"),
         count_by(page, Severity::Info),
     );
     s
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 fn findings(page: &Page, views: &[FeatureView]) -> String {

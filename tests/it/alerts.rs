@@ -428,7 +428,7 @@ async fn a_crash_during_a_send_resends_once() {
             !logs.contains("SECRETtoken42"),
             "{db:?}: the webhook URL reached the logs"
         );
-        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&url))
+        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&*url))
             .await
             .unwrap();
         assert_eq!(store.outbox_count("sent").await.unwrap(), 1);

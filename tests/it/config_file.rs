@@ -71,3 +71,119 @@ fn printed_config_is_a_config_file() {
     };
     assert_eq!(without_secret(&printed), without_secret(&reprinted));
 }
+
+fn serve_print(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"));
+    cmd.arg("serve").arg("--print-config").args(args);
+    cmd.env_remove("DRIFTD_API_TOKEN")
+        .env_remove("DRIFTD_ALLOW_UNAUTHENTICATED");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn listening_beyond_loopback_without_a_token_is_refused() {
+    let out = serve_print(&["--listen", "0.0.0.0:8471"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    for fix in [
+        "0.0.0.0:8471 is reachable beyond this machine",
+        "DRIFTD_API_TOKEN",
+        "auth.tokens",
+        "allow_unauthenticated: true (unsafe)",
+    ] {
+        assert!(err.contains(fix), "missing {fix:?} in:\n{err}");
+    }
+    // A token, or the explicit unsafe switch, lets it start.
+    let token = "a3f9c0d1e2b4a5968778695a4b3c2d1e";
+    let out = serve_print(
+        &["--listen", "0.0.0.0:8471"],
+        &[("DRIFTD_API_TOKEN", token)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(!printed.contains(token), "{printed}");
+    assert!(printed.contains("# api_token: [redacted]"), "{printed}");
+    let out = serve_print(
+        &["--listen", "0.0.0.0:8471"],
+        &[("DRIFTD_ALLOW_UNAUTHENTICATED", "true")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Loopback needs neither.
+    let out = serve_print(&["--listen", "127.0.0.1:8471"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_short_api_token_is_refused_without_being_echoed() {
+    let out = serve_print(&[], &[("DRIFTD_API_TOKEN", "hunter2")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("api_token (environment): must be at least 16 characters"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn auth_tokens_come_from_the_config_file_and_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("driftd.yaml");
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 0.0.0.0:8471\nauth:\n  tokens:\n    - {{name: sidecar, scopes: [online], token: \"sidecar-secret-0123456789\"}}\n    - {{name: pipeline, scopes: [offline, read], sha256: \"{digest}\"}}\nwindow: 2m\n"
+        ),
+    )
+    .unwrap();
+    let out = serve_print(&["--config", path.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("# auth: 2 tokens [redacted]"), "{printed}");
+    assert!(
+        printed.contains("#   - {name: \"sidecar\", scopes: [online]}"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("#   - {name: \"pipeline\", scopes: [offline, read]}"),
+        "{printed}"
+    );
+    assert!(printed.contains("window: \"2m\""), "{printed}");
+    assert!(!printed.contains("sidecar-secret") && !printed.contains(digest));
+
+    std::fs::write(
+        &path,
+        "auth:\n  tokens:\n    - {name: sidecar, scopes: [write], token: \"sidecar-secret-0123456789\"}\n",
+    )
+    .unwrap();
+    let out = serve_print(&["--config", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown scope \"write\": expected online, offline, read or admin"),
+        "{err}"
+    );
+    assert!(err.contains("line 3"), "{err}");
+    assert!(!err.contains("sidecar-secret"), "{err}");
+
+    std::fs::write(
+        &path,
+        "auth:\n  tokens:\n    - {name: a, scopes: [read], token: short}\n    - {name: b, scopes: [read]}\n",
+    )
+    .unwrap();
+    let out = serve_print(&["--config", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let file = format!("config file {}, line 2 column 3", path.display());
+    assert!(
+        err.contains(&format!("auth ({file}"))
+            && err.contains("auth.tokens[0] (\"a\"): token must be at least 16 characters")
+            && err.contains("auth.tokens[1] (\"b\"): give exactly one of token and sha256"),
+        "{err}"
+    );
+    assert!(!err.contains("short"), "{err}");
+}

@@ -149,15 +149,19 @@ pub enum Db {
 
 pub const BOTH: [Db; 2] = [Db::Sqlite, Db::Postgres];
 
-/// A fresh, empty database URL: a SQLite file in `dir`, or a new PostgreSQL database on the
-/// local server (trust auth). PostgreSQL missing fails the test under `CI=true`; elsewhere the
-/// caller gets `None` and skips that backend, saying so.
-pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {
+/// A fresh, empty database: a SQLite file in `dir` (removed with `dir`), or a new PostgreSQL
+/// database on the local server (trust auth), dropped when the guard is dropped — also when the
+/// test fails. PostgreSQL missing fails the test under `CI=true`; elsewhere the caller gets
+/// `None` and skips that backend, saying so.
+pub async fn fresh_database(db: Db, dir: &Path) -> Option<TestDb> {
     match db {
-        Db::Sqlite => Some(format!("sqlite://{}", dir.join("driftd.db").display())),
+        Db::Sqlite => Some(TestDb {
+            url: format!("sqlite://{}", dir.join("driftd.db").display()),
+            postgres: None,
+        }),
         Db::Postgres => {
             use sqlx::Connection;
-            let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+            let admin = POSTGRES_ADMIN;
             let mut conn = match sqlx::PgConnection::connect(admin).await {
                 Ok(c) => c,
                 Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -175,7 +179,65 @@ pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {
                 .execute(&mut conn)
                 .await
                 .expect("create test database");
-            Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+            Some(TestDb {
+                url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                postgres: Some(name),
+            })
+        }
+    }
+}
+
+const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A test database's URL (derefs to `&str`); a PostgreSQL database is dropped on drop.
+#[derive(Debug)]
+pub struct TestDb {
+    url: String,
+    postgres: Option<String>,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own
+        // with its own runtime. FORCE ends the connections a server under test still holds.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(POSTGRES_ADMIN)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| format!("drop {name}: {e}"))?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("test database left behind: {e}"),
+            Err(_) => eprintln!("test database left behind: the dropping thread panicked"),
         }
     }
 }
@@ -216,6 +278,11 @@ impl TestApp {
     pub async fn metrics(&self) -> String {
         let r = self.client.get(self.url("/metrics")).send().await.unwrap();
         r.text().await.unwrap()
+    }
+
+    /// The value of one series (`name{labels}`, as exposed) in `GET /metrics`.
+    pub async fn metric(&self, name_and_labels: &str) -> Option<f64> {
+        series(&self.metrics().await, name_and_labels)
     }
 
     /// `method path` with a JSON body.
@@ -331,4 +398,32 @@ pub fn reference_profile(dir: &tempfile::TempDir) -> Vec<u8> {
 pub fn series(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+/// Whether a database of that name exists on the local PostgreSQL server.
+async fn postgres_has(name: &str) -> bool {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(POSTGRES_ADMIN).await.unwrap();
+    sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_databases_are_dropped_with_their_guard_even_while_in_use() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let Some(db) = fresh_database(Db::Postgres, dir.path()).await else {
+        return;
+    };
+    let name = db.postgres.clone().unwrap();
+    assert!(postgres_has(&name).await, "{name} was not created");
+    // A connection still open (as a server under test holds) does not keep it alive.
+    use sqlx::Connection;
+    let open = sqlx::PgConnection::connect(&db).await.unwrap();
+    drop(db);
+    assert!(!postgres_has(&name).await, "{name} is still there");
+    drop(open);
 }

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::alerts::{Answer, SlackStandIn};
-use crate::helpers::{
-    BOTH, TestApp, fresh_database, sample, series, spawn_app, stderr, test_config,
-};
+use crate::helpers::{BOTH, fresh_database, sample, spawn_app, stderr, test_config};
 
 /// Runs `driftd push` off the async workers (the server under test shares the runtime).
 async fn push(args: Vec<String>) -> Output {
@@ -34,10 +32,6 @@ fn args(url: &str, extra: &[&str]) -> Vec<String> {
     ];
     a.extend(extra.iter().map(|s| s.to_string()));
     a
-}
-
-async fn metric(app: &TestApp, name_and_labels: &str) -> Option<f64> {
-    series(&app.metrics().await, name_and_labels)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,16 +74,12 @@ async fn one_command_uploads_profile_and_counters_and_a_retry_is_the_same_run() 
         assert_eq!(run["run_time_ms"], 1_793_599_200_000i64);
         assert_eq!(run["metrics"]["profile.rows"], rows);
         assert_eq!(
-            metric(
-                &app,
-                r#"driftd_records_total{dataset="ranking",stage="offline"}"#
-            )
-            .await,
+            app.metric(r#"driftd_records_total{dataset="ranking",stage="offline"}"#)
+                .await,
             Some(rows)
         );
         assert_eq!(
-            metric(
-                &app,
+            app.metric(
                 r#"driftd_counter_total{dataset="ranking",name="rows_read",stage="offline"}"#
             )
             .await,

@@ -260,15 +260,7 @@ async fn bad_input_is_refused_precisely_and_counted() {
                     .contains("dataset limit reached: driftd accepts 2 datasets")
             );
 
-            let text = app
-                .client
-                .get(app.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = app.metrics().await;
             for line in [
                 "driftd_ingest_dropped_total{reason=\"unsupported_media_type\"} 2",
                 "driftd_ingest_dropped_total{reason=\"too_large\"} 1",
@@ -612,7 +604,7 @@ async fn sigterm_flushes_open_windows_and_exits_0() {
             "the database URL stays out of logs"
         );
 
-        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&url))
+        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&*url))
             .await
             .unwrap();
         let stored = store
@@ -662,7 +654,7 @@ async fn kill_9_loses_at_most_the_flush_interval() {
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(9)
         );
-        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&url))
+        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&*url))
             .await
             .unwrap();
         let stored = store
@@ -754,16 +746,7 @@ async fn drift_series_are_withdrawn_when_traffic_stops_on(db: Db) {
         )
         .await;
     assert_eq!(r.status(), 202);
-    let metrics = || async {
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || async { app.metrics().await };
     let mut seen = false;
     for _ in 0..40 {
         if metrics()

@@ -2,7 +2,9 @@
 
 The connection (type `driftd`, default id `driftd_default`) gives the daemon's address: `host`,
 `port` and `schema` (the URL scheme, `http` unless set; a host written as a full URL is kept as it
-is). A URL passed to the hook wins over the connection.
+is). A URL passed to the hook wins over the connection. driftd's API token is the connection's
+password (or `token=`, or the `DRIFTD_TOKEN` variable); it is sent as `Authorization: Bearer …`
+and never appears in logs or errors.
 
 Requests go through the standard library. Transient failures — connection errors, timeouts, `429`
 and `5xx` answers — are retried with exponential backoff, waiting at least what the daemon's
@@ -16,6 +18,7 @@ import datetime as dt
 import email.utils
 import json
 import math
+import os
 import random
 import re
 import socket
@@ -132,6 +135,7 @@ class DriftdHook(BaseHook):
     :param retries: further attempts after a transient failure.
     :param backoff: first wait between attempts, in seconds; doubles each time, with jitter.
     :param max_wait: the longest single wait, `Retry-After` included.
+    :param token: driftd's API token; overrides the connection's password and `DRIFTD_TOKEN`.
     """
 
     conn_name_attr = "driftd_conn_id"
@@ -148,6 +152,7 @@ class DriftdHook(BaseHook):
         retries: int = 5,
         backoff: float = 0.5,
         max_wait: float = 60.0,
+        token: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
@@ -158,13 +163,15 @@ class DriftdHook(BaseHook):
         self.backoff = backoff
         self.max_wait = max_wait
         self._sleep = sleep
+        self._token = token
+        self._token_resolved = token is not None
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form: driftd needs an address and nothing else."""
+        """The connection form: driftd's address, and its API token as the password."""
         return {
-            "hidden_fields": ["login", "password", "extra"],
-            "relabeling": {"schema": "Scheme (http or https)"},
+            "hidden_fields": ["login", "extra"],
+            "relabeling": {"schema": "Scheme (http or https)", "password": "API token"},
             "placeholders": {"host": "127.0.0.1", "port": str(_DEFAULT_PORT), "schema": "http"},
         }
 
@@ -184,7 +191,18 @@ class DriftdHook(BaseHook):
                 if conn.port:
                     url += f":{conn.port}"
             self._url = url.rstrip("/")
+            if not self._token_resolved:
+                self._token = conn.password or None
+                self._token_resolved = True
         return self._url
+
+    @property
+    def token(self) -> str | None:
+        """The API token sent, if any: `token=`, else the connection's password (when the
+        connection gives the address), else `DRIFTD_TOKEN`."""
+        if not self._token_resolved and self._url is None:
+            self.base_url  # reads the connection, and its password
+        return self._token or os.environ.get("DRIFTD_TOKEN") or None
 
     # -- API -------------------------------------------------------------------------------
 
@@ -275,6 +293,9 @@ class DriftdHook(BaseHook):
         headers = {"Accept": "application/json", "User-Agent": "driftd-airflow"}
         if content_type:
             headers["Content-Type"] = content_type
+        token = self.token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         retries = self.retries if retries is None else retries
         attempt = 0
         while True:

@@ -103,9 +103,16 @@ class DriftdPushOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         command = self.command(context)
         self.log.info("Running %s", " ".join(command))
+        # The token travels in the environment, never on the command line (which ps and this
+        # log show).
+        env = dict(os.environ)
+        token = self._hook().token
+        if token:
+            env["DRIFTD_TOKEN"] = token
         try:
             self._process = subprocess.Popen(
                 command,
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -152,7 +159,7 @@ class DriftdPushOperator(BaseOperator):
             labels = _as_mapping("labels", self.labels) or {}
         except ValueError as error:
             raise AirflowException(str(error)) from None
-        url = self.url or DriftdHook(self.driftd_conn_id).base_url
+        url = self._hook().base_url
         command = [
             self.driftd_bin, "push", str(self.path),
             "--url", url,
@@ -177,6 +184,13 @@ class DriftdPushOperator(BaseOperator):
         for name, value in counters.items():
             command += ["--counter", f"{name}={value}"]
         return command + [str(arg) for arg in self.extra_args]
+
+    def _hook(self) -> DriftdHook:
+        """The hook for this operator's address and token: `url=` wins over the connection,
+        whose password is the token."""
+        if self.url:
+            return DriftdHook(self.driftd_conn_id, url=str(self.url))
+        return DriftdHook(self.driftd_conn_id)
 
     def on_kill(self) -> None:
         process = self._process
