@@ -156,8 +156,8 @@ impl Tokens {
         found
     }
 
-    /// Checks an `Authorization` header value for `scope`; the matched token on success.
-    pub fn authorize(&self, header: Option<&str>, scope: Scope) -> Result<&Token, Refusal> {
+    /// The token an `Authorization` header value presents; why not, when it presents none.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<&Token, Refusal> {
         let Some(value) = header else {
             return Err(Refusal::Unauthenticated("a bearer token is required"));
         };
@@ -169,9 +169,13 @@ impl Tokens {
                 ));
             }
         };
-        let token = self
-            .find(presented)
-            .ok_or(Refusal::Unauthenticated("the bearer token is not valid"))?;
+        self.find(presented)
+            .ok_or(Refusal::Unauthenticated("the bearer token is not valid"))
+    }
+
+    /// Checks an `Authorization` header value for `scope`; the matched token on success.
+    pub fn authorize(&self, header: Option<&str>, scope: Scope) -> Result<&Token, Refusal> {
+        let token = self.authenticate(header)?;
         if token.allows(scope) {
             Ok(token)
         } else {

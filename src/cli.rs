@@ -465,7 +465,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        crate::serve::run(listener, config, shutdown_signal()).await
+        let probes = match config.metrics_listen {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (metrics_listen)"))?,
+            ),
+            None => None,
+        };
+        let listeners = crate::serve::Listeners {
+            api: listener,
+            probes,
+        };
+        crate::serve::run(listeners, config, shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

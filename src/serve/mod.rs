@@ -31,12 +31,29 @@ use crate::config::ServeConfig;
 use crate::detect::RuleSet;
 use crate::store::Store;
 
+/// Where `driftd serve` listens: the API, and optionally a second listener for probes and
+/// metrics only (`metrics_listen`).
+pub struct Listeners {
+    pub api: TcpListener,
+    pub probes: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(api: TcpListener) -> Self {
+        Listeners { api, probes: None }
+    }
+}
+
 /// Serves until `shutdown` completes, then drains and flushes.
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Listeners {
+        api: listener,
+        probes,
+    } = listeners.into();
     let config = Arc::new(config);
     let rules = match &config.rules {
         Some(path) => RuleSet::load(path).map_err(|errors| {
@@ -98,9 +115,24 @@ pub async fn run(
         admission: Arc::new(admission),
         config: config.clone(),
         offline: Arc::new(offline::Offline::new(runs, config.metrics_max_features)),
+        tokens: Arc::new(config.tokens()),
     };
-    info!(listen = %listener.local_addr()?, backend = ?store.backend(), "driftd serving");
+    let tokens = state.tokens.len();
+    info!(listen = %listener.local_addr()?, backend = ?store.backend(), tokens, "driftd serving");
     let serving = stop.clone();
+    if let Some(probes) = probes {
+        info!(listen = %probes.local_addr()?, "Serving /metrics, /healthz and /readyz");
+        let router = api::probe_router(state.clone());
+        let stopped = stop.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(probes, router)
+                .with_graceful_shutdown(stopped.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "The probe listener failed");
+            }
+        });
+    }
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async move {
             tokio::select! {

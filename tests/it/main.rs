@@ -3,6 +3,7 @@
 mod accuracy;
 mod alerting_rules;
 mod alerts;
+mod auth;
 mod cli_compare;
 mod cli_profile;
 mod cli_skew;

@@ -313,6 +313,7 @@ async fn a_full_queue_sheds_load_with_retry_after() {
                 runs,
                 config.metrics_max_features,
             )),
+            tokens: Arc::new(config.tokens()),
             config: Arc::new(config),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

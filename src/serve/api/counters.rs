@@ -9,9 +9,10 @@ use axum::extract::{Path, State};
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
+use super::auth::Access;
 use super::{ApiError, AppState, dataset_name, read_body};
 use crate::clock::now_ms;
 use crate::detect::parity;
@@ -34,6 +35,7 @@ pub(super) fn router() -> Router<AppState> {
 async fn post_counters(
     State(state): State<AppState>,
     Path(dataset): Path<String>,
+    Extension(access): Extension<Access>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let metrics = &state.metrics.counters;
@@ -44,6 +46,7 @@ async fn post_counters(
         ApiError::BadRequest(message)
     })?;
     let span = tracing::Span::current();
+    access.require_stage(report.stage)?;
     span.record("stage", report.stage.as_str());
     if let Some(run_id) = &report.run_id {
         span.record("run_id", run_id.as_str());

@@ -15,6 +15,12 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// No valid bearer token: 401 with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// A valid token without the scope: 403.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("request body larger than {0} bytes")]
@@ -36,6 +42,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -62,12 +70,23 @@ impl IntoResponse for ApiError {
             error!(%detail, "Request failed");
         }
         let retry_after = self.retry_after();
+        let challenge = match &self {
+            ApiError::Unauthorized(_) => Some(r#"Bearer realm="driftd""#),
+            ApiError::Forbidden(_) => Some(r#"Bearer realm="driftd", error="insufficient_scope""#),
+            _ => None,
+        };
         let mut response =
             (self.status(), Json(json!({ "error": self.to_string() }))).into_response();
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

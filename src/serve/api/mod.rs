@@ -3,6 +3,7 @@
 //! the counters, the store) and shape the answer; errors are one [`ApiError`].
 
 mod alerts;
+pub mod auth;
 mod counters;
 mod drift;
 pub mod error;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     /// Offline runs: profile parts and counters stored, judged, one report at a time.
     pub offline: Arc<Offline>,
+    /// The tokens accepted; empty when authentication is off.
+    pub tokens: Arc<crate::auth::Tokens>,
 }
 
 /// The router, for the server and for in-process tests.
@@ -52,8 +55,17 @@ pub fn router(state: AppState) -> Router {
         .merge(runs::router())
         .merge(alerts::router())
         .merge(health::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::gate,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// The probe listener's router: `/metrics`, `/healthz` and `/readyz`, never behind a token.
+pub fn probe_router(state: AppState) -> Router {
+    health::router().with_state(state)
 }
 
 /// A dataset name from the path, checked.

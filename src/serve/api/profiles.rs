@@ -7,10 +7,11 @@ use axum::http::StatusCode;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Access;
 use super::{ApiError, AppState, dataset_name, identifier, read_body, stage_of};
 use crate::profile::{DatasetProfile, Stage, file};
 use crate::serve::aggregate::Batch;
@@ -39,10 +40,12 @@ async fn post_profile(
     State(state): State<AppState>,
     Path(dataset): Path<String>,
     Query(query): Query<ProfileQuery>,
+    Extension(access): Extension<Access>,
     body: Body,
 ) -> Result<Response, ApiError> {
     dataset_name(&dataset)?;
     let stage = stage_of(query.stage.as_deref(), Stage::Offline)?;
+    access.require_stage(stage)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let mut profile = file::decode(bytes.as_ref())
         .map_err(|e| ApiError::BadRequest(format!("not a readable profile file: {e}")))?;

@@ -6,9 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::auth::Access;
 use super::{ApiError, AppState, dataset_name, identifier, read_body, stage_of};
 use crate::ingest::records::{self, BodyFormat, RecordError};
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, Value};
@@ -64,6 +65,7 @@ async fn post_records(
     State(state): State<AppState>,
     Path(dataset): Path<String>,
     Query(query): Query<RecordsQuery>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
@@ -76,6 +78,7 @@ async fn post_records(
     };
     dataset_name(&dataset).map_err(fail(DropReason::invalid_request))?;
     let (stage, run_id) = checked_query(query).map_err(fail(DropReason::invalid_request))?;
+    access.require_stage(stage)?;
     let format = body_format(&headers).map_err(fail(DropReason::unsupported_media_type))?;
     // The queue is bounded in bytes as well as batches, and the budget is taken before the body
     // is read: a request that would not fit is refused without reading it, and bodies being
