@@ -30,6 +30,7 @@
 //! Profiling and detection are pure and synchronous; I/O lives in `ingest`, `store` and `serve`.
 
 pub mod alert;
+pub mod alert_model;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -17,24 +17,8 @@ pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::alert_model::{AlertSeverity, AlertState, Notifier, Status};
 pub use metrics::{DeliveryMetrics, DeliveryOutcome};
-
-/// How loud an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertSeverity {
-    Info,
-    Warning,
-    Critical,
-}
-
-/// Whether a notification announces an alert or its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Firing,
-    Resolved,
-}
 
 /// One drifted feature, as a notification shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
