@@ -2,8 +2,15 @@
 //! firing, resolved); each change of state becomes notifications, delivered through a
 //! persistent outbox to Slack, webhooks and Alertmanager.
 //!
-//! This module holds the notification model and the pure message builders; the state machine
-//! and delivery arrive with the outbox.
+//! - [`state`]: the pure state machine and fingerprints;
+//! - [`engine`]: alert rules checked against verdicts and run judgements, each transition and
+//!   the notifications it owes written to the outbox in one transaction;
+//! - [`deliver`]: drains the outbox, at least once, rate-limited and retried with backoff,
+//!   counted in [`DeliveryMetrics`] ([`metrics`]);
+//! - [`slack`], [`webhook`], [`alertmanager`]: the pure message builders.
+//!
+//! This module holds the notification model; the words it shares with the store (severity,
+//! state, notifier, event) live in [`crate::alert_model`] and are re-exported here.
 
 use std::collections::BTreeMap;
 
