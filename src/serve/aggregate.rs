@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::metrics::Metrics;
-use super::now_ms;
+use super::metrics::IngestMetrics;
+use crate::clock::now_ms;
 use crate::config::ServeConfig;
 use crate::profile::{DatasetProfile, Stage};
 use crate::store::{Key, Kind, Store};
@@ -60,7 +60,7 @@ impl Open {
 pub struct Aggregator {
     store: Store,
     config: Arc<ServeConfig>,
-    metrics: Metrics,
+    metrics: IngestMetrics,
     open: HashMap<Key, Open>,
 }
 
@@ -69,7 +69,7 @@ fn window_ms(d: Duration) -> i64 {
 }
 
 impl Aggregator {
-    pub fn new(store: Store, config: Arc<ServeConfig>, metrics: Metrics) -> Self {
+    pub fn new(store: Store, config: Arc<ServeConfig>, metrics: IngestMetrics) -> Self {
         Aggregator {
             store,
             config,
@@ -86,7 +86,7 @@ impl Aggregator {
             tokio::select! {
                 batch = queue.recv() => match batch {
                     Some(batch) => {
-                        self.metrics.queue_depth.set(queue.len() as i64);
+                        self.metrics.queue_depth(queue.len());
                         self.fold(batch).await;
                     }
                     None => break,

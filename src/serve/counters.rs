@@ -2,21 +2,16 @@
 //! increments, under the same names; runs are listed with their judgement and can be
 //! acknowledged as the new normal.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::http::{ApiError, AppState, dataset_name, identifier, read_body};
-use super::metrics::{CounterRejection, CounterStage, StageLabel};
-use super::now_ms;
-use crate::detect::parity;
+use super::metrics::{CounterRejection, Metrics};
+use super::offline::check_identifier;
 use crate::detect::rules::valid_counter_name;
+use crate::format::truncate_chars;
 use crate::profile::Stage;
-use crate::store::Source;
+use crate::store::{Store, StoreError};
 
 /// A counter report, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,12 +27,14 @@ pub struct Report {
 const MAX_LABELS: usize = 64;
 const MAX_LABEL_BYTES: usize = 256;
 
+type Rejected = (CounterRejection, String);
+
+fn malformed(message: String) -> Rejected {
+    (CounterRejection::malformed, message)
+}
+
 /// Checks a report body; the error names the field and why.
-pub fn parse_report(
-    body: &[u8],
-    max_counters: usize,
-) -> Result<Report, (CounterRejection, String)> {
-    let malformed = |m: String| (CounterRejection::malformed, m);
+pub fn parse_report(body: &[u8], max_counters: usize) -> Result<Report, Rejected> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
     let Value::Object(mut object) = value else {
@@ -50,24 +47,54 @@ pub fn parse_report(
             )));
         }
     }
-    let stage = match object.remove("stage") {
-        None => Stage::Offline,
-        Some(Value::String(s)) if s == "offline" => Stage::Offline,
-        Some(Value::String(s)) if s == "online" => Stage::Online,
+    let stage = stage_of(object.remove("stage"))?;
+    let run_id = run_id_of(stage, object.remove("run_id"))?;
+    let run_ms = match object.remove("run_time") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(run_time(&v).map_err(malformed)?),
+    };
+    let counters = counters_of(object.remove("counters"), max_counters)?;
+    let labels = match object.remove("labels") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(labels(map).map_err(malformed)?),
         Some(other) => {
-            return Err((
-                CounterRejection::unknown_stage,
-                format!(
-                    "stage: expected \"offline\" or \"online\", got {}",
-                    short(&other)
-                ),
-            ));
+            return Err(malformed(format!(
+                "labels: expected an object of name: string, got {}",
+                short(&other)
+            )));
         }
     };
-    let run_id = match object.remove("run_id") {
+    Ok(Report {
+        stage,
+        run_id,
+        run_ms,
+        counters,
+        labels,
+    })
+}
+
+fn stage_of(value: Option<Value>) -> Result<Stage, Rejected> {
+    match value {
+        None => Ok(Stage::Offline),
+        Some(Value::String(s)) if s == "offline" => Ok(Stage::Offline),
+        Some(Value::String(s)) if s == "online" => Ok(Stage::Online),
+        Some(other) => Err((
+            CounterRejection::unknown_stage,
+            format!(
+                "stage: expected \"offline\" or \"online\", got {}",
+                short(&other)
+            ),
+        )),
+    }
+}
+
+/// Offline reports need a run id (one run's totals are replaced when it reports again);
+/// online ones must not have one (they are increments).
+fn run_id_of(stage: Stage, value: Option<Value>) -> Result<Option<String>, Rejected> {
+    let run_id = match value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
-            identifier("run_id", &s).map_err(|e| malformed(e.to_string()))?;
+            check_identifier("run_id", &s).map_err(malformed)?;
             Some(s)
         }
         Some(other) => {
@@ -78,24 +105,19 @@ pub fn parse_report(
         }
     };
     match (stage, &run_id) {
-        (Stage::Offline, None) => {
-            return Err((
-                CounterRejection::missing_run_id,
-                "offline counters need a run_id: one run's totals are replaced, not added, when the run reports again (servers send \"stage\": \"online\")".into(),
-            ));
-        }
-        (Stage::Online, Some(_)) => {
-            return Err(malformed(
-                "run_id applies to offline counters; online counters are increments".into(),
-            ));
-        }
-        _ => {}
+        (Stage::Offline, None) => Err((
+            CounterRejection::missing_run_id,
+            "offline counters need a run_id: one run's totals are replaced, not added, when the run reports again (servers send \"stage\": \"online\")".into(),
+        )),
+        (Stage::Online, Some(_)) => Err(malformed(
+            "run_id applies to offline counters; online counters are increments".into(),
+        )),
+        _ => Ok(run_id),
     }
-    let run_ms = match object.remove("run_time") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(run_time(&v).map_err(malformed)?),
-    };
-    let counters = match object.remove("counters") {
+}
+
+fn counters_of(value: Option<Value>, max_counters: usize) -> Result<Vec<(String, f64)>, Rejected> {
+    let counters = match value {
         Some(Value::Object(map)) => map,
         None => {
             return Err(malformed(
@@ -118,51 +140,36 @@ pub fn parse_report(
             ),
         ));
     }
-    let mut checked = Vec::with_capacity(counters.len());
-    for (name, value) in counters {
-        if !valid_counter_name(&name) {
-            return Err((
-                CounterRejection::invalid_name,
-                format!(
-                    "counter {:?}: names must match [a-zA-Z_][a-zA-Z0-9_]* (at most 128 characters)",
-                    truncate(&name)
-                ),
-            ));
-        }
-        let number = match &value {
-            Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
-            _ => None,
-        };
-        match number {
-            Some(x) if x >= 0.0 => checked.push((name, x)),
-            _ => {
-                return Err((
-                    CounterRejection::invalid_value,
-                    format!(
-                        "counter {name:?}: expected a non-negative number, got {}",
-                        short(&value)
-                    ),
-                ));
-            }
-        }
+    counters
+        .into_iter()
+        .map(|(name, value)| counter(name, &value))
+        .collect()
+}
+
+fn counter(name: String, value: &Value) -> Result<(String, f64), Rejected> {
+    if !valid_counter_name(&name) {
+        return Err((
+            CounterRejection::invalid_name,
+            format!(
+                "counter {:?}: names must match [a-zA-Z_][a-zA-Z0-9_]* (at most 128 characters)",
+                truncate_chars(&name, 64)
+            ),
+        ));
     }
-    let labels = match object.remove("labels") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(labels(map).map_err(malformed)?),
-        Some(other) => {
-            return Err(malformed(format!(
-                "labels: expected an object of name: string, got {}",
-                short(&other)
-            )));
-        }
+    let number = match value {
+        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
+        _ => None,
     };
-    Ok(Report {
-        stage,
-        run_id,
-        run_ms,
-        counters: checked,
-        labels,
-    })
+    match number {
+        Some(x) if x >= 0.0 => Ok((name, x)),
+        _ => Err((
+            CounterRejection::invalid_value,
+            format!(
+                "counter {name:?}: expected a non-negative number, got {}",
+                short(value)
+            ),
+        )),
+    }
 }
 
 fn labels(map: Map<String, Value>) -> Result<String, String> {
@@ -178,7 +185,7 @@ fn labels(map: Map<String, Value>) -> Result<String, String> {
             other => {
                 return Err(format!(
                     "label {:?}: expected a string, got {}",
-                    truncate(&k),
+                    truncate_chars(&k, 64),
                     short(&other)
                 ));
             }
@@ -186,7 +193,7 @@ fn labels(map: Map<String, Value>) -> Result<String, String> {
         if k.is_empty() || k.len() > MAX_LABEL_BYTES || text.len() > MAX_LABEL_BYTES {
             return Err(format!(
                 "label {:?}: names and values must be 1 to {MAX_LABEL_BYTES} bytes",
-                truncate(&k)
+                truncate_chars(&k, 64)
             ));
         }
         out.insert(k, Value::String(text));
@@ -221,7 +228,7 @@ fn run_time(v: &Value) -> Result<i64, String> {
                 .ok_or_else(|| {
                     format!(
                         "run_time: {:?} is not an RFC 3339 time in UTC such as 2026-11-27T08:00:00Z",
-                        truncate(s)
+                        truncate_chars(s, 64)
                     )
                 })
         }
@@ -250,39 +257,16 @@ fn short(v: &Value) -> String {
     }
 }
 
-fn truncate(s: &str) -> String {
-    if s.chars().count() <= 64 {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(64).collect::<String>())
-    }
-}
-
-pub async fn post_counters(
-    State(state): State<AppState>,
-    Path(dataset): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let metrics = &state.metrics;
-    dataset_name(&dataset)?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let report = parse_report(&bytes, state.config.max_counters).map_err(|(reason, message)| {
-        metrics.counter_rejected(reason);
-        ApiError::BadRequest(message)
-    })?;
-    let span = tracing::Span::current();
-    span.record("stage", report.stage.as_str());
-    if let Some(run_id) = &report.run_id {
-        span.record("run_id", run_id.as_str());
-    }
-    state.admit_dataset(&dataset).inspect_err(|_| {
-        metrics.counter_rejected(CounterRejection::dataset_limit);
-    })?;
-    let now = now_ms();
-    // The name cap: names this dataset has never reported count against `max_counters`.
-    let known: BTreeSet<String> = state
-        .store
-        .counter_names(&dataset)
+/// New counter names over `max_counters`, in words for the client.
+pub async fn over_name_cap(
+    store: &Store,
+    dataset: &str,
+    report: &Report,
+    max_counters: usize,
+) -> Result<Option<String>, StoreError> {
+    // Names this dataset has never reported count against `max_counters`.
+    let known: BTreeSet<String> = store
+        .counter_names(dataset)
         .await?
         .into_iter()
         .map(|n| n.name)
@@ -293,241 +277,39 @@ pub async fn post_counters(
         .map(|(n, _)| n.as_str())
         .filter(|n| !known.contains(*n))
         .collect();
-    if known.len() + new.len() > state.config.max_counters {
-        metrics.counter_rejected(CounterRejection::counter_limit);
-        return Err(ApiError::Unprocessable(format!(
-            "dataset {dataset} has {} counter names; {} new ones ({}) would pass max_counters ({})",
-            known.len(),
-            new.len(),
-            new.iter().take(5).copied().collect::<Vec<_>>().join(", "),
-            state.config.max_counters
-        )));
+    if known.len() + new.len() <= max_counters {
+        return Ok(None);
     }
-    let names: Vec<&str> = report.counters.iter().map(|(n, _)| n.as_str()).collect();
-    let stage_label = StageLabel::from(report.stage);
-    let series = |name: &str| CounterStage {
-        dataset: dataset.clone(),
-        name: name.to_owned(),
-        stage: stage_label.clone(),
-    };
-    match (report.stage, &report.run_id) {
-        (Stage::Offline, Some(run_id)) => {
-            let _one_at_a_time = state.runs.offline.lock().await;
-            state
-                .store
-                .upsert_run(
-                    &dataset,
-                    run_id,
-                    report.run_ms,
-                    report.labels.as_deref(),
-                    now,
-                )
-                .await?;
-            let earlier = state
-                .store
-                .put_run_counters(&dataset, run_id, &report.counters, now)
-                .await?;
-            state
-                .store
-                .saw_counter_names(&dataset, Stage::Offline, &names, now)
-                .await?;
-            // A counter never goes down: a re-reported run adds only what it grew by.
-            for ((name, value), old) in report.counters.iter().zip(&earlier) {
-                let grew = value - old.unwrap_or(0.0);
-                let counter = metrics.counter_total.get_or_create(&series(name));
-                if grew > 0.0 {
-                    counter.inc_by(grew);
-                }
-            }
-            let judged = state
-                .runs
-                .judge(&state.store, metrics, &dataset, run_id, now)
-                .await?;
-            Ok(Json(json!({
-                "dataset": dataset,
-                "stage": "offline",
-                "run_id": run_id,
-                "counters": report.counters.len(),
-                "judged": judged,
-            }))
-            .into_response())
-        }
-        _ => {
-            let window = state.config.window.as_millis() as i64;
-            let start = now - now.rem_euclid(window);
-            state
-                .store
-                .add_online_counters(&dataset, start, &report.counters, now)
-                .await?;
-            state
-                .store
-                .saw_counter_names(&dataset, Stage::Online, &names, now)
-                .await?;
-            for (name, value) in &report.counters {
-                metrics
-                    .counter_total
-                    .get_or_create(&series(name))
-                    .inc_by(*value);
-            }
-            Ok(Json(json!({
-                "dataset": dataset,
-                "stage": "online",
-                "counters": report.counters.len(),
-            }))
-            .into_response())
-        }
-    }
+    Ok(Some(format!(
+        "dataset {dataset} has {} counter names; {} new ones ({}) would pass max_counters ({max_counters})",
+        known.len(),
+        new.len(),
+        new.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+    )))
 }
 
-/// Each counter's offline figure (the latest run's value) and online figure (the total over
-/// `parity_window`), whether it is unmapped, and the parity ratios of the rule files.
-pub async fn get_counters(
-    State(state): State<AppState>,
-    Path(dataset): Path<String>,
-) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
-    let now = now_ms();
-    let names = state.store.counter_names(&dataset).await?;
-    if names.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "dataset {dataset} has reported no counters"
-        )));
-    }
-    let since = now - state.config.parity_window.as_millis() as i64;
-    let offline: BTreeMap<String, (crate::store::Run, f64)> = state
-        .store
-        .latest_run_counters(&dataset)
-        .await?
-        .into_iter()
-        .map(|(name, run, value)| (name, (run, value)))
-        .collect();
-    let online: BTreeMap<String, f64> = state
-        .store
-        .online_counter_totals(&dataset, since)
-        .await?
-        .into_iter()
-        .collect();
-    let unmapped_after = state.config.counter_unmapped_after.as_millis() as i64;
-    let mut by_name: BTreeMap<&str, Vec<&crate::store::CounterName>> = BTreeMap::new();
-    for n in &names {
-        by_name.entry(n.name.as_str()).or_default().push(n);
-    }
-    let counters: Vec<Value> = by_name
-        .iter()
-        .map(|(name, sides)| {
-            let seen = |stage: Stage| sides.iter().find(|s| s.stage == stage);
-            let (off, on) = (seen(Stage::Offline), seen(Stage::Online));
-            let unmapped = match (off, on) {
-                (Some(s), None) if now - s.first_seen_ms >= unmapped_after => Some("offline_only"),
-                (None, Some(s)) if now - s.first_seen_ms >= unmapped_after => Some("online_only"),
-                _ => None,
-            };
-            json!({
-                "name": name,
-                "offline": off.map(|s| json!({
-                    "run_id": offline.get(*name).map(|(r, _)| r.run_id.clone()),
-                    "run_time_ms": offline.get(*name).map(|(r, _)| r.run_ms),
-                    "value": offline.get(*name).map(|(_, v)| *v),
-                    "first_seen_ms": s.first_seen_ms,
-                    "last_seen_ms": s.last_seen_ms,
-                })),
-                "online": on.map(|s| json!({
-                    "total": online.get(*name).copied().unwrap_or(0.0),
-                    "since_ms": since,
-                    "first_seen_ms": s.first_seen_ms,
-                    "last_seen_ms": s.last_seen_ms,
-                })),
-                "unmapped": unmapped,
-            })
-        })
-        .collect();
-    let rules = state.runs.rules.for_dataset(&dataset);
-    let latest: BTreeMap<String, f64> = offline
-        .iter()
-        .map(|(name, (_, v))| (name.clone(), *v))
-        .collect();
-    let (ratios, findings) = parity::counter_ratios(&rules.parity, &latest, &online);
-    Ok(Json(json!({
-        "dataset": dataset,
-        "parity_window_s": state.config.parity_window.as_secs(),
-        "unmapped_after_s": state.config.counter_unmapped_after.as_secs(),
-        "counters": counters,
-        "parity": ratios,
-        "findings": findings,
-    }))
-    .into_response())
-}
-
-/// The latest runs (at most 100), newest first, with their counters, run metrics and
-/// anomalies.
-pub async fn get_runs(
-    State(state): State<AppState>,
-    Path(dataset): Path<String>,
-) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
-    let runs = state.store.runs(&dataset, 100).await?;
-    if runs.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "dataset {dataset} has no offline runs"
-        )));
-    }
-    let mut out = Vec::with_capacity(runs.len());
-    for run in runs {
-        let counters = state
-            .store
-            .run_values(&dataset, &run.run_id, Source::Counter)
-            .await?;
-        let metrics = state
-            .store
-            .run_values(&dataset, &run.run_id, Source::Metric)
-            .await?;
-        let anomalies = state.store.run_anomalies(&dataset, &run.run_id).await?;
-        out.push(json!({
-            "run_id": run.run_id,
-            "run_time_ms": run.run_ms,
-            "reported_ms": run.reported_ms,
-            "labels": serde_json::from_str::<Value>(&run.labels).unwrap_or(Value::Null),
-            "counters": counters.into_iter().collect::<BTreeMap<_, _>>(),
-            "metrics": metrics.into_iter().collect::<BTreeMap<_, _>>(),
-            "anomalies": anomalies.iter().map(|a| json!({
-                "name": a.name,
-                "value": a.value,
-                "expected": a.expected,
-                "low": a.low,
-                "high": a.high,
-                "baseline": a.baseline,
-                "runs": a.runs,
-                "acknowledged": a.acknowledged,
-                "message": super::runs::describe(a),
-            })).collect::<Vec<_>>(),
-        }));
-    }
-    Ok(Json(json!({ "dataset": dataset, "runs": out })).into_response())
-}
-
-/// Accepts a run's anomalies as the new normal: they join later baselines, and the run's
-/// alert resolves.
-pub async fn acknowledge_run(
-    State(state): State<AppState>,
-    Path((dataset, run_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
-    identifier("run_id", &run_id)?;
-    let _one_at_a_time = state.runs.offline.lock().await;
-    if state.store.run(&dataset, &run_id).await?.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "dataset {dataset} has no run {run_id:?}"
-        )));
-    }
-    let acknowledged = state.store.acknowledge_run(&dataset, &run_id).await?;
-    state
-        .runs
-        .judge(&state.store, &state.metrics, &dataset, &run_id, now_ms())
+/// Adds a server's increments to the window starting at `window_start_ms`.
+pub async fn store_online(
+    store: &Store,
+    metrics: &Metrics,
+    dataset: &str,
+    window_start_ms: i64,
+    counters: &[(String, f64)],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let names: Vec<&str> = counters.iter().map(|(n, _)| n.as_str()).collect();
+    store
+        .add_online_counters(dataset, window_start_ms, counters, now_ms)
         .await?;
-    Ok(
-        Json(json!({"dataset": dataset, "run_id": run_id, "acknowledged": acknowledged}))
-            .into_response(),
-    )
+    store
+        .saw_counter_names(dataset, Stage::Online, &names, now_ms)
+        .await?;
+    for (name, value) in counters {
+        metrics
+            .counters
+            .counter_added(dataset, Stage::Online, name, *value);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

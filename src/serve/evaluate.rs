@@ -8,14 +8,12 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use super::metrics::{
-    AlertStateLabel, AlertStateLabels, DatasetFeature, DatasetLabel, FeatureMethod, FeatureStage,
-    Metrics, StageLabel, Text,
-};
-use super::now_ms;
+use super::metrics::{EvaluationMetrics, EvaluationSeries};
+use crate::alert::AlertState;
 use crate::alert::engine::Alerting;
+use crate::clock::now_ms;
 use crate::config::ServeConfig;
 use crate::detect::{self, RuleSet, parity};
 use crate::profile::DatasetProfile;
@@ -26,7 +24,7 @@ pub async fn run(
     rules: RuleSet,
     alerting: Alerting,
     config: Arc<ServeConfig>,
-    metrics: Metrics,
+    metrics: EvaluationMetrics,
     stop: CancellationToken,
 ) {
     let mut exported = HashMap::new();
@@ -58,12 +56,10 @@ pub async fn run(
             )
             .await
             {
-                Ok(true) => metrics
-                    .evaluation_duration
-                    .observe(started.elapsed().as_secs_f64()),
+                Ok(true) => metrics.evaluated(started.elapsed().as_secs_f64()),
                 Ok(false) => debug!(%dataset, "Nothing to evaluate"),
                 Err(e) => {
-                    metrics.evaluations_failed.inc();
+                    metrics.evaluation_failed();
                     warn!(error = %e, %dataset, "Evaluation failed");
                 }
             }
@@ -73,7 +69,7 @@ pub async fn run(
 }
 
 /// `driftd_alerts{state}` from the stored alerts.
-async fn count_alerts(store: &Store, metrics: &Metrics) {
+async fn count_alerts(store: &Store, metrics: &EvaluationMetrics) {
     let alerts = match store.alerts().await {
         Ok(a) => a,
         Err(e) => {
@@ -81,27 +77,10 @@ async fn count_alerts(store: &Store, metrics: &Metrics) {
             return;
         }
     };
-    for (state, label) in [
-        ("pending", AlertStateLabel::pending),
-        ("firing", AlertStateLabel::firing),
-        ("resolved", AlertStateLabel::resolved),
-    ] {
+    for &state in AlertState::ALL {
         let n = alerts.iter().filter(|a| a.state == state).count();
-        metrics
-            .alerts
-            .get_or_create(&AlertStateLabels { state: label })
-            .set(n as i64);
+        metrics.alerts(state, n);
     }
-}
-
-/// The metric series exported for one dataset at its last evaluation, so that series of
-/// features that went away, or of a dataset without recent traffic, are removed rather than
-/// left showing their last value.
-#[derive(Debug, Default)]
-pub struct Exported {
-    nulls: HashSet<FeatureStage>,
-    scores: HashSet<FeatureMethod>,
-    drifted: HashSet<DatasetFeature>,
 }
 
 /// Evaluates one dataset; `false` when it lacks a reference or recent online data (its drift
@@ -115,8 +94,8 @@ pub async fn evaluate(
     rules: &RuleSet,
     alerting: &Alerting,
     config: &ServeConfig,
-    metrics: &Metrics,
-    exported: &mut HashMap<String, Exported>,
+    metrics: &EvaluationMetrics,
+    exported: &mut HashMap<String, EvaluationSeries>,
     dataset: &str,
 ) -> Result<bool, StoreError> {
     let now = now_ms();
@@ -129,27 +108,13 @@ pub async fn evaluate(
     // The recent past: the open window (as last flushed) and the full window before it.
     let since = now - 2 * config.window.as_millis() as i64;
     let Some(current) = store.recent_windows(dataset, since).await? else {
-        let keep = Exported {
-            nulls: exported
-                .get(dataset)
-                .map(|last| {
-                    last.nulls
-                        .iter()
-                        .filter(|l| l.stage == StageLabel::offline)
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ..Exported::default()
-        };
+        let keep = exported
+            .get(dataset)
+            .map(EvaluationSeries::offline_only)
+            .unwrap_or_default();
         withdraw(metrics, &keep, dataset, exported);
         exported.insert(dataset.to_owned(), keep);
-        metrics
-            .dataset_drifted_features
-            .get_or_create(&DatasetLabel {
-                dataset: dataset.to_owned(),
-            })
-            .set(0);
+        metrics.drifted_features(dataset, 0);
         return Ok(false);
     };
     let dataset_rules = rules.for_dataset(dataset);
@@ -196,87 +161,46 @@ pub async fn evaluate(
 
 /// Removes the series exported last time for `dataset` that `now` no longer has.
 fn withdraw(
-    metrics: &Metrics,
-    now: &Exported,
+    metrics: &EvaluationMetrics,
+    now: &EvaluationSeries,
     dataset: &str,
-    exported: &HashMap<String, Exported>,
+    exported: &HashMap<String, EvaluationSeries>,
 ) {
-    let Some(last) = exported.get(dataset) else {
-        return;
-    };
-    for labels in last.nulls.difference(&now.nulls) {
-        metrics.feature_nulls_ratio.remove(labels);
-    }
-    for labels in last.scores.difference(&now.scores) {
-        metrics.feature_drift_score.remove(labels);
-    }
-    for labels in last.drifted.difference(&now.drifted) {
-        metrics.feature_drifted.remove(labels);
+    if let Some(last) = exported.get(dataset) {
+        metrics.withdraw(last, now);
     }
 }
 
 fn export(
-    metrics: &Metrics,
+    metrics: &EvaluationMetrics,
     config: &ServeConfig,
     dataset: &str,
     reference: &DatasetProfile,
     current: &DatasetProfile,
     report: &detect::DriftReport,
-) -> Exported {
-    let mut exported = Exported::default();
+) -> EvaluationSeries {
+    let mut exported = EvaluationSeries::default();
     let cap = config.metrics_max_features;
     for (profile, stage) in [
         (reference, crate::profile::Stage::Offline),
         (current, crate::profile::Stage::Online),
     ] {
+        if profile.rows == 0 {
+            continue;
+        }
         for (feature, f) in profile.features.iter().take(cap) {
-            if profile.rows > 0 {
-                let labels = FeatureStage {
-                    dataset: dataset.to_owned(),
-                    feature: Text(feature.clone()),
-                    stage: stage.into(),
-                };
-                metrics
-                    .feature_nulls_ratio
-                    .get_or_create(&labels)
-                    .set(f.nulls() as f64 / profile.rows as f64);
-                exported.nulls.insert(labels);
-            }
+            let ratio = f.nulls() as f64 / profile.rows as f64;
+            metrics.nulls_ratio(&mut exported, dataset, feature, stage, ratio);
         }
     }
     for (feature, verdict) in report.features.iter().take(cap) {
         if let Some(score) = verdict.score {
-            let labels = FeatureMethod {
-                dataset: dataset.to_owned(),
-                feature: Text(feature.clone()),
-                method: verdict.method.name().to_owned(),
-            };
-            metrics
-                .feature_drift_score
-                .get_or_create(&labels)
-                .set(score);
-            exported.scores.insert(labels);
+            let method = verdict.method.name();
+            metrics.drift_score(&mut exported, dataset, feature, method, score);
         }
-        let labels = DatasetFeature {
-            dataset: dataset.to_owned(),
-            feature: Text(feature.clone()),
-        };
-        metrics
-            .feature_drifted
-            .get_or_create(&labels)
-            .set(i64::from(verdict.drift));
-        exported.drifted.insert(labels);
+        metrics.drifted(&mut exported, dataset, feature, verdict.drift);
     }
-    let label = DatasetLabel {
-        dataset: dataset.to_owned(),
-    };
-    metrics
-        .dataset_drifted_features
-        .get_or_create(&label)
-        .set(report.drifted.len() as i64);
-    metrics
-        .last_evaluation
-        .get_or_create(&label)
-        .set(now_ms() as f64 / 1000.0);
+    metrics.drifted_features(dataset, report.drifted.len());
+    metrics.last_evaluation(dataset, now_ms());
     exported
 }

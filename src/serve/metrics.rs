@@ -1,15 +1,24 @@
 //! driftd's Prometheus metrics (OpenMetrics text at `/metrics`). Offline and online figures
 //! share a family and differ in the `stage` label. Label values come from bounded sets:
 //! datasets are capped by `max_datasets`, features by `metrics_max_features` per dataset.
+//!
+//! Each subsystem owns its metrics struct, registered under the one `driftd` registry as
+//! prometheus-client and linkerd2-proxy do: [`IngestMetrics`] (records, drops, the queue), [`EvaluationMetrics`] (verdicts and alerts by state),
+//! [`CounterMetrics`] (counters reported and the latest offline run's gauges) and `alert::DeliveryMetrics`.
+//! Code updates them through named methods; label sets stay in this module.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
 
+use crate::alert::{AlertState, DeliveryMetrics};
 use crate::profile::Stage;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -50,6 +59,21 @@ pub enum DropReason {
     feature_limit,
 }
 
+/// Why a counter report was refused.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CounterRejection {
+    /// Not JSON, not an object, unknown fields, bad labels or run time.
+    malformed,
+    unknown_stage,
+    missing_run_id,
+    invalid_name,
+    invalid_value,
+    /// New names over `max_counters`.
+    counter_limit,
+    dataset_limit,
+}
+
 /// A label value from data (a feature name): escaped as the exposition format requires, since
 /// the encoder writes label values verbatim and one `"` would break the whole scrape.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -70,270 +94,496 @@ impl EncodeLabelValue for Text {
     }
 }
 
-/// How a delivery attempt ended.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum DeliveryOutcome {
-    sent,
-    rate_limited,
-    retry,
-    permanent_failure,
-    gave_up,
-}
-
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum AlertStateLabel {
-    pending,
-    firing,
-    resolved,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertStateLabels {
+    state: AlertState,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct NotifierOutcome {
-    /// One of a fixed set of notifier names (slack, webhook, alertmanager).
-    pub notifier: String,
-    pub outcome: DeliveryOutcome,
+struct DatasetStage {
+    dataset: String,
+    stage: StageLabel,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct NotifierLabel {
-    pub notifier: String,
+struct Reason {
+    reason: DropReason,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AlertStateLabels {
-    pub state: AlertStateLabel,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DatasetStage {
-    pub dataset: String,
-    pub stage: StageLabel,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Reason {
-    pub reason: DropReason,
-}
-
+/// The null ratio of a feature on one side.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeatureStage {
-    pub dataset: String,
-    pub feature: Text,
-    pub stage: StageLabel,
+    dataset: String,
+    feature: Text,
+    stage: StageLabel,
 }
 
+/// The drift score of a feature by one method.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeatureMethod {
-    pub dataset: String,
-    pub feature: Text,
-    pub method: String,
+    dataset: String,
+    feature: Text,
+    method: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DatasetFeature {
-    pub dataset: String,
-    pub feature: Text,
+    dataset: String,
+    feature: Text,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DatasetLabel {
-    pub dataset: String,
+struct DatasetLabel {
+    dataset: String,
 }
 
 /// A counter on one side. Counter names are checked (`[a-zA-Z_][a-zA-Z0-9_]*`) and capped
 /// per dataset by `max_counters`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CounterStage {
-    pub dataset: String,
-    pub name: String,
-    pub stage: StageLabel,
+struct CounterStage {
+    dataset: String,
+    name: String,
+    stage: StageLabel,
 }
 
 /// A counter or run metric of the latest offline run. Run metric names carry feature names.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DatasetName {
-    pub dataset: String,
-    pub name: Text,
+pub struct RunSeries {
+    dataset: String,
+    name: Text,
 }
 
-/// Why a counter report was refused.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum CounterRejection {
-    /// Not JSON, not an object, unknown fields, bad labels or run time.
-    malformed,
-    unknown_stage,
-    missing_run_id,
-    invalid_name,
-    invalid_value,
-    /// New names over `max_counters`.
-    counter_limit,
-    dataset_limit,
+impl RunSeries {
+    pub fn name(&self) -> &str {
+        &self.name.0
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CounterRejectionLabel {
-    pub reason: CounterRejection,
+struct CounterRejectionLabel {
+    reason: CounterRejection,
 }
 
-/// Every metric `driftd serve` exports. Cheap to clone (all handles are shared).
+/// Removes the series of `family` exported `before` that are not among those exported `now`:
+/// a feature that went away, a counter a newer run lacks, stops showing its last value.
+fn withdraw_stale<S, M, C>(family: &Family<S, M, C>, before: &HashSet<S>, now: &HashSet<S>)
+where
+    S: Clone + Hash + Eq,
+    C: MetricConstructor<M>,
+{
+    for labels in before.difference(now) {
+        family.remove(labels);
+    }
+}
+
+/// Every metric `driftd serve` exports, one struct per subsystem. Cheap to clone (all
+/// handles are shared).
 #[derive(Clone, Debug)]
 pub struct Metrics {
-    pub records: Family<DatasetStage, Counter>,
-    pub records_rejected: Family<DatasetStage, Counter>,
-    pub ingest_dropped: Family<Reason, Counter>,
-    pub queue_depth: Gauge,
-    pub evaluation_duration: Histogram,
-    pub evaluations_failed: Counter,
-    pub feature_nulls_ratio: Family<FeatureStage, Gauge<f64, AtomicU64>>,
-    pub feature_drift_score: Family<FeatureMethod, Gauge<f64, AtomicU64>>,
-    pub feature_drifted: Family<DatasetFeature, Gauge>,
-    pub dataset_drifted_features: Family<DatasetLabel, Gauge>,
-    pub last_evaluation: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
-    pub alerts: Family<AlertStateLabels, Gauge>,
-    pub notifications: Family<NotifierOutcome, Counter>,
-    pub notifier_failing: Family<NotifierLabel, Gauge>,
-    pub counter_total: Family<CounterStage, Counter<f64, AtomicU64>>,
-    pub run_counter: Family<DatasetName, Gauge<f64, AtomicU64>>,
-    pub run_metric: Family<DatasetName, Gauge<f64, AtomicU64>>,
-    pub run_anomalous: Family<DatasetName, Gauge>,
-    pub last_run: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
-    pub counter_reports_rejected: Family<CounterRejectionLabel, Counter>,
+    pub ingest: IngestMetrics,
+    pub evaluation: EvaluationMetrics,
+    pub delivery: DeliveryMetrics,
+    pub counters: CounterMetrics,
 }
 
 impl Metrics {
-    /// Registers every family under the `driftd` prefix.
+    /// Registers every subsystem's families under the `driftd` prefix.
     pub fn register(registry: &mut Registry) -> Metrics {
-        let m = Metrics {
+        let r = registry.sub_registry_with_prefix("driftd");
+        Metrics {
+            ingest: IngestMetrics::register(r),
+            evaluation: EvaluationMetrics::register(r),
+            delivery: DeliveryMetrics::register(r),
+            counters: CounterMetrics::register(r),
+        }
+    }
+}
+
+/// Ingest: records and profiles accepted or refused, the queue, counters reported.
+#[derive(Clone, Debug)]
+pub struct IngestMetrics {
+    records: Family<DatasetStage, Counter>,
+    records_rejected: Family<DatasetStage, Counter>,
+    dropped: Family<Reason, Counter>,
+    queue_depth: Gauge,
+}
+
+impl IngestMetrics {
+    pub fn register(registry: &mut Registry) -> IngestMetrics {
+        let m = IngestMetrics {
             records: Family::default(),
             records_rejected: Family::default(),
-            ingest_dropped: Family::default(),
+            dropped: Family::default(),
             queue_depth: Gauge::default(),
-            evaluation_duration: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
-            evaluations_failed: Counter::default(),
+        };
+        registry.register(
+            "records",
+            "Records accepted, by dataset and stage",
+            m.records.clone(),
+        );
+        registry.register(
+            "records_rejected",
+            "Records refused as unreadable, by dataset and stage",
+            m.records_rejected.clone(),
+        );
+        registry.register(
+            "ingest_dropped",
+            "Requests or values turned away by ingest, by reason",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "ingest_queue_depth",
+            "Record batches waiting to be profiled",
+            m.queue_depth.clone(),
+        );
+        m
+    }
+
+    /// `n` records of `dataset` accepted on `stage` (the series exists from the first request,
+    /// even when `n` is 0).
+    pub fn records_accepted(&self, dataset: &str, stage: Stage, n: u64) {
+        self.records
+            .get_or_create(&dataset_stage(dataset, stage))
+            .inc_by(n);
+    }
+
+    /// `n` records refused as unreadable: counted for the dataset and as dropped.
+    pub fn records_rejected(&self, dataset: &str, stage: Stage, n: u64) {
+        self.records_rejected
+            .get_or_create(&dataset_stage(dataset, stage))
+            .inc_by(n);
+        self.dropped(DropReason::invalid_record, n);
+    }
+
+    /// `n` requests or values turned away for `reason`.
+    pub fn dropped(&self, reason: DropReason, n: u64) {
+        self.dropped.get_or_create(&Reason { reason }).inc_by(n);
+    }
+
+    /// Batches waiting in the profiling queue.
+    pub fn queue_depth(&self, batches: usize) {
+        self.queue_depth.set(batches as i64);
+    }
+}
+
+fn dataset_stage(dataset: &str, stage: Stage) -> DatasetStage {
+    DatasetStage {
+        dataset: dataset.to_owned(),
+        stage: stage.into(),
+    }
+}
+
+/// The series one evaluation of a dataset exported, to withdraw at the next one those it no
+/// longer has.
+#[derive(Debug, Default)]
+pub struct EvaluationSeries {
+    nulls: HashSet<FeatureStage>,
+    scores: HashSet<FeatureMethod>,
+    drifted: HashSet<DatasetFeature>,
+}
+
+impl EvaluationSeries {
+    /// Only the offline null ratios of `self`: what stays exported when a dataset has no recent
+    /// online data (the reference is still there; no data, no verdict).
+    pub fn offline_only(&self) -> EvaluationSeries {
+        EvaluationSeries {
+            nulls: self
+                .nulls
+                .iter()
+                .filter(|l| l.stage == StageLabel::offline)
+                .cloned()
+                .collect(),
+            ..EvaluationSeries::default()
+        }
+    }
+}
+
+/// Continuous evaluation: its duration and failures, each feature's verdict, and alerts by
+/// state.
+#[derive(Clone, Debug)]
+pub struct EvaluationMetrics {
+    duration: Histogram,
+    failed: Counter,
+    feature_nulls_ratio: Family<FeatureStage, Gauge<f64, AtomicU64>>,
+    feature_drift_score: Family<FeatureMethod, Gauge<f64, AtomicU64>>,
+    feature_drifted: Family<DatasetFeature, Gauge>,
+    dataset_drifted_features: Family<DatasetLabel, Gauge>,
+    last_evaluation: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
+    alerts: Family<AlertStateLabels, Gauge>,
+}
+
+impl EvaluationMetrics {
+    pub fn register(registry: &mut Registry) -> EvaluationMetrics {
+        let m = EvaluationMetrics {
+            duration: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            failed: Counter::default(),
             feature_nulls_ratio: Family::default(),
             feature_drift_score: Family::default(),
             feature_drifted: Family::default(),
             dataset_drifted_features: Family::default(),
             last_evaluation: Family::default(),
             alerts: Family::default(),
-            notifications: Family::default(),
-            notifier_failing: Family::default(),
+        };
+        registry.register(
+            "evaluation_duration_seconds",
+            "Time to evaluate drift for one dataset",
+            m.duration.clone(),
+        );
+        registry.register(
+            "evaluations_failed",
+            "Evaluations that failed (see the logs)",
+            m.failed.clone(),
+        );
+        registry.register("feature_nulls_ratio", "Share of null values of a feature: in the reference run (offline) and the recent online windows (online)", m.feature_nulls_ratio.clone());
+        registry.register(
+            "feature_drift_score",
+            "Drift score of a feature by method (noise floor removed)",
+            m.feature_drift_score.clone(),
+        );
+        registry.register(
+            "feature_drifted",
+            "1 when a feature drifted at the latest evaluation",
+            m.feature_drifted.clone(),
+        );
+        registry.register(
+            "dataset_drifted_features",
+            "Drifted features of a dataset at the latest evaluation",
+            m.dataset_drifted_features.clone(),
+        );
+        registry.register(
+            "last_evaluation_timestamp_seconds",
+            "When a dataset was last evaluated",
+            m.last_evaluation.clone(),
+        );
+        registry.register("alerts", "Alerts by state", m.alerts.clone());
+        m
+    }
+
+    pub fn evaluated(&self, seconds: f64) {
+        self.duration.observe(seconds);
+    }
+
+    pub fn evaluation_failed(&self) {
+        self.failed.inc();
+    }
+
+    /// A feature's share of nulls on `stage`, remembered in `series`.
+    pub fn nulls_ratio(
+        &self,
+        series: &mut EvaluationSeries,
+        dataset: &str,
+        feature: &str,
+        stage: Stage,
+        ratio: f64,
+    ) {
+        let labels = FeatureStage {
+            dataset: dataset.to_owned(),
+            feature: Text(feature.to_owned()),
+            stage: stage.into(),
+        };
+        self.feature_nulls_ratio.get_or_create(&labels).set(ratio);
+        series.nulls.insert(labels);
+    }
+
+    /// A feature's drift score by `method`, remembered in `series`.
+    pub fn drift_score(
+        &self,
+        series: &mut EvaluationSeries,
+        dataset: &str,
+        feature: &str,
+        method: &str,
+        score: f64,
+    ) {
+        let labels = FeatureMethod {
+            dataset: dataset.to_owned(),
+            feature: Text(feature.to_owned()),
+            method: method.to_owned(),
+        };
+        self.feature_drift_score.get_or_create(&labels).set(score);
+        series.scores.insert(labels);
+    }
+
+    /// Whether a feature drifted, remembered in `series`.
+    pub fn drifted(
+        &self,
+        series: &mut EvaluationSeries,
+        dataset: &str,
+        feature: &str,
+        drifted: bool,
+    ) {
+        let labels = DatasetFeature {
+            dataset: dataset.to_owned(),
+            feature: Text(feature.to_owned()),
+        };
+        self.feature_drifted
+            .get_or_create(&labels)
+            .set(i64::from(drifted));
+        series.drifted.insert(labels);
+    }
+
+    pub fn drifted_features(&self, dataset: &str, n: usize) {
+        self.dataset_drifted_features
+            .get_or_create(&dataset_label(dataset))
+            .set(n as i64);
+    }
+
+    pub fn last_evaluation(&self, dataset: &str, at_ms: i64) {
+        self.last_evaluation
+            .get_or_create(&dataset_label(dataset))
+            .set(at_ms as f64 / 1000.0);
+    }
+
+    /// Removes the series exported `before` that `now` no longer has.
+    pub fn withdraw(&self, before: &EvaluationSeries, now: &EvaluationSeries) {
+        withdraw_stale(&self.feature_nulls_ratio, &before.nulls, &now.nulls);
+        withdraw_stale(&self.feature_drift_score, &before.scores, &now.scores);
+        withdraw_stale(&self.feature_drifted, &before.drifted, &now.drifted);
+    }
+
+    /// `driftd_alerts{state}`.
+    pub fn alerts(&self, state: AlertState, n: usize) {
+        self.alerts
+            .get_or_create(&AlertStateLabels { state })
+            .set(n as i64);
+    }
+}
+
+fn dataset_label(dataset: &str) -> DatasetLabel {
+    DatasetLabel {
+        dataset: dataset.to_owned(),
+    }
+}
+
+/// The series of a dataset's latest run, to withdraw those a newer run lacks.
+#[derive(Debug, Default)]
+pub struct LatestRunSeries {
+    counters: HashSet<RunSeries>,
+    metrics: HashSet<RunSeries>,
+    anomalous: HashSet<RunSeries>,
+}
+
+/// Counters on both sides, and the latest offline run of each dataset: its counters, run
+/// metrics, which broke from their history, and when it was reported.
+#[derive(Clone, Debug)]
+pub struct CounterMetrics {
+    counter_total: Family<CounterStage, Counter<f64, AtomicU64>>,
+    run_counter: Family<RunSeries, Gauge<f64, AtomicU64>>,
+    run_metric: Family<RunSeries, Gauge<f64, AtomicU64>>,
+    run_anomalous: Family<RunSeries, Gauge>,
+    last_run: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
+    reports_rejected: Family<CounterRejectionLabel, Counter>,
+}
+
+impl CounterMetrics {
+    pub fn register(registry: &mut Registry) -> CounterMetrics {
+        let m = CounterMetrics {
             counter_total: Family::default(),
             run_counter: Family::default(),
             run_metric: Family::default(),
             run_anomalous: Family::default(),
             last_run: Family::default(),
-            counter_reports_rejected: Family::default(),
+            reports_rejected: Family::default(),
         };
-        let r = registry.sub_registry_with_prefix("driftd");
-        r.register(
-            "records",
-            "Records accepted, by dataset and stage",
-            m.records.clone(),
-        );
-        r.register(
-            "records_rejected",
-            "Records refused as unreadable, by dataset and stage",
-            m.records_rejected.clone(),
-        );
-        r.register(
-            "ingest_dropped",
-            "Requests or values turned away by ingest, by reason",
-            m.ingest_dropped.clone(),
-        );
-        r.register(
-            "ingest_queue_depth",
-            "Record batches waiting to be profiled",
-            m.queue_depth.clone(),
-        );
-        r.register(
-            "evaluation_duration_seconds",
-            "Time to evaluate drift for one dataset",
-            m.evaluation_duration.clone(),
-        );
-        r.register(
-            "evaluations_failed",
-            "Evaluations that failed (see the logs)",
-            m.evaluations_failed.clone(),
-        );
-        r.register("feature_nulls_ratio", "Share of null values of a feature: in the reference run (offline) and the recent online windows (online)", m.feature_nulls_ratio.clone());
-        r.register(
-            "feature_drift_score",
-            "Drift score of a feature by method (noise floor removed)",
-            m.feature_drift_score.clone(),
-        );
-        r.register(
-            "feature_drifted",
-            "1 when a feature drifted at the latest evaluation",
-            m.feature_drifted.clone(),
-        );
-        r.register(
-            "dataset_drifted_features",
-            "Drifted features of a dataset at the latest evaluation",
-            m.dataset_drifted_features.clone(),
-        );
-        r.register(
-            "last_evaluation_timestamp_seconds",
-            "When a dataset was last evaluated",
-            m.last_evaluation.clone(),
-        );
-        r.register("alerts", "Alerts by state", m.alerts.clone());
-        r.register(
-            "notifications",
-            "Notification delivery attempts by notifier and outcome",
-            m.notifications.clone(),
-        );
-        r.register(
-            "notifier_failing",
-            "1 when a notifier's last delivery failed for good (bad URL, revoked webhook)",
-            m.notifier_failing.clone(),
-        );
-        r.register(
+        registry.register(
             "counter",
             "Pipeline and serving counters: each offline run adds its totals, each online report its increments",
             m.counter_total.clone(),
         );
-        r.register(
+        registry.register(
             "run_counter",
             "A counter's value in the latest offline run",
             m.run_counter.clone(),
         );
-        r.register(
+        registry.register(
             "run_metric",
             "A figure of the latest offline run's profile (profile.rows, profile.nulls_ratio.FEATURE)",
             m.run_metric.clone(),
         );
-        r.register(
+        registry.register(
             "run_anomalous",
             "1 when the latest offline run's counter or run metric broke from its history",
             m.run_anomalous.clone(),
         );
-        r.register(
+        registry.register(
             "last_run_timestamp_seconds",
             "When a dataset's latest offline run was reported",
             m.last_run.clone(),
         );
-        r.register(
+        registry.register(
             "counter_reports_rejected",
             "Counter reports refused, by reason",
-            m.counter_reports_rejected.clone(),
+            m.reports_rejected.clone(),
         );
         m
     }
 
+    /// Adds `by` to counter `name` of `dataset` on `stage` (the series exists from the first
+    /// report; a counter never goes down, so nothing is added for `by <= 0`).
+    pub fn counter_added(&self, dataset: &str, stage: Stage, name: &str, by: f64) {
+        let counter = self.counter_total.get_or_create(&CounterStage {
+            dataset: dataset.to_owned(),
+            name: name.to_owned(),
+            stage: stage.into(),
+        });
+        if by > 0.0 {
+            counter.inc_by(by);
+        }
+    }
+
     pub fn counter_rejected(&self, reason: CounterRejection) {
-        self.counter_reports_rejected
+        self.reports_rejected
             .get_or_create(&CounterRejectionLabel { reason })
             .inc();
     }
 
-    pub fn dropped(&self, reason: DropReason, n: u64) {
-        self.ingest_dropped
-            .get_or_create(&Reason { reason })
-            .inc_by(n);
+    /// A counter's value in the dataset's latest run, remembered in `series`.
+    pub fn run_counter(&self, series: &mut LatestRunSeries, dataset: &str, name: &str, value: f64) {
+        let labels = run_series(dataset, name);
+        self.run_counter.get_or_create(&labels).set(value);
+        series.counters.insert(labels);
+    }
+
+    /// A figure of the latest run's profile, remembered in `series`.
+    pub fn run_metric(&self, series: &mut LatestRunSeries, dataset: &str, name: &str, value: f64) {
+        let labels = run_series(dataset, name);
+        self.run_metric.get_or_create(&labels).set(value);
+        series.metrics.insert(labels);
+    }
+
+    /// Marks each counter and run metric of `series` anomalous or not.
+    pub fn run_anomalous(&self, series: &mut LatestRunSeries, anomalous: impl Fn(&str) -> bool) {
+        let all: Vec<RunSeries> = series
+            .counters
+            .iter()
+            .chain(&series.metrics)
+            .cloned()
+            .collect();
+        for labels in all {
+            self.run_anomalous
+                .get_or_create(&labels)
+                .set(i64::from(anomalous(labels.name())));
+            series.anomalous.insert(labels);
+        }
+    }
+
+    pub fn last_run(&self, dataset: &str, reported_ms: i64) {
+        self.last_run
+            .get_or_create(&dataset_label(dataset))
+            .set(reported_ms as f64 / 1000.0);
+    }
+
+    /// Removes the series of the run exported `before` that the latest run `now` lacks.
+    pub fn withdraw(&self, before: &LatestRunSeries, now: &LatestRunSeries) {
+        withdraw_stale(&self.run_counter, &before.counters, &now.counters);
+        withdraw_stale(&self.run_metric, &before.metrics, &now.metrics);
+        withdraw_stale(&self.run_anomalous, &before.anomalous, &now.anomalous);
+    }
+}
+
+fn run_series(dataset: &str, name: &str) -> RunSeries {
+    RunSeries {
+        dataset: dataset.to_owned(),
+        name: Text(name.to_owned()),
     }
 }
 
@@ -346,12 +596,8 @@ mod tests {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         metrics
-            .feature_drifted
-            .get_or_create(&DatasetFeature {
-                dataset: "d".into(),
-                feature: Text("a\"b\\c\nd} 1".into()),
-            })
-            .set(1);
+            .evaluation
+            .drifted(&mut EvaluationSeries::default(), "d", "a\"b\\c\nd} 1", true);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(

@@ -1,19 +1,22 @@
-//! `driftd serve`: ingest over HTTP into bounded queues, windows of profiles in a database,
-//! continuous evaluation against the reference, and `/metrics`.
+//! `driftd serve`: ingest over HTTP (`api`) into a bounded queue (`admission`), windows of
+//! profiles in a database (`aggregate`), offline runs stored and judged (`offline`, `runs`),
+//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`).
 //!
 //! `run` takes its listener and its shutdown signal as arguments, so tests start and stop it.
 //! On shutdown: intake stops (in-flight requests finish), the queue drains, open windows are
 //! flushed, and background tasks get `shutdown_grace` to end.
 
+pub mod admission;
 pub mod aggregate;
+pub mod api;
 pub mod counters;
 pub mod evaluate;
-pub mod http;
 pub mod metrics;
+pub mod offline;
 pub mod runs;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
@@ -28,12 +31,6 @@ use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
 use crate::detect::RuleSet;
 use crate::store::Store;
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Serves until `shutdown` completes, then drains and flushes.
 pub async fn run(
@@ -59,12 +56,13 @@ pub async fn run(
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(
-        aggregate::Aggregator::new(store.clone(), config.clone(), metrics.clone()).run(receiver),
+        aggregate::Aggregator::new(store.clone(), config.clone(), metrics.ingest.clone())
+            .run(receiver),
     );
     let alerting = Alerting::new(&config, &rules);
-    let runs = Arc::new(runs::Runs::new(rules.clone(), alerting.clone()));
+    let runs = runs::Runs::new(rules.clone(), alerting.clone());
     for dataset in store.run_datasets().await.context("cannot list runs")? {
-        runs.refresh(&store, &metrics, &dataset)
+        runs.refresh(&store, &metrics.counters, &dataset)
             .await
             .context("cannot read the latest runs")?;
     }
@@ -73,33 +71,38 @@ pub async fn run(
         rules,
         alerting,
         config.clone(),
-        metrics.clone(),
+        metrics.evaluation.clone(),
         stop.clone(),
     ));
     tasks.spawn(deliver::run(
         store.clone(),
         Notifiers::from_config(&config),
-        metrics.clone(),
+        metrics.delivery.clone(),
         stop.clone(),
     ));
 
-    let mut known = http::Datasets::default();
+    let mut known = admission::Datasets::default();
     for dataset in store.datasets().await.context("cannot list datasets")? {
         known.register(dataset);
     }
-    let state = http::AppState {
+    let admission = admission::Admission::new(
+        queue,
+        config.queue_bytes,
+        known,
+        (config.max_datasets, config.max_features),
+        metrics.ingest.clone(),
+    );
+    let state = api::AppState {
         store: store.clone(),
         metrics,
         registry: Arc::new(registry),
-        queue,
-        queue_budget: Arc::new(tokio::sync::Semaphore::new(config.queue_bytes)),
-        datasets: Arc::new(Mutex::new(known)),
+        admission: Arc::new(admission),
         config: config.clone(),
-        runs,
+        offline: Arc::new(offline::Offline::new(runs, config.metrics_max_features)),
     };
     info!(listen = %listener.local_addr()?, backend = ?store.backend(), "driftd serving");
     let serving = stop.clone();
-    axum::serve(listener, http::router(state))
+    axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown => {}

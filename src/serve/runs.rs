@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::metrics::{DatasetLabel, DatasetName, Metrics, Text};
+use super::metrics::{CounterMetrics, LatestRunSeries};
 use crate::alert::engine::Alerting;
 use crate::detect::RuleSet;
 use crate::detect::anomaly::{self, Point, Verdict};
@@ -65,18 +65,8 @@ pub struct Judged {
 pub struct Runs {
     pub rules: RuleSet,
     pub alerting: Alerting,
-    /// Offline reports one at a time, so that what a re-reported counter adds to
-    /// `driftd_counter_total` is measured against the value it replaces.
-    pub offline: tokio::sync::Mutex<()>,
     /// Series of the latest run exported per dataset, to remove those a newer run lacks.
-    exported: Mutex<HashMap<String, Exported>>,
-}
-
-#[derive(Debug, Default)]
-struct Exported {
-    counters: HashSet<DatasetName>,
-    metrics: HashSet<DatasetName>,
-    anomalous: HashSet<DatasetName>,
+    exported: Mutex<HashMap<String, LatestRunSeries>>,
 }
 
 impl Runs {
@@ -84,7 +74,6 @@ impl Runs {
         Runs {
             rules,
             alerting,
-            offline: tokio::sync::Mutex::new(()),
             exported: Mutex::default(),
         }
     }
@@ -94,7 +83,7 @@ impl Runs {
     pub async fn judge(
         &self,
         store: &Store,
-        metrics: &Metrics,
+        metrics: &CounterMetrics,
         dataset: &str,
         run_id: &str,
         now_ms: i64,
@@ -190,32 +179,24 @@ impl Runs {
     pub async fn refresh(
         &self,
         store: &Store,
-        metrics: &Metrics,
+        metrics: &CounterMetrics,
         dataset: &str,
     ) -> Result<(), StoreError> {
         let Some(run) = store.runs(dataset, 1).await?.into_iter().next() else {
             return Ok(());
         };
-        let label = |name: &str| DatasetName {
-            dataset: dataset.to_owned(),
-            name: Text(name.to_owned()),
-        };
-        let mut now = Exported::default();
+        let mut now = LatestRunSeries::default();
         for (name, value) in store
             .run_values(dataset, &run.run_id, Source::Counter)
             .await?
         {
-            let l = label(&name);
-            metrics.run_counter.get_or_create(&l).set(value);
-            now.counters.insert(l);
+            metrics.run_counter(&mut now, dataset, &name, value);
         }
         for (name, value) in store
             .run_values(dataset, &run.run_id, Source::Metric)
             .await?
         {
-            let l = label(&name);
-            metrics.run_metric.get_or_create(&l).set(value);
-            now.metrics.insert(l);
+            metrics.run_metric(&mut now, dataset, &name, value);
         }
         let anomalous: HashSet<String> = store
             .run_anomalies(dataset, &run.run_id)
@@ -224,30 +205,15 @@ impl Runs {
             .filter(|a| !a.acknowledged)
             .map(|a| a.name)
             .collect();
-        for l in now.counters.iter().chain(&now.metrics) {
-            metrics
-                .run_anomalous
-                .get_or_create(l)
-                .set(i64::from(anomalous.contains(&l.name.0)));
-            now.anomalous.insert(l.clone());
-        }
-        metrics
-            .last_run
-            .get_or_create(&DatasetLabel {
-                dataset: dataset.to_owned(),
-            })
-            .set(run.reported_ms as f64 / 1000.0);
-        let mut exported = self.exported.lock().expect("run series lock");
+        metrics.run_anomalous(&mut now, |name| anomalous.contains(name));
+        metrics.last_run(dataset, run.reported_ms);
+        // Only series labels: a panic elsewhere leaves them usable, so poisoning is ignored.
+        let mut exported = self
+            .exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(last) = exported.get(dataset) {
-            for l in last.counters.difference(&now.counters) {
-                metrics.run_counter.remove(l);
-            }
-            for l in last.metrics.difference(&now.metrics) {
-                metrics.run_metric.remove(l);
-            }
-            for l in last.anomalous.difference(&now.anomalous) {
-                metrics.run_anomalous.remove(l);
-            }
+            metrics.withdraw(last, &now);
         }
         exported.insert(dataset.to_owned(), now);
         Ok(())

@@ -281,7 +281,7 @@ async fn bad_input_is_refused_precisely_and_counted() {
 /// nothing of the refused batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_sheds_load_with_retry_after() {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     // (batches, bytes, batches accepted before the first 429). Nobody consumes the queue.
     // The body below is 22 bytes: a 60-byte budget holds two of them.
     for (capacity, bytes, accepted) in [(1usize, 1usize << 20, 1u64), (100, 60, 2)] {
@@ -293,24 +293,31 @@ async fn a_full_queue_sheds_load_with_retry_after() {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = driftd::serve::metrics::Metrics::register(&mut registry);
         let (queue, _receiver) = tokio::sync::mpsc::channel(capacity);
-        let state = driftd::serve::http::AppState {
+        let admission = driftd::serve::admission::Admission::new(
+            queue,
+            bytes,
+            Default::default(),
+            (config.max_datasets, config.max_features),
+            metrics.ingest.clone(),
+        );
+        let runs = driftd::serve::runs::Runs::new(
+            Default::default(),
+            driftd::alert::engine::Alerting::from_config(&config),
+        );
+        let state = driftd::serve::api::AppState {
             store,
             metrics,
             registry: Arc::new(registry),
-            queue,
-            queue_budget: Arc::new(tokio::sync::Semaphore::new(bytes)),
-            runs: Arc::new(driftd::serve::runs::Runs::new(
-                Default::default(),
-                driftd::alert::engine::Alerting::from_config(&config),
+            admission: Arc::new(admission),
+            offline: Arc::new(driftd::serve::offline::Offline::new(
+                runs,
+                config.metrics_max_features,
             )),
-            datasets: Arc::new(Mutex::new(Default::default())),
             config: Arc::new(config),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(
-            async move { axum::serve(listener, driftd::serve::http::router(state)).await },
-        );
+        tokio::spawn(async move { axum::serve(listener, driftd::serve::api::router(state)).await });
         let client = reqwest::Client::new();
         let url = format!("http://{address}/v1/datasets/d/records");
         let send = || {

@@ -1,0 +1,169 @@
+//! Admission: what ingest lets in. The profiling queue is bounded in batches and in bytes,
+//! the number of datasets by `max_datasets` and each dataset's features by `max_features`;
+//! whatever is over a bound is refused (or dropped) and counted, never queued without bound.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::aggregate::Batch;
+use super::metrics::{DropReason, IngestMetrics};
+use crate::profile::DatasetProfile;
+
+/// Longest feature name kept; longer ones are dropped like features over the limit.
+const MAX_FEATURE_NAME_BYTES: usize = 256;
+
+/// Feature names a dataset has, to enforce `max_features` before records are queued.
+#[derive(Debug, Default)]
+pub struct Datasets {
+    features: HashMap<String, HashSet<String>>,
+}
+
+impl Datasets {
+    /// A dataset known from the store; its features are learnt again from new records.
+    pub fn register(&mut self, dataset: String) {
+        self.features.entry(dataset).or_default();
+    }
+}
+
+/// Why admission turned something away.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The queue (in batches or bytes) is full: retry after this many seconds.
+    #[error("driftd is busy; retry after {0} s")]
+    Busy(u64),
+    #[error("driftd is shutting down")]
+    ShuttingDown,
+    #[error("dataset limit reached: driftd accepts {0} datasets (max_datasets)")]
+    DatasetLimit(usize),
+}
+
+/// Features dropped from a profile for being over the dataset's limit.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Values of the dropped features.
+    pub values: u64,
+    /// The first ten dropped feature names.
+    pub names: Vec<String>,
+}
+
+/// The bounded profiling queue and the dataset registry.
+#[derive(Debug)]
+pub struct Admission {
+    queue: mpsc::Sender<Batch>,
+    /// Bytes of queued requests (see `ServeConfig::queue_bytes`).
+    budget: std::sync::Arc<Semaphore>,
+    datasets: Mutex<Datasets>,
+    max_datasets: usize,
+    max_features: usize,
+    metrics: IngestMetrics,
+}
+
+impl Admission {
+    pub fn new(
+        queue: mpsc::Sender<Batch>,
+        queue_bytes: usize,
+        datasets: Datasets,
+        (max_datasets, max_features): (usize, usize),
+        metrics: IngestMetrics,
+    ) -> Admission {
+        Admission {
+            queue,
+            budget: std::sync::Arc::new(Semaphore::new(queue_bytes)),
+            datasets: Mutex::new(datasets),
+            max_datasets,
+            max_features,
+            metrics,
+        }
+    }
+
+    /// The registry. It holds only names: a panic elsewhere while it was locked leaves it
+    /// consistent, so a poisoned lock is taken as it is rather than failing every request.
+    fn datasets(&self) -> MutexGuard<'_, Datasets> {
+        self.datasets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes `bytes` of the queue's byte budget (given back when the batch is folded), or
+    /// refuses, counted: taken before a body is read, so one that would not fit is never read.
+    pub fn reserve_bytes(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Refusal> {
+        self.budget
+            .clone()
+            .try_acquire_many_owned(bytes.clamp(1, u32::MAX as usize) as u32)
+            .map_err(|_| {
+                self.metrics.dropped(DropReason::queue_full, 1);
+                Refusal::Busy(1)
+            })
+    }
+
+    /// Queues a batch if there is a place, or refuses (full: 429, shutting down: 503), counted.
+    pub fn enqueue(&self, batch: Batch) -> Result<(), Refusal> {
+        let permit = self.queue.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => {
+                self.metrics.dropped(DropReason::queue_full, 1);
+                Refusal::Busy(1)
+            }
+            mpsc::error::TrySendError::Closed(()) => {
+                self.metrics.dropped(DropReason::shutting_down, 1);
+                Refusal::ShuttingDown
+            }
+        })?;
+        permit.send(batch);
+        Ok(())
+    }
+
+    /// Exports how many batches wait in the queue now.
+    pub fn count_depth(&self) {
+        self.metrics
+            .queue_depth(self.queue.max_capacity() - self.queue.capacity());
+    }
+
+    /// Enforces the dataset limit: a new dataset over `max_datasets` is refused, counted.
+    pub fn admit_dataset(&self, dataset: &str) -> Result<(), Refusal> {
+        self.admit_in(&mut self.datasets(), dataset).map(drop)
+    }
+
+    fn admit_in<'d>(
+        &self,
+        datasets: &'d mut Datasets,
+        dataset: &str,
+    ) -> Result<&'d mut HashSet<String>, Refusal> {
+        let known = datasets.features.len();
+        match datasets.features.entry(dataset.to_owned()) {
+            Entry::Occupied(features) => Ok(features.into_mut()),
+            Entry::Vacant(_) if known >= self.max_datasets => {
+                self.metrics.dropped(DropReason::dataset_limit, 1);
+                Err(Refusal::DatasetLimit(self.max_datasets))
+            }
+            Entry::Vacant(slot) => Ok(slot.insert(HashSet::new())),
+        }
+    }
+
+    /// Enforces the dataset and feature limits under one lock: a new dataset over
+    /// `max_datasets` is refused; features of `profile` over the dataset's `max_features` (or
+    /// with empty or overlong names) are removed and returned.
+    pub fn admit(&self, dataset: &str, profile: &mut DatasetProfile) -> Result<Dropped, Refusal> {
+        let mut datasets = self.datasets();
+        let known = self.admit_in(&mut datasets, dataset)?;
+        let mut dropped = Dropped::default();
+        profile.features.retain(|name, feature| {
+            if known.contains(name) {
+                return true;
+            }
+            if name.len() <= MAX_FEATURE_NAME_BYTES
+                && !name.is_empty()
+                && known.len() < self.max_features
+            {
+                known.insert(name.clone());
+                return true;
+            }
+            dropped.values += feature.count();
+            if dropped.names.len() < 10 {
+                dropped.names.push(name.clone());
+            }
+            false
+        });
+        Ok(dropped)
+    }
+}

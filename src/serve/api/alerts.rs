@@ -1,0 +1,109 @@
+//! `/v1/alerts`: alerts with their state, and silencing or acknowledging one.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::clock::{now_ms, rfc3339_ms};
+use crate::store::AlertRow;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/alerts", get(get_alerts))
+        .route("/v1/alerts/{fingerprint}/silence", post(silence_alert))
+        .route(
+            "/v1/alerts/{fingerprint}/acknowledge",
+            post(acknowledge_alert),
+        )
+}
+
+async fn get_alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let now = now_ms();
+    let alerts: Vec<Value> = state
+        .store
+        .alerts()
+        .await?
+        .into_iter()
+        .map(|a| alert_json(a, now))
+        .collect();
+    Ok(Json(json!({ "alerts": alerts })))
+}
+
+fn alert_json(a: AlertRow, now: i64) -> Value {
+    let summary: Value = serde_json::from_str(&a.summary).unwrap_or_default();
+    let features: Vec<Value> = summary["features"]
+        .as_array()
+        .map(|f| f.iter().map(|f| f["name"].clone()).collect())
+        .unwrap_or_default();
+    let silenced = a.silenced_until_ms > now;
+    json!({
+        "fingerprint": a.fingerprint,
+        "rule": a.rule,
+        "dataset": a.dataset,
+        "severity": a.severity,
+        "state": a.state,
+        "since": rfc3339_ms(a.active_since_ms),
+        "firing_since": rfc3339_ms(a.firing_since_ms),
+        "resolved_at": rfc3339_ms(a.resolved_ms),
+        "silenced_until": silenced.then(|| rfc3339_ms(a.silenced_until_ms)).flatten(),
+        "acknowledged": a.acknowledged && silenced,
+        "last_delivery": (!a.last_delivery.is_empty()).then_some(a.last_delivery),
+        "features": features,
+        "findings": summary["findings"],
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Quiet {
+    #[serde(rename = "for")]
+    duration: String,
+}
+
+async fn quiet(
+    state: &AppState,
+    fingerprint: &str,
+    body: &[u8],
+    acknowledged: bool,
+) -> Result<Json<Value>, ApiError> {
+    let quiet: Quiet = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"for\": \"1h\"}}: {e}")))?;
+    let duration = humantime::parse_duration(quiet.duration.trim()).map_err(|e| {
+        ApiError::BadRequest(format!("\"for\" is not a duration ({e}); e.g. 30m, 4h"))
+    })?;
+    let until = now_ms().saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
+    if !state
+        .store
+        .silence_alert(fingerprint, until, acknowledged)
+        .await?
+    {
+        return Err(ApiError::NotFound(format!(
+            "no alert with fingerprint {fingerprint:?}"
+        )));
+    }
+    Ok(Json(
+        json!({"fingerprint": fingerprint, "silenced_until": rfc3339_ms(until), "acknowledged": acknowledged}),
+    ))
+}
+
+/// No notifications for an alert for a while (its state still changes).
+async fn silence_alert(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    quiet(&state, &fingerprint, &body, false).await
+}
+
+/// Someone is on it: like a silence, and shown as acknowledged.
+async fn acknowledge_alert(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    quiet(&state, &fingerprint, &body, true).await
+}
