@@ -16,13 +16,21 @@
 //!   data invariants, training/serving parity, rule files; an offline run's counters
 //!   against the runs before it (`detect::anomaly`); and the feature skew of two sides'
 //!   id-joined samples (`detect::skew`, fed by `profile::sample`).
-//! - [`alert`] turns verdicts and run judgements into alerts and delivers them.
-//! - [`serve`] is the daemon that joins these: HTTP ingest through a bounded queue, windows,
-//!   continuous evaluation, the counters API, and export of Prometheus metrics
-//!   (`serve::metrics`).
+//! - [`alert`] turns verdicts and run judgements into alerts and delivers them (with its own
+//!   `alert::DeliveryMetrics`).
+//! - [`serve`] is the daemon that joins these: the HTTP API, one module per resource
+//!   (`serve::api`), admission through a bounded queue (`serve::admission`), windows,
+//!   offline runs stored and judged (`serve::offline`), counters, continuous evaluation, and
+//!   each subsystem's Prometheus metrics under one registry (`serve::metrics`); every route
+//!   behind the token gate (`serve::api::auth`), probes and metrics also on their own
+//!   listener.
 //! - [`push`] uploads a pipeline step's profile and counters to a server (`driftd push`).
 //! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables);
 //!   [`pictures`] draws a comparison as one self-contained HTML page (`driftd report`).
+//! - Leaves every stage may use: [`alert_model`], the words the store keeps and alerting acts
+//!   on (severity, alert state, notifier, event); [`clock`], the wall clock; [`names`],
+//!   names checked once where they enter; [`format`], printing helpers; [`auth`], API
+//!   tokens and their scopes (kept as digests, compared in constant time).
 //! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs
 //!   and OpenTelemetry spans (OTLP export, what each span carries);
 //!   [`cli`] is the `driftd` command line.
@@ -30,6 +38,7 @@
 //! Profiling and detection are pure and synchronous; I/O lives in `ingest`, `store` and `serve`.
 
 pub mod alert;
+pub mod alert_model;
 pub mod auth;
 pub mod cli;
 pub mod clock;

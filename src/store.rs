@@ -10,6 +10,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
+use crate::alert_model::{AlertSeverity, AlertState, Notifier, Status};
 use crate::config::Secret;
 use crate::profile::{DatasetProfile, Stage, file};
 
@@ -183,10 +184,7 @@ impl Store {
             .await?;
         let mut merged = profile.clone();
         if let Some(row) = existing {
-            let stored = decode(&row.try_get::<Vec<u8>, _>(0)?)?;
-            merged
-                .merge(&stored)
-                .map_err(|e| StoreError::Merge(e.to_string()))?;
+            merge_row(&mut merged, &row)?;
         }
         bind_key(sqlx::query(UPSERT), key)
             .bind(end_ms)
@@ -236,17 +234,8 @@ impl Store {
         dataset: &str,
         run_id: &str,
     ) -> Result<Option<DatasetProfile>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3 AND run_id = $4
-             ORDER BY part",
-        )
-        .bind(dataset)
-        .bind(Stage::Offline.as_str())
-        .bind(Kind::Run.as_str())
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        merge_rows(rows)
+        let (stage, kind) = (Stage::Offline, Kind::Run);
+        self.merged(RUN_PARTS, dataset, stage, kind, run_id).await
     }
 
     /// Online windows of `dataset` that end after `since_ms`, merged.
@@ -255,17 +244,40 @@ impl Store {
         dataset: &str,
         since_ms: i64,
     ) -> Result<Option<DatasetProfile>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3 AND end_ms > $4
-             ORDER BY start_ms",
-        )
-        .bind(dataset)
-        .bind(Stage::Online.as_str())
-        .bind(Kind::Window.as_str())
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        merge_rows(rows)
+        let (stage, kind) = (Stage::Online, Kind::Window);
+        self.merged(WINDOWS_SINCE, dataset, stage, kind, since_ms)
+            .await
+    }
+
+    /// The profiles `sql` selects (`dataset`, `stage` and `kind` bound as $1..$3, `value` as
+    /// $4), merged in its order; `None` when there are none.
+    async fn merged<'q, T>(
+        &self,
+        sql: &'q str,
+        dataset: &'q str,
+        stage: Stage,
+        kind: Kind,
+        value: T,
+    ) -> Result<Option<DatasetProfile>, StoreError>
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+    {
+        let rows = sqlx::query(sql)
+            .bind(dataset)
+            .bind(stage.as_str())
+            .bind(kind.as_str())
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut rows = rows.iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let mut merged = decode(&first.try_get::<Vec<u8>, _>(0)?)?;
+        for row in rows {
+            merge_row(&mut merged, row)?;
+        }
+        Ok(Some(merged))
     }
 
     pub async fn pin_reference(
@@ -405,8 +417,8 @@ impl Store {
         .bind(&alert.fingerprint)
         .bind(&alert.rule)
         .bind(&alert.dataset)
-        .bind(&alert.severity)
-        .bind(&alert.state)
+        .bind(alert.severity.as_str())
+        .bind(alert.state.as_str())
         .bind(alert.active_since_ms)
         .bind(alert.firing_since_ms)
         .bind(alert.resolved_ms)
@@ -420,8 +432,8 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&n.fingerprint)
-            .bind(&n.notifier)
-            .bind(&n.event)
+            .bind(n.notifier.as_str())
+            .bind(n.event.as_str())
             .bind(&n.payload)
             .bind(n.created_ms)
             .bind(n.created_ms)
@@ -459,12 +471,13 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Outbox entries due at `now_ms`, oldest first.
+    /// Outbox entries due at `now_ms`, oldest first; those naming an unknown notifier or
+    /// event apart, with why.
     pub async fn due_notifications(
         &self,
         now_ms: i64,
         limit: i64,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
+    ) -> Result<DueNotifications, StoreError> {
         let rows = sqlx::query(
             "SELECT id, fingerprint, notifier, event, payload, attempts FROM outbox
              WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2",
@@ -473,18 +486,37 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxRow {
-                    id: r.try_get(0)?,
+        let mut due = DueNotifications::default();
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            let words = (|| {
+                let notifier = r.try_get::<String, _>(2)?.parse::<Notifier>();
+                let event = r.try_get::<String, _>(3)?.parse::<Status>();
+                Ok::<_, sqlx::Error>(notifier.and_then(|n| event.map(|e| (n, e))))
+            })()?;
+            match words {
+                Ok((notifier, event)) => due.rows.push(OutboxRow {
+                    id,
                     fingerprint: r.try_get(1)?,
-                    notifier: r.try_get(2)?,
-                    event: r.try_get(3)?,
+                    notifier,
+                    event,
                     payload: r.try_get(4)?,
                     attempts: r.try_get(5)?,
-                })
-            })
-            .collect()
+                }),
+                Err(unknown) => due.unreadable.push((id, unknown)),
+            }
+        }
+        Ok(due)
+    }
+
+    /// Gives up an outbox entry that can never be delivered, saying why.
+    pub async fn discard_notification(&self, id: i64, why: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET state = 'failed', last_outcome = $1 WHERE id = $2")
+            .bind(why)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records a delivery attempt: `state` is 'sent', 'failed' or 'pending' (retry at `next_ms`).
@@ -519,13 +551,13 @@ impl Store {
     pub async fn last_queued(
         &self,
         fingerprint: &str,
-        notifier: &str,
+        notifier: Notifier,
     ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT MAX(created_ms) FROM outbox WHERE fingerprint = $1 AND notifier = $2",
         )
         .bind(fingerprint)
-        .bind(notifier)
+        .bind(notifier.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?)
@@ -554,8 +586,8 @@ pub struct AlertRow {
     pub fingerprint: String,
     pub rule: String,
     pub dataset: String,
-    pub severity: String,
-    pub state: String,
+    pub severity: AlertSeverity,
+    pub state: AlertState,
     pub active_since_ms: i64,
     pub firing_since_ms: i64,
     pub resolved_ms: i64,
@@ -568,12 +600,18 @@ pub struct AlertRow {
 }
 
 fn alert_row(r: &sqlx::any::AnyRow) -> Result<AlertRow, StoreError> {
+    let fingerprint: String = r.try_get(0)?;
+    let unreadable = |e: crate::alert_model::UnknownName| {
+        StoreError::Corrupt(format!("alert {fingerprint}: {e}"))
+    };
+    let severity = r.try_get::<String, _>(3)?.parse().map_err(unreadable)?;
+    let state = r.try_get::<String, _>(4)?.parse().map_err(unreadable)?;
     Ok(AlertRow {
-        fingerprint: r.try_get(0)?,
+        fingerprint,
         rule: r.try_get(1)?,
         dataset: r.try_get(2)?,
-        severity: r.try_get(3)?,
-        state: r.try_get(4)?,
+        severity,
+        state,
         active_since_ms: r.try_get(5)?,
         firing_since_ms: r.try_get(6)?,
         resolved_ms: r.try_get(7)?,
@@ -589,8 +627,8 @@ fn alert_row(r: &sqlx::any::AnyRow) -> Result<AlertRow, StoreError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub fingerprint: String,
-    pub notifier: String,
-    pub event: String,
+    pub notifier: Notifier,
+    pub event: Status,
     pub payload: String,
     pub created_ms: i64,
 }
@@ -600,10 +638,17 @@ pub struct OutboxEntry {
 pub struct OutboxRow {
     pub id: i64,
     pub fingerprint: String,
-    pub notifier: String,
-    pub event: String,
+    pub notifier: Notifier,
+    pub event: Status,
     pub payload: String,
     pub attempts: i64,
+}
+
+/// Outbox entries due for delivery, and those that cannot be read (by id, with why).
+#[derive(Debug, Default)]
+pub struct DueNotifications {
+    pub rows: Vec<OutboxRow>,
+    pub unreadable: Vec<(i64, crate::alert_model::UnknownName)>,
 }
 
 /// Writes (or replaces) the profile at a key: the key binds $1..$6, then end, rows, body and
@@ -613,6 +658,15 @@ const UPSERT: &str = "INSERT INTO profiles (dataset, stage, kind, run_id, part, 
      ON CONFLICT (dataset, stage, kind, run_id, part, start_ms)
      DO UPDATE SET end_ms = excluded.end_ms, rows = excluded.rows, body = excluded.body,
                    updated_ms = excluded.updated_ms";
+
+/// The parts of an offline run (dataset, stage, kind, run id).
+const RUN_PARTS: &str = "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+     AND run_id = $4 ORDER BY part";
+
+/// Windows that end after a time (dataset, stage, kind, time).
+const WINDOWS_SINCE: &str =
+    "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+     AND end_ms > $4 ORDER BY start_ms";
 
 /// The profile at a key, bound as $1..$6.
 const SELECT_ONE: &str = "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
@@ -634,18 +688,11 @@ fn decode(bytes: &[u8]) -> Result<DatasetProfile, StoreError> {
     file::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn merge_rows(rows: Vec<sqlx::any::AnyRow>) -> Result<Option<DatasetProfile>, StoreError> {
-    let mut merged: Option<DatasetProfile> = None;
-    for row in rows {
-        let profile = decode(&row.try_get::<Vec<u8>, _>(0)?)?;
-        match &mut merged {
-            None => merged = Some(profile),
-            Some(m) => m
-                .merge(&profile)
-                .map_err(|e| StoreError::Merge(e.to_string()))?,
-        }
-    }
-    Ok(merged)
+/// Merges the stored profile of `row` (its first column) into `into`.
+fn merge_row(into: &mut DatasetProfile, row: &sqlx::any::AnyRow) -> Result<(), StoreError> {
+    let stored = decode(&row.try_get::<Vec<u8>, _>(0)?)?;
+    into.merge(&stored)
+        .map_err(|e| StoreError::Merge(e.to_string()))
 }
 
 impl FromStr for Kind {

@@ -11,9 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::field::Empty;
 use tracing::{error, info, warn};
 
-use super::engine::{ALERTMANAGER, SLACK, WEBHOOK};
 use super::metrics::{DeliveryMetrics, DeliveryOutcome};
-use super::{Notification, alertmanager, slack, webhook};
+use super::{Notification, Notifier, alertmanager, slack, webhook};
 use crate::clock::now_ms;
 use crate::config::{Secret, ServeConfig};
 use crate::store::{OutboxRow, Store};
@@ -95,15 +94,15 @@ impl Notifiers {
     /// Sends one notification; the status and `Retry-After`, or `None` without an answer.
     async fn send(
         &self,
-        notifier: &str,
+        notifier: Notifier,
         n: &Notification,
     ) -> Result<(u16, Option<String>), String> {
         let request = match notifier {
-            SLACK => {
+            Notifier::Slack => {
                 let url = self.slack.as_ref().ok_or("slack is not configured")?;
                 self.client.post(url.expose()).json(&slack::message(n))
             }
-            WEBHOOK => {
+            Notifier::Webhook => {
                 let url = self.webhook.as_ref().ok_or("webhook is not configured")?;
                 let body = webhook::body(n);
                 let mut request = self
@@ -121,7 +120,7 @@ impl Notifiers {
                 }
                 request.body(body)
             }
-            ALERTMANAGER => {
+            Notifier::Alertmanager => {
                 let base = self
                     .alertmanager
                     .as_ref()
@@ -129,7 +128,6 @@ impl Notifiers {
                 let url = format!("{}/api/v2/alerts", base.expose().trim_end_matches('/'));
                 self.client.post(url).json(&alertmanager::alerts(n, None))
             }
-            other => return Err(format!("unknown notifier {other:?}")),
         };
         // Errors name the kind of failure, never the URL (a secret).
         let response = request.send().await.map_err(|e| {
@@ -158,20 +156,27 @@ pub async fn run(
     metrics: DeliveryMetrics,
     stop: CancellationToken,
 ) {
-    let mut next_allowed: HashMap<String, i64> = HashMap::new();
+    let mut next_allowed: HashMap<Notifier, i64> = HashMap::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
         let due = match store.due_notifications(now_ms(), 50).await {
-            Ok(rows) => rows,
+            Ok(due) => due,
             Err(e) => {
                 warn!(error = %e, "Cannot read the notification outbox");
                 continue;
             }
         };
-        for row in due {
+        for (id, problem) in &due.unreadable {
+            // Written by another driftd version, or damaged: never deliverable, so not retried.
+            error!(outbox.id = id, error = %problem, "Unreadable outbox entry; marked failed");
+            if let Err(e) = store.discard_notification(*id, &problem.to_string()).await {
+                warn!(error = %e, outbox.id = id, "Cannot mark an unreadable outbox entry failed");
+            }
+        }
+        for row in due.rows {
             if stop.is_cancelled() {
                 return;
             }
@@ -179,7 +184,7 @@ pub async fn run(
             if next_allowed.get(&row.notifier).is_some_and(|t| *t > now) {
                 continue;
             }
-            next_allowed.insert(row.notifier.clone(), now + MIN_INTERVAL_MS);
+            next_allowed.insert(row.notifier, now + MIN_INTERVAL_MS);
             deliver(&store, &notifiers, &metrics, &row).await;
         }
     }
@@ -198,7 +203,7 @@ async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &DeliveryMetrics
         / 1000.0;
     let (status, retry_after, error_type) = match serde_json::from_str::<Notification>(&row.payload)
     {
-        Ok(n) => match notifiers.send(&row.notifier, &n).await {
+        Ok(n) => match notifiers.send(row.notifier, &n).await {
             Ok((status, retry_after)) => (Some(status), retry_after, None),
             Err(error_type) => (None, None, Some(error_type)),
         },
@@ -220,10 +225,10 @@ async fn deliver(store: &Store, notifiers: &Notifiers, metrics: &DeliveryMetrics
         Decision::RetryAt(t) => ("pending", t),
         Decision::Failed => ("failed", now),
     };
-    metrics.attempted(&row.notifier, outcome);
+    metrics.attempted(row.notifier, outcome);
     match decision {
-        Decision::Sent => metrics.failing(&row.notifier, false),
-        Decision::Failed => metrics.failing(&row.notifier, true),
+        Decision::Sent => metrics.failing(row.notifier, false),
+        Decision::Failed => metrics.failing(row.notifier, true),
         Decision::RetryAt(_) => {}
     }
     // Metrics before the stored outcome: whoever sees the outcome also sees it counted.

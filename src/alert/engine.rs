@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::state::{self, AlertState, Standing, Transition};
-use super::{AlertSeverity, FeatureLine, Notification, Status, Topic};
+use super::{AlertSeverity, FeatureLine, Notification, Notifier, Status, Topic};
 use crate::config::ServeConfig;
 use crate::detect::rules::AlertWhen;
 use crate::detect::{DriftReport, RuleSet, Severity};
@@ -43,15 +43,10 @@ pub struct AlertRule {
 /// How often a firing alert is sent to Alertmanager again.
 pub const ALERTMANAGER_REFRESH_MS: i64 = 60_000;
 
-/// Notifier names.
-pub const SLACK: &str = "slack";
-pub const WEBHOOK: &str = "webhook";
-pub const ALERTMANAGER: &str = "alertmanager";
-
 #[derive(Debug, Clone)]
 pub struct Alerting {
     rules: Vec<AlertRule>,
-    notifiers: Vec<&'static str>,
+    notifiers: Vec<Notifier>,
     grafana_url: Option<String>,
     honeycomb_url: Option<String>,
 }
@@ -103,13 +98,13 @@ impl Alerting {
     pub fn from_config(config: &ServeConfig) -> Alerting {
         let mut notifiers = Vec::new();
         if config.slack_webhook_url.is_some() {
-            notifiers.push(SLACK);
+            notifiers.push(Notifier::Slack);
         }
         if config.webhook_url.is_some() {
-            notifiers.push(WEBHOOK);
+            notifiers.push(Notifier::Webhook);
         }
         if config.alertmanager_url.is_some() {
-            notifiers.push(ALERTMANAGER);
+            notifiers.push(Notifier::Alertmanager);
         }
         let for_ms = config.alert_for.as_millis() as i64;
         let rules = vec![
@@ -263,8 +258,8 @@ impl Alerting {
                 .targets(rule)
                 .map(|notifier| OutboxEntry {
                     fingerprint: fingerprint.clone(),
-                    notifier: notifier.to_owned(),
-                    event: status_name(status).to_owned(),
+                    notifier,
+                    event: status,
                     payload: payload.clone(),
                     created_ms: now_ms,
                 })
@@ -276,16 +271,16 @@ impl Alerting {
         if transition == Transition::None
             && next.state == AlertState::Firing
             && !silenced
-            && self.targets(rule).any(|n| n == ALERTMANAGER)
+            && self.targets(rule).any(|n| n == Notifier::Alertmanager)
             && store
-                .last_queued(&fingerprint, ALERTMANAGER)
+                .last_queued(&fingerprint, Notifier::Alertmanager)
                 .await?
                 .is_none_or(|t| now_ms - t >= ALERTMANAGER_REFRESH_MS)
         {
             entries.push(OutboxEntry {
                 fingerprint: fingerprint.clone(),
-                notifier: ALERTMANAGER.to_owned(),
-                event: status_name(status).to_owned(),
+                notifier: Notifier::Alertmanager,
+                event: status,
                 payload: payload.clone(),
                 created_ms: now_ms,
             });
@@ -294,8 +289,8 @@ impl Alerting {
             fingerprint: fingerprint.clone(),
             rule: rule.name.clone(),
             dataset: dataset.to_owned(),
-            severity: severity_name(rule.severity).to_owned(),
-            state: next.state.as_str().to_owned(),
+            severity: rule.severity,
+            state: next.state,
             active_since_ms: next.active_since_ms,
             firing_since_ms: next.firing_since_ms.unwrap_or(0),
             resolved_ms: next.resolved_ms.unwrap_or(0),
@@ -311,11 +306,11 @@ impl Alerting {
         store.save_alert(&row, &entries).await
     }
 
-    fn targets<'a>(&'a self, rule: &'a AlertRule) -> impl Iterator<Item = &'static str> + 'a {
+    fn targets<'a>(&'a self, rule: &'a AlertRule) -> impl Iterator<Item = Notifier> + 'a {
         self.notifiers
             .iter()
             .copied()
-            .filter(move |n| rule.notify.is_empty() || rule.notify.iter().any(|r| r == n))
+            .filter(move |n| rule.notify.is_empty() || rule.notify.iter().any(|r| r == n.as_str()))
     }
 
     /// A notification with no features or findings yet.
@@ -432,26 +427,11 @@ fn drifted<'a>(
 
 fn standing_of(row: &AlertRow) -> Option<Standing> {
     Some(Standing {
-        state: AlertState::parse(&row.state)?,
+        state: row.state,
         active_since_ms: row.active_since_ms,
         firing_since_ms: (row.firing_since_ms > 0).then_some(row.firing_since_ms),
         resolved_ms: (row.resolved_ms > 0).then_some(row.resolved_ms),
     })
-}
-
-pub fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Firing => "firing",
-        Status::Resolved => "resolved",
-    }
-}
-
-fn severity_name(s: AlertSeverity) -> &'static str {
-    match s {
-        AlertSeverity::Info => "info",
-        AlertSeverity::Warning => "warning",
-        AlertSeverity::Critical => "critical",
-    }
 }
 
 /// Dataset names are URL-safe by construction; this keeps a template honest anyway.

@@ -7,6 +7,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::alert_model::Notifier;
+
 /// How a delivery attempt ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -20,14 +22,13 @@ pub enum DeliveryOutcome {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotifierOutcome {
-    /// One of a fixed set of notifier names (slack, webhook, alertmanager).
-    notifier: String,
+    notifier: Notifier,
     outcome: DeliveryOutcome,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotifierLabel {
-    notifier: String,
+    notifier: Notifier,
 }
 
 /// `driftd_notifications_total{notifier,outcome}` and `driftd_notifier_failing{notifier}`.
@@ -55,21 +56,16 @@ impl DeliveryMetrics {
     }
 
     /// One delivery attempt of `notifier` ended with `outcome`.
-    pub fn attempted(&self, notifier: &str, outcome: DeliveryOutcome) {
+    pub fn attempted(&self, notifier: Notifier, outcome: DeliveryOutcome) {
         self.notifications
-            .get_or_create(&NotifierOutcome {
-                notifier: notifier.to_owned(),
-                outcome,
-            })
+            .get_or_create(&NotifierOutcome { notifier, outcome })
             .inc();
     }
 
     /// Whether `notifier`'s last delivery failed for good.
-    pub fn failing(&self, notifier: &str, failing: bool) {
+    pub fn failing(&self, notifier: Notifier, failing: bool) {
         self.notifier_failing
-            .get_or_create(&NotifierLabel {
-                notifier: notifier.to_owned(),
-            })
+            .get_or_create(&NotifierLabel { notifier })
             .set(i64::from(failing));
     }
 }

@@ -2,8 +2,15 @@
 //! firing, resolved); each change of state becomes notifications, delivered through a
 //! persistent outbox to Slack, webhooks and Alertmanager.
 //!
-//! This module holds the notification model and the pure message builders; the state machine
-//! and delivery arrive with the outbox.
+//! - [`state`]: the pure state machine and fingerprints;
+//! - [`engine`]: alert rules checked against verdicts and run judgements, each transition and
+//!   the notifications it owes written to the outbox in one transaction;
+//! - [`deliver`]: drains the outbox, at least once, rate-limited and retried with backoff,
+//!   counted in [`DeliveryMetrics`] ([`metrics`]);
+//! - [`slack`], [`webhook`], [`alertmanager`]: the pure message builders.
+//!
+//! This module holds the notification model; the words it shares with the store (severity,
+//! state, notifier, event) live in [`crate::alert_model`] and are re-exported here.
 
 use std::collections::BTreeMap;
 
@@ -17,24 +24,8 @@ pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::alert_model::{AlertSeverity, AlertState, Notifier, Status};
 pub use metrics::{DeliveryMetrics, DeliveryOutcome};
-
-/// How loud an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertSeverity {
-    Info,
-    Warning,
-    Critical,
-}
-
-/// Whether a notification announces an alert or its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Firing,
-    Resolved,
-}
 
 /// One drifted feature, as a notification shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,34 +2,7 @@
 //! until the condition has held for the rule's `for:` duration, then firing; when the condition
 //! clears, a firing alert resolves (and says so) while a pending one is dropped silently.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertState {
-    Pending,
-    Firing,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AlertState> {
-        match s {
-            "pending" => Some(AlertState::Pending),
-            "firing" => Some(AlertState::Firing),
-            "resolved" => Some(AlertState::Resolved),
-            _ => None,
-        }
-    }
-}
+pub use crate::alert_model::AlertState;
 
 /// Where an alert stands, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use tracing::{debug, warn};
 
 use std::collections::HashMap;
 
-use super::metrics::{AlertStateLabel, EvaluationMetrics, EvaluationSeries};
+use super::metrics::{EvaluationMetrics, EvaluationSeries};
+use crate::alert::AlertState;
 use crate::alert::engine::Alerting;
 use crate::clock::now_ms;
 use crate::config::ServeConfig;
@@ -76,13 +77,9 @@ async fn count_alerts(store: &Store, metrics: &EvaluationMetrics) {
             return;
         }
     };
-    for (state, label) in [
-        ("pending", AlertStateLabel::pending),
-        ("firing", AlertStateLabel::firing),
-        ("resolved", AlertStateLabel::resolved),
-    ] {
+    for &state in AlertState::ALL {
         let n = alerts.iter().filter(|a| a.state == state).count();
-        metrics.alerts(label, n);
+        metrics.alerts(state, n);
     }
 }
 

@@ -18,7 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::alert::DeliveryMetrics;
+use crate::alert::{AlertState, DeliveryMetrics};
 use crate::profile::Stage;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -74,14 +74,6 @@ pub enum CounterRejection {
     dataset_limit,
 }
 
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum AlertStateLabel {
-    pending,
-    firing,
-    resolved,
-}
-
 /// A label value from data (a feature name): escaped as the exposition format requires, since
 /// the encoder writes label values verbatim and one `"` would break the whole scrape.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -104,7 +96,7 @@ impl EncodeLabelValue for Text {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AlertStateLabels {
-    state: AlertStateLabel,
+    state: AlertState,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -449,7 +441,7 @@ impl EvaluationMetrics {
     }
 
     /// `driftd_alerts{state}`.
-    pub fn alerts(&self, state: AlertStateLabel, n: usize) {
+    pub fn alerts(&self, state: AlertState, n: usize) {
         self.alerts
             .get_or_create(&AlertStateLabels { state })
             .set(n as i64);

@@ -1,5 +1,6 @@
-//! `driftd serve`: ingest over HTTP into bounded queues, windows of profiles in a database,
-//! continuous evaluation against the reference, and `/metrics`.
+//! `driftd serve`: ingest over HTTP (`api`) into a bounded queue (`admission`), windows of
+//! profiles in a database (`aggregate`), offline runs stored and judged (`offline`, `runs`),
+//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`).
 //!
 //! `run` takes its listener and its shutdown signal as arguments, so tests start and stop it.
 //! On shutdown: intake stops (in-flight requests finish), the queue drains, open windows are

@@ -207,7 +207,11 @@ impl Runs {
             .collect();
         metrics.run_anomalous(&mut now, |name| anomalous.contains(name));
         metrics.last_run(dataset, run.reported_ms);
-        let mut exported = self.exported.lock().expect("run series lock");
+        // Only series labels: a panic elsewhere leaves them usable, so poisoning is ignored.
+        let mut exported = self
+            .exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(last) = exported.get(dataset) {
             metrics.withdraw(last, &now);
         }

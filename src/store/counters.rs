@@ -229,14 +229,14 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let stage: String = r.try_get(1)?;
+                let name: String = r.try_get(0)?;
+                let stage = r
+                    .try_get::<String, _>(1)?
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("counter name {name:?}: {e}")))?;
                 Ok(CounterName {
-                    name: r.try_get(0)?,
-                    stage: if stage == "online" {
-                        Stage::Online
-                    } else {
-                        Stage::Offline
-                    },
+                    name,
+                    stage,
                     first_seen_ms: r.try_get(2)?,
                     last_seen_ms: r.try_get(3)?,
                 })
