@@ -257,6 +257,13 @@ impl AuthSection {
                     continue;
                 }
             };
+            if let Some(same) = tokens.iter().find(|t| t.digest == token.digest) {
+                problems.push(format!(
+                    "{at}: the same token as {:?}; give each client its own",
+                    same.name
+                ));
+                continue;
+            }
             tokens.push(token);
         }
         if problems.is_empty() {
@@ -331,6 +338,7 @@ mod tests {
                 {"name": "b", "scopes": [], "sha256": "zz"},
                 {"name": "c", "scopes": ["read"]},
                 {"name": "d", "scopes": ["admin"], "token": "a-long-enough-token"},
+                {"name": "e", "scopes": ["read"], "token": "a-long-enough-token"},
             ]
         }))
         .unwrap();
@@ -342,6 +350,7 @@ mod tests {
                 "auth.tokens[1] (\"b\"): scopes must name at least one of online, offline, read, admin",
                 "auth.tokens[1] (\"b\"): sha256 must be 64 hexadecimal digits",
                 "auth.tokens[2] (\"c\"): give exactly one of token and sha256",
+                "auth.tokens[4] (\"e\"): the same token as \"d\"; give each client its own",
             ]
         );
         let bad: Result<AuthSection, _> = serde_json::from_value(serde_json::json!({
