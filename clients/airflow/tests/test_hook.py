@@ -297,3 +297,35 @@ def test_test_connection_reports_health(driftd, waits):
     driftd.answers = [(503, {}, {"error": "database unreachable"})]
     ok, message = hook_for(driftd.url, waits).test_connection()
     assert not ok and "database unreachable" in message
+
+
+def test_the_connections_password_is_sent_as_a_bearer_token(driftd, waits, monkeypatch):
+    host, port = driftd.url.removeprefix("http://").split(":")
+    monkeypatch.delenv("DRIFTD_TOKEN", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DRIFTD_DEFAULT",
+        json.dumps({"conn_type": "driftd", "host": host, "port": int(port), "password": "s3cret-token-0123456789"}),
+    )
+    DriftdHook(sleep=waits.append).get_counters("d")
+    assert driftd.requests[-1]["headers"]["Authorization"] == "Bearer s3cret-token-0123456789"
+    # token= wins over the connection.
+    DriftdHook(token="explicit-token-0123456789", sleep=waits.append).get_counters("d")
+    assert driftd.requests[-1]["headers"]["Authorization"] == "Bearer explicit-token-0123456789"
+
+
+def test_a_url_without_a_token_uses_driftd_token_or_sends_none(driftd, waits, monkeypatch):
+    monkeypatch.delenv("DRIFTD_TOKEN", raising=False)
+    hook_for(driftd.url, waits).get_counters("d")
+    assert "Authorization" not in driftd.requests[-1]["headers"]
+    monkeypatch.setenv("DRIFTD_TOKEN", "from-the-environment-0123")
+    hook_for(driftd.url, waits).get_counters("d")
+    assert driftd.requests[-1]["headers"]["Authorization"] == "Bearer from-the-environment-0123"
+
+
+def test_a_401_names_driftds_reason_without_the_token(driftd, waits):
+    driftd.answers = [(401, {"WWW-Authenticate": 'Bearer realm="driftd"'}, {"error": "the bearer token is not valid"})]
+    with pytest.raises(DriftdError) as raised:
+        hook_for(driftd.url, waits, token="wrong-token-0123456789").get_counters("d")
+    assert raised.value.status == 401 and "the bearer token is not valid" in str(raised.value)
+    assert "wrong-token" not in str(raised.value)
+    assert len(driftd.requests) == 1, "a 401 is not retried"

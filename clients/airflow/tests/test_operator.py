@@ -211,3 +211,21 @@ def test_an_anomalous_run_is_logged_or_fails_the_task(tmp_path):
     assert summary["anomalous"] == ["rows_read", "profile.rows"]
     with pytest.raises(AirflowException, match="anomalous in: rows_read, profile.rows"):
         operator(driftd_bin=driftd, fail_on_anomaly=True).execute(context())
+
+
+def test_the_token_reaches_driftd_in_its_environment_never_its_arguments(tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DRIFTD_DEFAULT",
+        '{"conn_type": "driftd", "host": "127.0.0.1", "port": 8471, "password": "conn-token-0123456789"}',
+    )
+    driftd = fake_driftd(
+        tmp_path,
+        """
+        import json, os, sys
+        print(json.dumps({"token": os.environ.get("DRIFTD_TOKEN"), "argv": sys.argv[1:]}))
+        """,
+    )
+    summary = operator(driftd_bin=driftd, url=None).execute(context())
+    assert summary["token"] == "conn-token-0123456789"
+    assert not any("conn-token" in arg for arg in summary["argv"])
+    assert "http://127.0.0.1:8471" in summary["argv"]
