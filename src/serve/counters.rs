@@ -146,6 +146,10 @@ fn counters_of(value: Option<Value>, max_counters: usize) -> Result<Vec<(String,
         .collect()
 }
 
+/// The largest counter value or increment: 2^53, beyond which f64 no longer counts by one.
+/// Running totals of such increments stay finite for longer than any deployment lives.
+pub const MAX_COUNTER_VALUE: f64 = 9_007_199_254_740_992.0;
+
 fn counter(name: String, value: &Value) -> Result<(String, f64), Rejected> {
     if !valid_counter_name(&name) {
         return Err((
@@ -161,6 +165,13 @@ fn counter(name: String, value: &Value) -> Result<(String, f64), Rejected> {
         _ => None,
     };
     match number {
+        Some(x) if x > MAX_COUNTER_VALUE => Err((
+            CounterRejection::invalid_value,
+            format!(
+                "counter {name:?}: {x:e} is beyond 2^53 ({MAX_COUNTER_VALUE}), the largest \
+                 number counted exactly"
+            ),
+        )),
         Some(x) if x >= 0.0 => Ok((name, x)),
         _ => Err((
             CounterRejection::invalid_value,
@@ -410,6 +421,13 @@ mod tests {
             assert_eq!(r, reason, "{body}: {m}");
             assert!(m.starts_with(message) || m.contains(message), "{body}: {m}");
         }
+        // Finite but beyond 2^53: refused, so running totals never reach infinity.
+        let (r, m) = refused(r#"{"run_id":"r","counters":{"a":1.7e308}}"#);
+        assert_eq!(r, CounterRejection::invalid_value);
+        assert_eq!(
+            m,
+            "counter \"a\": 1.7e308 is beyond 2^53 (9007199254740992), the largest number counted exactly"
+        );
         // Numbers beyond f64 are refused by the JSON parser itself.
         let (r, m) = refused(r#"{"run_id":"r","counters":{"a":1e999}}"#);
         assert_eq!(r, CounterRejection::malformed, "{m}");

@@ -4,6 +4,7 @@ mod accuracy;
 mod alerting_rules;
 mod alerts;
 mod auth;
+mod bounds;
 mod cli_compare;
 mod cli_profile;
 mod cli_skew;

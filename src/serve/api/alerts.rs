@@ -57,6 +57,10 @@ fn alert_json(a: AlertRow, now: i64) -> Value {
     })
 }
 
+/// The longest silence or acknowledgement: a year. Longer is a mistake, or an attempt to hide
+/// an alert for good (delete the rule instead).
+const MAX_QUIET: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Quiet {
@@ -75,7 +79,14 @@ async fn quiet(
     let duration = humantime::parse_duration(quiet.duration.trim()).map_err(|e| {
         ApiError::BadRequest(format!("\"for\" is not a duration ({e}); e.g. 30m, 4h"))
     })?;
-    let until = now_ms().saturating_add(duration.as_millis().min(i64::MAX as u128) as i64);
+    if duration.is_zero() || duration > MAX_QUIET {
+        return Err(ApiError::BadRequest(format!(
+            "\"for\" must be longer than 0 and at most {}, got {:?}",
+            humantime::format_duration(MAX_QUIET),
+            crate::format::truncate_chars(quiet.duration.trim(), 32)
+        )));
+    }
+    let until = now_ms().saturating_add(duration.as_millis() as i64);
     if !state
         .store
         .silence_alert(fingerprint, until, acknowledged)
