@@ -138,7 +138,7 @@ impl Alerting {
                     min_severity: Severity::Error,
                 },
                 for_ms,
-                severity: AlertSeverity::Warning,
+                severity: severity_of(Severity::Error),
                 labels: BTreeMap::new(),
                 annotations: BTreeMap::new(),
                 notify: Vec::new(),
@@ -510,4 +510,33 @@ pub fn changes(reference: &FeatureProfile, current: &FeatureProfile, kind: Kind)
         .take(3)
         .map(|(_, s)| s)
         .collect()
+}
+/// A built-in alert is as severe as the findings it fires on: broken `error` invariants page
+/// (`critical`), `warning` findings warn.
+pub fn severity_of(finding: Severity) -> AlertSeverity {
+    match finding {
+        Severity::Error => AlertSeverity::Critical,
+        Severity::Warning => AlertSeverity::Warning,
+        Severity::Info => AlertSeverity::Info,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_alerts_are_as_severe_as_their_findings() {
+        let alerting = Alerting::from_config(&crate::config::ServeConfig::default());
+        let severity = |name: &str| {
+            alerting
+                .rules()
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.severity)
+        };
+        assert_eq!(severity("broken_invariant"), Some(AlertSeverity::Critical));
+        assert_eq!(severity("input_drift"), Some(AlertSeverity::Warning));
+        assert_eq!(severity_of(Severity::Warning), AlertSeverity::Warning);
+    }
 }
