@@ -9,11 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::{self, Layer, ServeConfig, Source};
-use crate::detect::{self, RuleSet};
+use crate::detect;
 use crate::ingest;
 use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
 use crate::report;
+use crate::rules::RuleSet;
 
 mod report_page;
 mod skew;
@@ -114,7 +115,7 @@ fn parse_counter(s: &str) -> Result<(String, f64), String> {
     let (name, value) = s
         .split_once('=')
         .ok_or_else(|| format!("counter {s:?} is not name=value"))?;
-    if !detect::rules::valid_counter_name(name) {
+    if !crate::names::valid_counter_name(name) {
         return Err(format!(
             "counter name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]*"
         ));

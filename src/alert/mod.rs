@@ -16,14 +16,8 @@ pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 
-/// How loud an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertSeverity {
-    Info,
-    Warning,
-    Critical,
-}
+/// How loud an alert is: part of the rule-file model (`severity:` of an alert rule).
+pub use crate::rules::AlertSeverity;
 
 /// Whether a notification announces an alert or its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

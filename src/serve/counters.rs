@@ -14,7 +14,7 @@ use super::http::{ApiError, AppState, dataset_name, identifier, read_body};
 use super::metrics::{CounterRejection, CounterStage, StageLabel};
 use super::now_ms;
 use crate::detect::parity;
-use crate::detect::rules::valid_counter_name;
+use crate::names::valid_counter_name;
 use crate::profile::Stage;
 use crate::store::Source;
 

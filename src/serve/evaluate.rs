@@ -17,8 +17,9 @@ use super::metrics::{
 use super::now_ms;
 use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
-use crate::detect::{self, RuleSet, parity};
+use crate::detect::{self, parity};
 use crate::profile::DatasetProfile;
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
 pub async fn run(

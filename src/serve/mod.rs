@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use crate::alert::deliver::{self, Notifiers};
 use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
-use crate::detect::RuleSet;
+use crate::rules::RuleSet;
 use crate::store::Store;
 
 pub fn now_ms() -> i64 {

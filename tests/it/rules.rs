@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use driftd::detect::{Check, Method, RuleSet, Severity, compare};
+use driftd::detect::{Check, Severity, compare};
 use driftd::profile::Kind;
+use driftd::rules::{Method, RuleSet};
 use tempfile::TempDir;
 
 use crate::drift_statistics::numeric_profile;
@@ -200,10 +201,7 @@ fn anomaly_and_parity_sections_resolve_and_bad_values_are_errors() {
     assert_eq!(policy.threshold, 5.0);
     assert_eq!(policy.min_change, 1000.0);
     assert_eq!(policy.min_relative_change, 0.02);
-    assert_eq!(
-        policy.seasonality,
-        driftd::detect::anomaly::Seasonality::Weekday
-    );
+    assert_eq!(policy.seasonality, driftd::rules::Seasonality::Weekday);
     assert!(rules.anomaly.policy_for("debug_rows").is_none());
     assert_eq!(rules.parity.ratios[0].name(), "rows_dropped / rows_read");
     assert_eq!(rules.parity.ratios[0].severity, Severity::Error);
