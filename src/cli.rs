@@ -492,7 +492,7 @@ async fn shutdown_signal() {
 
 fn load_rules(path: &Path) -> anyhow::Result<RuleSet> {
     RuleSet::load(path).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let lines = crate::rules::report(&errors);
         anyhow::anyhow!("invalid rules:\n  {}", lines.join("\n  "))
     })
 }
@@ -512,8 +512,8 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
+            for line in crate::rules::report(&errors) {
+                eprintln!("{line}");
             }
             eprintln!("driftd: {} problem(s) in rule files", errors.len());
             Ok(ExitCode::from(1))

@@ -14,7 +14,8 @@
 //!   verdicts, alerts, counters and run histories in SQLite or PostgreSQL.
 //! - [`rules`] is the rule-file model that `detect` and `alert` both read: per dataset and
 //!   feature, drift methods and thresholds, invariants, alert rules, run-anomaly, parity and
-//!   skew settings; their YAML schema, one validator per section, and loading from disk.
+//!   skew settings; their YAML schema, one validator per section (every problem of a file
+//!   reported at once), and loading from disk.
 //! - [`detect`] judges a current profile against a reference: drift statistics and verdicts,
 //!   data invariants, training/serving parity, as the rules say; an offline run's counters
 //!   against the runs before it (`detect::anomaly`); and the feature skew of two sides'

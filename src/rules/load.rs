@@ -69,6 +69,8 @@ impl RuleSet {
             }
         }
         errors.extend(set.conflicts());
+        // Files are read in name order, so this is the order of the files, then of the lines.
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         if errors.is_empty() {
             Ok(set)
         } else {

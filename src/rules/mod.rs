@@ -35,15 +35,18 @@
 //!     price: {tolerance: 1e-6}
 //! ```
 //!
-//! Unknown keys are errors. Every problem is reported with its file, line and column.
+//! Unknown keys are errors. Every problem of a file is reported at once, each with its file,
+//! line and column, in the order they stand (see [`report`] for how many are shown).
 //!
 //! - `model`: the resolved types (`DatasetRules`, `AlertSpec`, …) with their defaults;
 //! - `schema`: the file as written (serde structs, unknown keys refused);
 //! - `validate`: one validator per section;
+//! - `recover`: finding every mistake of a file the schema refuses, not just the first;
 //! - `load`: reading files and directories, and which file wins.
 
 mod load;
 mod model;
+mod recover;
 mod schema;
 mod validate;
 
@@ -84,4 +87,24 @@ impl fmt::Display for RuleError {
             write!(f, "{}: {}", self.file.display(), self.message)
         }
     }
+}
+
+/// Problems shown at most; the others are counted in a last line.
+pub const MAX_SHOWN: usize = 100;
+
+/// The lines that report `errors`: the first [`MAX_SHOWN`], then "… and N more problems".
+pub fn report(errors: &[RuleError]) -> Vec<String> {
+    let mut lines: Vec<String> = errors
+        .iter()
+        .take(MAX_SHOWN)
+        .map(ToString::to_string)
+        .collect();
+    if errors.len() > MAX_SHOWN {
+        let more = errors.len() - MAX_SHOWN;
+        lines.push(format!(
+            "… and {more} more {}",
+            crate::format::plural(more, "problem", "problems")
+        ));
+    }
+    lines
 }

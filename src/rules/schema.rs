@@ -12,6 +12,7 @@ use super::model::{
 };
 use crate::profile::Kind;
 
+/// A whole rule file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFile {
@@ -30,6 +31,25 @@ pub(super) struct RawFile {
     pub(super) parity: Option<Spanned<RawParity>>,
     #[serde(default)]
     pub(super) skew: Option<Spanned<RawSkew>>,
+}
+
+impl RawFile {
+    /// The file with the named sections left out.
+    pub(super) fn without(mut self, sections: &[String]) -> RawFile {
+        for section in sections {
+            match section.as_str() {
+                "drift" => self.drift = None,
+                "invariants" => self.invariants = None,
+                "features" => self.features.clear(),
+                "alerts" => self.alerts.clear(),
+                "anomaly" => self.anomaly = None,
+                "parity" => self.parity = None,
+                "skew" => self.skew = None,
+                _ => {}
+            }
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

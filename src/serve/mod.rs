@@ -44,7 +44,7 @@ pub async fn run(
     let config = Arc::new(config);
     let rules = match &config.rules {
         Some(path) => RuleSet::load(path).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let lines = crate::rules::report(&errors);
             anyhow::anyhow!("invalid rules:\n  {}", lines.join("\n  "))
         })?,
         None => RuleSet::default(),

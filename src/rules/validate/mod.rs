@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::Location;
 
-use super::RuleError;
 use super::model::{AlertSpec, FeatureRule, Method, ParityRules, SkewRules};
 use super::schema::{RawAnomaly, RawFile};
+use super::{RuleError, recover};
 use crate::names::DatasetName;
 
 /// One parsed, validated rule file.
@@ -55,26 +55,63 @@ impl Problems<'_> {
     }
 }
 
-/// Parses and validates one rule file; every problem is returned, not just the first.
+/// Parses and validates one rule file; every problem is returned, not just the first, in the
+/// order they stand in the file.
 pub(super) fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>> {
-    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        vec![RuleError {
-            file: path.to_owned(),
-            line,
-            column,
-            message: first_line(&e.to_string()),
-        }]
-    })?;
     let mut problems = Problems {
         file: path,
         found: Vec::new(),
     };
-    let file = validate(path, raw, &mut problems);
-    if problems.found.is_empty() {
-        Ok(file)
-    } else {
-        Err(problems.found)
+    let file = match serde_saphyr::from_str::<RawFile>(text) {
+        Ok(raw) => Some(validate(path, raw, &mut problems)),
+        Err(first) => {
+            // What the schema refuses is found again, every mistake of it, and the sections
+            // without a mistake are validated as usual.
+            let recovered = recover::read(text);
+            schema_problems(&first, recovered.found, &mut problems);
+            if let Some(raw) = recovered.rest {
+                validate(path, raw.without(&recovered.sections), &mut problems);
+            }
+            None
+        }
+    };
+    match file {
+        Some(file) if problems.found.is_empty() => Ok(file),
+        _ => {
+            let mut found = problems.found;
+            found.sort_by_key(|e| (e.line, e.column));
+            Err(found)
+        }
+    }
+}
+
+/// The reader's own error (its message exactly, with a suggestion when the mistake is a near
+/// miss) and every other mistake found against the schema.
+fn schema_problems(first: &serde_saphyr::Error, mistakes: Vec<recover::Found>, p: &mut Problems) {
+    let (line, column) = first.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let mut message = first_line(&first.to_string());
+    let mut others = mistakes;
+    // The same mistake, found again: at the same place, or else the first with its message
+    // (the two readers can place a missing field a column apart).
+    let same = others
+        .iter()
+        .position(|m| (m.at.line(), m.at.column()) == (line, column))
+        .or_else(|| others.iter().position(|m| m.message == message));
+    if let Some(hint) = same.and_then(|i| others.remove(i).hint) {
+        message = format!("{message}; {hint}");
+    }
+    p.found.push(RuleError {
+        file: p.file.to_owned(),
+        line,
+        column,
+        message,
+    });
+    for m in others {
+        let message = match m.hint {
+            Some(hint) => format!("{}; {hint}", m.message),
+            None => m.message,
+        };
+        p.at(&m.at, message);
     }
 }
 
@@ -115,7 +152,7 @@ fn validate(path: &Path, raw: RawFile, p: &mut Problems) -> RuleFile {
 
 /// serde-saphyr's message without the snippet it renders under it, its "error: " prefix and
 /// its own copy of the location (reported separately as file:line:column).
-fn first_line(message: &str) -> String {
+pub(super) fn first_line(message: &str) -> String {
     let mut line = message.lines().next().unwrap_or(message).trim();
     line = line.strip_prefix("error: ").unwrap_or(line);
     if line.starts_with("line ")
