@@ -6,6 +6,7 @@
 //! leaves out, until the rest reads. What is left is validated like any file, so a file's
 //! wrong keys, wrong values and out-of-range settings are all reported together.
 
+mod located;
 mod mistake;
 mod reader;
 mod tree;
@@ -22,6 +23,10 @@ use tree::{Node, Value};
 
 /// Mistakes counted in one file at most; beyond, reading stops.
 pub(super) const MAX_COUNTED: usize = 1000;
+/// Attempts at reading one file at most. Unknown keys are all found in the first; every other
+/// mistake (a wrong value, a missing field) costs one, and an attempt reads the whole file, so
+/// this bounds the time a 4 MiB file full of wrong values takes.
+pub(super) const MAX_ATTEMPTS: usize = 200;
 
 /// One mistake against the schema.
 #[derive(Debug)]
@@ -64,12 +69,12 @@ fn read_all(
     text: &str,
     excluded: &RefCell<HashSet<*const Node>>,
 ) -> (Option<RawFile>, Vec<Found>) {
-    let mut found = Vec::new();
-    // Each attempt leaves out one more node; a mistake can cost a few attempts (a wrong value,
-    // then the entry that misses it).
-    for _ in 0..4 * MAX_COUNTED {
+    let found = RefCell::new(Vec::new());
+    let mut rest = None;
+    for _ in 0..MAX_ATTEMPTS {
         let attempt = Attempt {
             excluded,
+            found: &found,
             source: text,
             blamed: Cell::new(None),
         };
@@ -78,23 +83,28 @@ fn read_all(
             attempt: &attempt,
         };
         let mistake = match RawFile::deserialize(reader) {
-            Ok(raw) => return (Some(raw), found),
+            Ok(raw) => {
+                rest = Some(raw);
+                break;
+            }
             Err(mistake) => mistake,
         };
         let blamed = attempt.blamed.get().unwrap_or(root);
         if !left_out_before(&mistake, blamed, &excluded.borrow()) {
-            found.push(Found {
+            found.borrow_mut().push(Found {
                 at: place(&mistake, blamed),
                 message: mistake.message,
                 hint: mistake.hint,
             });
         }
-        if std::ptr::eq(blamed, root) || found.len() >= MAX_COUNTED {
+        if std::ptr::eq(blamed, root) || found.borrow().len() >= MAX_COUNTED {
             break;
         }
         excluded.borrow_mut().insert(blamed as *const Node);
     }
-    (None, found)
+    let mut found = found.into_inner();
+    found.truncate(MAX_COUNTED);
+    (rest, found)
 }
 
 /// Where a mistake is shown: its node, or for a missing field the mapping's last key, where
@@ -210,6 +220,26 @@ mod tests {
         let found = places("dataset: [d]\n");
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].0, found[0].1), (1, 10));
+    }
+
+    #[test]
+    fn unknown_keys_are_found_in_one_reading_and_counting_is_bounded() {
+        let mut text = String::from("dataset: d\nfeatures:\n");
+        for i in 0..1200 {
+            text.push_str(&format!("  f{i}: {{treshold: 1, kind: numeric}}\n"));
+        }
+        let recovered = read(&text);
+        assert_eq!(recovered.found.len(), MAX_COUNTED);
+        assert_eq!(recovered.rest.expect("the rest reads").features.len(), 1200);
+
+        let mut text = String::from("dataset: d\nfeatures:\n");
+        for i in 0..250 {
+            text.push_str(&format!("  f{i}: {{threshold: abc}}\n"));
+        }
+        let found = read(&text).found;
+        assert_eq!(found.len(), MAX_ATTEMPTS, "one wrong value per reading");
+        assert_eq!(found[0].at.line(), 3);
+        assert_eq!(found[MAX_ATTEMPTS - 1].at.line(), 2 + MAX_ATTEMPTS as u64);
     }
 
     #[test]

@@ -4,24 +4,20 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
-use serde::de::value::{BoolDeserializer, MapAccessDeserializer, MapDeserializer};
+use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Location;
 
+use super::Found;
+use super::located::{Located, SPANNED_NEWTYPE};
 pub(super) use super::mistake::Mistake;
 use super::tree::{Node, Value};
-
-/// serde-saphyr reads `Spanned<T>` as this newtype, holding a map whose first key is the
-/// marker, then `value`, `referenced` and `defined`; the reader answers the same way, so the
-/// schema's `Spanned` fields carry their places here too. (A change of that protocol in a
-/// new serde-saphyr shows in the tests of located problems.)
-const SPANNED_NEWTYPE: &str = "__yaml_spanned";
-const SPANNED_MARKER: &str = "__serde_saphyr_private_spanned";
 
 /// One attempt at reading the file: what is left out, and where the first mistake is.
 pub(super) struct Attempt<'t> {
     /// Nodes found wrong by earlier attempts (grown between attempts).
     pub(super) excluded: &'t RefCell<HashSet<*const Node>>,
+    /// Mistakes found so far; unknown keys are added as soon as their mapping is read.
+    pub(super) found: &'t RefCell<Vec<Found>>,
     /// The file's text, for scalars read as strings.
     pub(super) source: &'t str,
     /// The innermost node whose reading failed: the first to see an error sets it.
@@ -83,6 +79,36 @@ impl<'t> Reader<'t> {
                 }
             }
             Value::Map(entries) => visitor.visit_map(self.entries(entries)),
+        }
+    }
+
+    /// Every key of a struct's mapping that the struct does not have, reported and left out
+    /// at once, so that one attempt finds them all. (Every struct of the schema refuses unknown
+    /// keys: `deny_unknown_fields`.)
+    fn refuse_unknown_keys(self, fields: &'static [&'static str]) {
+        let Value::Map(entries) = &self.node.value else {
+            return;
+        };
+        for (key, value) in entries {
+            let Value::Text(name) = &key.value else {
+                continue;
+            };
+            if fields.contains(&name.as_str())
+                || !self.attempt.keeps(key)
+                || !self.attempt.keeps(value)
+            {
+                continue;
+            }
+            let mistake = <Mistake as de::Error>::unknown_field(name, fields);
+            self.attempt.found.borrow_mut().push(Found {
+                at: key.at,
+                message: mistake.message,
+                hint: mistake.hint,
+            });
+            self.attempt
+                .excluded
+                .borrow_mut()
+                .insert(key as *const Node);
         }
     }
 
@@ -186,13 +212,23 @@ impl<'de, 't> de::Deserializer<'de> for Reader<'t> {
         self.deserialize_f64(visitor)
     }
 
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Mistake> {
+        self.refuse_unknown_keys(fields);
+        self.blame(self.dispatch(visitor))
+    }
+
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Mistake> {
         visitor.visit_unit()
     }
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char bytes byte_buf unit unit_struct seq
-        tuple tuple_struct map struct
+        tuple tuple_struct map
     }
 }
 
@@ -241,61 +277,4 @@ impl<'de> MapAccess<'de> for Entries<'_> {
         self.next += 1;
         seed.deserialize(self.reader.at(value))
     }
-}
-
-/// A node seen as serde-saphyr's `Spanned` representation.
-struct Located<'t>(Reader<'t>);
-
-impl<'de> de::Deserializer<'de> for Located<'_> {
-    type Error = Mistake;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Mistake> {
-        visitor.visit_map(LocatedFields {
-            reader: self.0,
-            next: 0,
-        })
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
-        identifier ignored_any
-    }
-}
-
-struct LocatedFields<'t> {
-    reader: Reader<'t>,
-    next: usize,
-}
-
-const LOCATED_FIELDS: [&str; 4] = [SPANNED_MARKER, "value", "referenced", "defined"];
-
-impl<'de> MapAccess<'de> for LocatedFields<'_> {
-    type Error = Mistake;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Mistake> {
-        match LOCATED_FIELDS.get(self.next) {
-            Some(key) => seed.deserialize(key.into_deserializer()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Mistake> {
-        self.next += 1;
-        match self.next {
-            1 => seed.deserialize(BoolDeserializer::new(true)),
-            2 => seed.deserialize(self.reader),
-            _ => seed.deserialize(location(self.reader.node.at)),
-        }
-    }
-}
-
-/// A `Location` as the map its `Deserialize` reads.
-fn location(
-    at: Location,
-) -> MapDeserializer<'static, std::array::IntoIter<(&'static str, u64), 2>, Mistake> {
-    MapDeserializer::new([("line", at.line()), ("column", at.column())].into_iter())
 }
