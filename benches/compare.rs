@@ -3,9 +3,10 @@
 //! profile-file decoding that precedes it in `driftd compare a.driftprof b.driftprof`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use driftd::detect::{DatasetRules, compare};
+use driftd::detect::compare;
 use driftd::profile::file::{decode, encode};
 use driftd::profile::{DatasetProfile, Limits, Profiler, Stage, Value};
+use driftd::rules::DatasetRules;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};

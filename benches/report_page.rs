@@ -3,9 +3,10 @@
 //! booleans), every tenth feature moved; and the page's size.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use driftd::detect::{DatasetRules, compare};
+use driftd::detect::compare;
 use driftd::pictures::{Page, render};
 use driftd::profile::{DatasetProfile, Limits, Profiler, Stage, Value};
+use driftd::rules::DatasetRules;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};

@@ -9,11 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::{self, Layer, ServeConfig, Source};
-use crate::detect::{self, RuleSet};
+use crate::detect;
 use crate::ingest;
 use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
 use crate::report;
+use crate::rules::RuleSet;
 
 mod report_page;
 mod skew;
@@ -118,7 +119,7 @@ fn parse_counter(s: &str) -> Result<(String, f64), String> {
     let (name, value) = s
         .split_once('=')
         .ok_or_else(|| format!("counter {s:?} is not name=value"))?;
-    if !detect::rules::valid_counter_name(name) {
+    if !crate::names::valid_counter_name(name) {
         return Err(format!(
             "counter name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]*"
         ));
@@ -508,7 +509,7 @@ async fn shutdown_signal() {
 
 fn load_rules(path: &Path) -> anyhow::Result<RuleSet> {
     RuleSet::load(path).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let lines = crate::rules::report(&errors);
         anyhow::anyhow!("invalid rules:\n  {}", lines.join("\n  "))
     })
 }
@@ -528,8 +529,8 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
+            for line in crate::rules::report(&errors) {
+                eprintln!("{line}");
             }
             eprintln!("driftd: {} problem(s) in rule files", errors.len());
             Ok(ExitCode::from(1))

@@ -398,34 +398,10 @@ impl Layer {
 
 /// "unknown setting; did you mean `window`?" when a known name is one or two edits away.
 fn unknown_setting(name: &str) -> String {
-    let near = SETTINGS
-        .iter()
-        .map(|(setting, _, _)| (edit_distance(name, setting), *setting))
-        .min();
-    match near {
-        Some((distance, setting)) if distance <= 2 => {
-            format!("unknown setting; did you mean `{setting}`?")
-        }
-        _ => "unknown setting".to_owned(),
+    match crate::format::did_you_mean(name, SETTINGS.iter().map(|(setting, _, _)| *setting)) {
+        Some(hint) => format!("unknown setting; {hint}"),
+        None => "unknown setting".to_owned(),
     }
-}
-
-/// Levenshtein distance, for suggestions among a few dozen short names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// serde-saphyr's message without the snippet under it, its "error: " prefix and its own copy

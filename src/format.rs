@@ -103,6 +103,17 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     }
 }
 
+/// "did you mean `window`?" when one of `known` is at most two edits from `name` (the nearest,
+/// the first in order on a tie): for unknown settings, keys and values in messages.
+pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(name, k), k))
+        .min()
+        .filter(|(distance, _)| *distance <= 2)
+        .map(|(_, k)| format!("did you mean `{k}`?"))
+}
+
 /// `one` for a count of 1, `many` otherwise.
 pub fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
     if count == 1 { one } else { many }
@@ -111,6 +122,20 @@ pub fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_misses_are_suggested() {
+        let known = ["window", "rollup", "max_features"];
+        assert_eq!(
+            did_you_mean("windw", known).as_deref(),
+            Some("did you mean `window`?")
+        );
+        assert_eq!(
+            did_you_mean("max_featurs", known).as_deref(),
+            Some("did you mean `max_features`?")
+        );
+        assert_eq!(did_you_mean("foo", known), None);
+    }
 
     #[test]
     fn numbers_are_compact() {

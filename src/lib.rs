@@ -12,8 +12,12 @@
 //!   dataset profile and the `Profiler` that builds it; the versioned profile file.
 //! - [`store`] keeps profiles (online windows and rollups, offline runs), reference pins,
 //!   verdicts, alerts, counters and run histories in SQLite or PostgreSQL.
+//! - [`rules`] is the rule-file model that `detect` and `alert` both read: per dataset and
+//!   feature, drift methods and thresholds, invariants, alert rules, run-anomaly, parity and
+//!   skew settings; their YAML schema, one validator per section (every problem of a file
+//!   reported at once), and loading from disk.
 //! - [`detect`] judges a current profile against a reference: drift statistics and verdicts,
-//!   data invariants, training/serving parity, rule files; an offline run's counters
+//!   data invariants, training/serving parity, as the rules say; an offline run's counters
 //!   against the runs before it (`detect::anomaly`); and the feature skew of two sides'
 //!   id-joined samples (`detect::skew`, fed by `profile::sample`).
 //! - [`alert`] turns verdicts and run judgements into alerts and delivers them (with its own
@@ -51,6 +55,7 @@ pub mod pictures;
 pub mod profile;
 pub mod push;
 pub mod report;
+pub mod rules;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

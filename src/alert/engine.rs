@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use super::state::{self, AlertState, Standing, Transition};
 use super::{AlertSeverity, FeatureLine, Notification, Notifier, Status, Topic};
 use crate::config::ServeConfig;
-use crate::detect::rules::AlertWhen;
-use crate::detect::{DriftReport, RuleSet, Severity};
+use crate::detect::{DriftReport, Severity};
 use crate::profile::{DatasetProfile, FeatureProfile, Kind};
+use crate::rules::{AlertWhen, RuleSet};
 use crate::store::{AlertRow, OutboxEntry, Store, StoreError};
 
 /// What makes an alert active.

@@ -9,13 +9,14 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
 use super::{CompareArgs, is_profile_file, load_rules, progress_bar};
+use crate::detect;
 use crate::detect::skew::{self, SideNames};
-use crate::detect::{self, RuleSet};
 use crate::names::DatasetName;
 use crate::profile::sample::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS};
 use crate::profile::{
     DatasetProfile, Limits, Problems, Profiler, Sample, SamplePolicy, Stage, file,
 };
+use crate::rules::RuleSet;
 use crate::{ingest, report};
 
 /// How rows are sampled by id (the same rule on every side: see docs/skew.md).

@@ -29,63 +29,10 @@ pub struct Point {
     pub flagged: bool,
 }
 
-/// Which rhythm to look for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Seasonality {
-    /// Hour of day for runs more often than daily, weekday for daily runs; used only when the
-    /// history supports it.
-    Auto,
-    Hour,
-    Weekday,
-    None,
-}
+pub use crate::rules::{DEFAULT_MIN_RUNS, DEFAULT_THRESHOLD, Policy, Seasonality};
 
-impl std::str::FromStr for Seasonality {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(Seasonality::Auto),
-            "hour" => Ok(Seasonality::Hour),
-            "weekday" => Ok(Seasonality::Weekday),
-            "none" => Ok(Seasonality::None),
-            other => Err(format!(
-                "unknown seasonality {other:?}; expected auto, hour, weekday or none"
-            )),
-        }
-    }
-}
-
-/// How runs are judged.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Policy {
-    /// Earlier runs needed before any run is judged.
-    pub min_runs: usize,
-    /// Half-width of the expected range, in robust standard deviations.
-    pub threshold: f64,
-    pub seasonality: Seasonality,
-    /// Changes smaller than this (in the counter's unit) are never anomalous.
-    pub min_change: f64,
-    /// Changes smaller than this share of the expected value are never anomalous.
-    pub min_relative_change: f64,
-}
-
-pub const DEFAULT_MIN_RUNS: usize = 7;
-pub const DEFAULT_THRESHOLD: f64 = 4.0;
 /// Earlier runs of the same hour or weekday needed for a seasonal baseline.
 pub const SEASON_MIN_RUNS: usize = 4;
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            min_runs: DEFAULT_MIN_RUNS,
-            threshold: DEFAULT_THRESHOLD,
-            seasonality: Seasonality::Auto,
-            min_change: 0.0,
-            min_relative_change: 0.0,
-        }
-    }
-}
 
 /// Which earlier runs the expectation comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::invariants::{self, Finding, Severity};
-use super::rules::{DatasetRules, Method};
 use super::stats::{self, StepCdf};
 use crate::profile::{DatasetProfile, FeatureProfile, Kind, Stage};
+use crate::rules::{DatasetRules, Method};
 
 /// Numeric bins for PSI, JS distance and Hellinger: cut at the reference's deciles.
 const PSI_BINS: usize = 10;

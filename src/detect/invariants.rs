@@ -4,17 +4,9 @@
 
 use serde::Serialize;
 
-use super::rules::DatasetRules;
 use crate::profile::{DatasetProfile, FeatureProfile, FrequentValue, Kind};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    /// Counts for `compare`'s exit status, like drift.
-    Error,
-}
+use crate::rules::DatasetRules;
+pub use crate::rules::Severity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::invariants::{Check, Finding};
-use super::rules::ParityRules;
 use crate::profile::DatasetProfile;
+use crate::rules::ParityRules;
 
 /// One counter ratio on both sides.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -116,7 +116,7 @@ fn fmt(x: f64) -> String {
 mod tests {
     use super::*;
     use crate::detect::Severity;
-    use crate::detect::rules::RatioRule;
+    use crate::rules::RatioRule;
 
     fn rules() -> ParityRules {
         ParityRules {

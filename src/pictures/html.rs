@@ -209,8 +209,9 @@ fn table(views: &[FeatureView]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{DatasetRules, compare};
+    use crate::detect::compare;
     use crate::profile::{DatasetProfile, Limits, Profiler, Stage, Value};
+    use crate::rules::DatasetRules;
 
     const HOSTILE: &str = "<script>alert(1)</script>";
 

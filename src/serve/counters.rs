@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::metrics::{CounterRejection, Metrics};
 use super::offline::check_identifier;
-use crate::detect::rules::valid_counter_name;
 use crate::format::truncate_chars;
+use crate::names::valid_counter_name;
 use crate::profile::Stage;
 use crate::store::{Store, StoreError};
 

@@ -15,8 +15,9 @@ use crate::alert::AlertState;
 use crate::alert::engine::Alerting;
 use crate::clock::now_ms;
 use crate::config::ServeConfig;
-use crate::detect::{self, RuleSet, parity};
+use crate::detect::{self, parity};
 use crate::profile::DatasetProfile;
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
 pub async fn run(

@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use crate::alert::deliver::{self, Notifiers};
 use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
-use crate::detect::RuleSet;
+use crate::rules::RuleSet;
 use crate::store::Store;
 
 /// Where `driftd serve` listens: the API, and optionally a second listener for probes and
@@ -58,7 +58,7 @@ pub async fn run(
     let config = Arc::new(config);
     let rules = match &config.rules {
         Some(path) => RuleSet::load(path).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let lines = crate::rules::report(&errors);
             anyhow::anyhow!("invalid rules:\n  {}", lines.join("\n  "))
         })?,
         None => RuleSet::default(),

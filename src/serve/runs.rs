@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::metrics::{CounterMetrics, LatestRunSeries};
 use crate::alert::engine::Alerting;
-use crate::detect::RuleSet;
 use crate::detect::anomaly::{self, Point, Verdict};
 use crate::profile::DatasetProfile;
+use crate::rules::RuleSet;
 use crate::store::{RunAnomaly, Source, Store, StoreError};
 
 /// The run metric holding a run's row count.

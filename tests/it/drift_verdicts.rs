@@ -1,7 +1,8 @@
 //! Verdicts by effect size: what is and is not drift, invariants, and edge cases.
 
-use driftd::detect::{Check, DatasetRules, Severity, compare};
+use driftd::detect::{Check, Severity, compare};
 use driftd::profile::{DatasetProfile, Kind, Limits, Profiler, Stage, Value};
+use driftd::rules::DatasetRules;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};

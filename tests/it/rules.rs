@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
-use driftd::detect::{Check, Method, RuleSet, Severity, compare};
+use driftd::detect::{Check, Severity, compare};
 use driftd::profile::Kind;
+use driftd::rules::{Method, RuleSet};
 use tempfile::TempDir;
 
 use crate::drift_statistics::numeric_profile;
+use crate::helpers::{driftd, stderr};
 
 fn errors_of(text: &str) -> Vec<String> {
     RuleSet::from_str(Path::new("r.yaml"), text)
@@ -185,6 +187,19 @@ fn alert_rules_are_validated_with_their_line() {
     );
     let errors = errors_of("dataset: d\nalerts:\n  - name: a\n    when: sometimes\n");
     assert!(errors[0].contains("sometimes"), "{errors:?}");
+    // A `for:` beyond a week is refused, a week is taken.
+    let errors =
+        errors_of("dataset: d\nalerts:\n  - name: slow\n    when: drift\n    for: 99999999999d\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("slow: for: \"99999999999d\" is longer than 7days"),
+        "{errors:?}"
+    );
+    let week = RuleSet::from_str(
+        Path::new("r.yaml"),
+        "dataset: d\nalerts:\n  - name: slow\n    when: drift\n    for: 7d\n",
+    );
+    assert!(week.is_ok(), "{week:?}");
 }
 
 #[test]
@@ -200,10 +215,7 @@ fn anomaly_and_parity_sections_resolve_and_bad_values_are_errors() {
     assert_eq!(policy.threshold, 5.0);
     assert_eq!(policy.min_change, 1000.0);
     assert_eq!(policy.min_relative_change, 0.02);
-    assert_eq!(
-        policy.seasonality,
-        driftd::detect::anomaly::Seasonality::Weekday
-    );
+    assert_eq!(policy.seasonality, driftd::rules::Seasonality::Weekday);
     assert!(rules.anomaly.policy_for("debug_rows").is_none());
     assert_eq!(rules.parity.ratios[0].name(), "rows_dropped / rows_read");
     assert_eq!(rules.parity.ratios[0].severity, Severity::Error);
@@ -241,4 +253,96 @@ fn anomaly_and_parity_sections_resolve_and_bad_values_are_errors() {
         ),
         "{errors:?}"
     );
+}
+
+/// Two tiny data files for `compare`: the rules are refused before they are read.
+fn data_pair(dir: &TempDir) -> (String, String) {
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(&a, "x\n1\n2\n3\n").unwrap();
+    std::fs::write(&b, "x\n1\n2\n4\n").unwrap();
+    (a.display().to_string(), b.display().to_string())
+}
+
+/// The lines of stderr that report a problem of `file`.
+fn problem_lines(err: &str, file: &Path) -> Vec<String> {
+    let prefix = format!("{}:", file.display());
+    err.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l[prefix.len()..].to_owned())
+        .collect()
+}
+
+#[test]
+fn every_problem_of_a_rule_file_is_reported_at_once_through_the_binary() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = data_pair(&dir);
+    let rules = dir.path().join("bad.yaml");
+    std::fs::write(
+        &rules,
+        "dataset: d\ndrift:\n  numerc: {method: psi}\nfeatures:\n  x: {threshold: -1}\nalerts:\n  - {name: a, when: drfit}\n",
+    )
+    .unwrap();
+    let out = driftd(&["compare", &a, &b, "--rules", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("invalid rules:"), "{err}");
+    let lines = problem_lines(&err, &rules);
+    assert_eq!(lines.len(), 3, "one line per problem: {err}");
+    assert!(
+        lines[0].starts_with("3:3: unknown field `numerc`")
+            && lines[0].ends_with("; did you mean `numeric`?"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("5:")
+            && lines[1].ends_with("x: threshold must be a finite number >= 0, got -1"),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with("7:") && lines[2].contains("unknown variant `drfit`"),
+        "{err}"
+    );
+    assert!(lines[2].ends_with("did you mean `drift`?"), "{err}");
+    for line in &lines {
+        assert_eq!(line.matches("line ").count(), 0, "one location: {line}");
+    }
+
+    let out = driftd(&["rules", "check", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(problem_lines(&stderr(&out), &rules), lines);
+    assert!(stderr(&out).contains("3 problem(s) in rule files"));
+}
+
+#[test]
+fn a_hundred_problems_are_shown_and_the_rest_counted() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = data_pair(&dir);
+    let rules = dir.path().join("many.yaml");
+    let mut text = String::from("dataset: d\nfeatures:\n");
+    for i in 0..150 {
+        text.push_str(&format!("  f{i:03}: {{treshold: 0.1}}\n"));
+    }
+    std::fs::write(&rules, text).unwrap();
+    let out = driftd(&["compare", &a, &b, "--rules", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines = problem_lines(&err, &rules);
+    assert_eq!(lines.len(), 100, "{err}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("{}:", i + 3)) && line.contains("`treshold`"),
+            "in the order of the file: {line}"
+        );
+    }
+    assert_eq!(
+        err.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('…'))
+            .collect::<Vec<_>>(),
+        ["… and 50 more problems"],
+        "{err}"
+    );
+    let errors = RuleSet::load(&rules).unwrap_err();
+    assert_eq!(errors.len(), 150);
 }

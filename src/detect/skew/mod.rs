@@ -12,7 +12,6 @@
 //!
 //! Pure and synchronous: two samples and rules in, a `SkewReport` out.
 
-pub mod rules;
 mod words;
 
 use std::collections::BTreeMap;
@@ -20,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::profile::{Sample, SampleValue, SampledRow};
-pub use rules::{RawSkew, SkewOverrides, SkewRules, SkewSettings, parse_rules};
+pub use crate::rules::{SkewOverrides, SkewRules, SkewSettings};
 
 /// Mismatches shown per feature.
 pub const MAX_EXAMPLES: usize = 5;
