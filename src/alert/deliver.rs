@@ -184,8 +184,10 @@ pub async fn run(
             if next_allowed.get(&row.notifier).is_some_and(|t| *t > now) {
                 continue;
             }
-            next_allowed.insert(row.notifier, now + MIN_INTERVAL_MS);
             deliver(&store, &notifiers, &metrics, &row).await;
+            // Counted from the end of the send: the receiver got this message before the
+            // answer came back, so the next one reaches it at least the interval later.
+            next_allowed.insert(row.notifier, now_ms() + MIN_INTERVAL_MS);
         }
     }
 }
