@@ -113,6 +113,11 @@ impl Token {
     }
 }
 
+/// The name of the token a request came with, left in the request's extensions by the gate
+/// for logs and spans (`auth.token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
 /// The tokens a server accepts. Empty means authentication is off.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens(Vec<Token>);

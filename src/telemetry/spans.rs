@@ -115,6 +115,7 @@ async fn ingest(
         dataset = bounded(dataset, MAX_KEY_BYTES),
         stage = text("stage").unwrap_or(default_stage),
         run_id = Empty,
+        auth.token = Empty,
         records.accepted = Empty,
         records.rejected = Empty,
         records.ignored_values = Empty,
@@ -123,6 +124,9 @@ async fn ingest(
     );
     if let Some(run_id) = text("run_id") {
         span.record("run_id", run_id);
+    }
+    if let Some(crate::auth::Caller(name)) = request.extensions().get() {
+        span.record("auth.token", name.as_str());
     }
     // The caller's W3C trace context, so that this span joins the caller's trace. Without
     // one (or with a malformed one) the span starts a trace of its own.

@@ -205,6 +205,9 @@ async fn spans_reach_an_otlp_collector_over_http_protobuf() {
     spans_reach_a_collector(&endpoint, "http/protobuf", received).await;
 }
 
+/// The API token of the spans test: its name may reach spans, never its value.
+const SPAN_TOKEN: &str = "span-test-token-0123456789abcdef";
+
 /// A webhook receiver that answers 200: its URL (with a path that must not leak).
 async fn webhook() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -225,9 +228,18 @@ async fn spans_reach_a_collector(endpoint: &str, protocol: &str, received: Recei
     env.extend([
         ("DRIFTD_WEBHOOK_URL", hook.as_str()),
         ("DRIFTD_ALERT_FOR", "0s"),
+        ("DRIFTD_API_TOKEN", SPAN_TOKEN),
     ]);
     let (child, base) = spawn_binary(&url, &env, std::process::Stdio::piped()).await;
-    let client = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {SPAN_TOKEN}").parse().unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let r = client
         .post(format!("{base}/v1/datasets/search/profiles?run_id=train-1"))
         .body(reference_profile(&dir))
@@ -347,6 +359,11 @@ async fn spans_reach_a_collector(endpoint: &str, protocol: &str, received: Recei
     let a = attributes(&upload.attributes);
     assert_eq!(text(a.get("stage")), Some("offline"));
     assert_eq!(text(a.get("run_id")), Some("train-1"));
+    assert_eq!(
+        text(a.get("auth.token")),
+        Some("api_token"),
+        "the token's name"
+    );
     assert_eq!(int(a.get("http.response.status_code")), Some(201));
     assert_eq!(
         int(a.get("records.accepted")),
@@ -408,6 +425,10 @@ async fn spans_reach_a_collector(endpoint: &str, protocol: &str, received: Recei
         "the webhook URL stays out of spans"
     );
     assert!(!logs.contains("s3cr3t"), "and out of logs");
+    assert!(
+        !everything.contains(SPAN_TOKEN) && !logs.contains(SPAN_TOKEN),
+        "the API token stays out of spans and logs"
+    );
 
     // The JSON log line written inside the ingest span carries its trace and span ids.
     let line = ingest_log_line(&logs);

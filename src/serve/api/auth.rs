@@ -77,6 +77,11 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     let needs = needs(request.method(), &route);
     match check(&state.tokens, &request, needs) {
         Ok(access) => {
+            if let Some((name, _)) = &access.token {
+                request
+                    .extensions_mut()
+                    .insert(crate::auth::Caller(name.clone()));
+            }
             request.extensions_mut().insert(access);
             next.run(request).await
         }
