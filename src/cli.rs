@@ -224,13 +224,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     let dataset: DatasetName = args.dataset.parse()?;
     let stage = args.stage;
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    // Loaded before the digest below, so a file that cannot be read is refused the way
+    // `driftd profile` refuses it.
+    let (mut profile, problems) = load(&args.path, &dataset, stage, Limits::default(), &progress)?;
     let run_id = match (&args.run_id, stage) {
         (Some(id), _) => Some(id.clone()),
         (None, Stage::Offline) => Some(format!("{}-{}", dataset, &file_digest(&args.path)?[..12])),
         (None, Stage::Online) => None,
     };
-    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let (mut profile, problems) = load(&args.path, &dataset, stage, Limits::default(), &progress)?;
     profile.labels.extend(args.labels.iter().cloned());
     if let Some(problems) = &problems {
         report_problems(problems);
@@ -260,10 +262,10 @@ fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
 fn file_digest(path: &Path) -> anyhow::Result<String> {
     use sha2::{Digest, Sha256};
     let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     Ok(hasher
         .finalize()
         .iter()
@@ -382,7 +384,7 @@ fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
                 limits,
                 &progress,
             )
-            .with_context(|| format!("reference {}", args.reference.display()))
+            .map_err(|e| side_error("reference", &args.reference, e))
         });
         let current = load(
             &args.current,
@@ -391,7 +393,7 @@ fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
             limits,
             &progress,
         )
-        .with_context(|| format!("current {}", args.current.display()));
+        .map_err(|e| side_error("current", &args.current, e));
         (reference.join().expect("loading does not panic"), current)
     });
     let (reference, _) = reference?;
@@ -404,6 +406,18 @@ fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
         problems,
         report,
     })
+}
+
+/// An error loading one side of a comparison, its role in front: "reference train.csv: cannot
+/// open: …". Loading errors start with the file's name already; it is not repeated.
+fn side_error(role: &str, path: &Path, error: anyhow::Error) -> anyhow::Error {
+    let shown = path.display().to_string();
+    let message = format!("{error:#}");
+    if message.starts_with(&format!("{shown}: ")) {
+        anyhow::anyhow!("{role} {message}")
+    } else {
+        anyhow::anyhow!("{role} {shown}: {message}")
+    }
 }
 
 /// Resolves the configuration layers; every problem is reported at once.

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
-use super::{CompareArgs, is_profile_file, load_rules, progress_bar};
+use super::{CompareArgs, is_profile_file, load_rules, progress_bar, side_error};
 use crate::detect::skew::{self, SideNames};
 use crate::detect::{self, RuleSet};
 use crate::names::DatasetName;
@@ -151,10 +151,10 @@ pub fn compare(args: &CompareArgs, id: &str) -> anyhow::Result<ExitCode> {
     let (reference, current) = std::thread::scope(|scope| {
         let reference = scope.spawn(|| {
             load(&args.reference, Stage::Offline)
-                .with_context(|| format!("reference {}", args.reference.display()))
+                .map_err(|e| side_error("reference", &args.reference, e))
         });
-        let current = load(&args.current, Stage::Online)
-            .with_context(|| format!("current {}", args.current.display()));
+        let current =
+            load(&args.current, Stage::Online).map_err(|e| side_error("current", &args.current, e));
         (reference.join().expect("loading does not panic"), current)
     });
     let (mut reference, _, reference_sample) = reference?;

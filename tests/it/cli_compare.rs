@@ -147,11 +147,9 @@ fn errors_exit_2_and_rule_problems_are_listed() {
     let (train, serve) = write_pair(&dir);
     let out = driftd(&["compare", &train, "/nonexistent/serve.csv"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out)
-            .contains("current /nonexistent/serve.csv: /nonexistent/serve.csv: cannot open"),
-        "{}",
-        stderr(&out)
+    assert_eq!(
+        stderr(&out),
+        "driftd: error: current /nonexistent/serve.csv: cannot open: No such file or directory (os error 2)\n"
     );
 
     let rules = dir.path().join("rules");
@@ -182,6 +180,54 @@ fn errors_exit_2_and_rule_problems_are_listed() {
     let out = driftd(&["rules", "check", shipped]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 rule file(s) valid"));
+}
+
+/// Each side's role and file are named once, whichever command loads them.
+#[test]
+fn a_missing_or_directory_side_is_named_once_with_its_role() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let folder = dir.path().join("batch");
+    std::fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap();
+    let missing = dir.path().join("nosuch.csv");
+    let missing = missing.to_str().unwrap();
+    let html = dir.path().join("page.html");
+    let cases: [(Vec<&str>, String); 5] = [
+        (
+            vec!["compare", missing, &serve],
+            format!("reference {missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["compare", &train, folder],
+            format!(
+                "current {folder}: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file"
+            ),
+        ),
+        (
+            vec!["compare", missing, &serve, "--join-on", "a_same"],
+            format!("reference {missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["compare", &train, folder, "--join-on", "a_same"],
+            format!(
+                "current {folder}: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file"
+            ),
+        ),
+        (
+            vec!["report", &train, missing, "--out", html.to_str().unwrap()],
+            format!("current {missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = driftd(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            format!("driftd: error: {expected}\n"),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]

@@ -148,3 +148,35 @@ async fn transient_failures_are_retried_and_refusals_are_final() {
         "{err}"
     );
 }
+
+/// An unreadable file is refused before anything is sent, named once.
+#[test]
+fn a_missing_file_or_a_directory_is_named_once() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("nosuch.csv");
+    let missing = missing.to_str().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    for (path, expected) in [
+        (
+            missing,
+            format!("{missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+        (
+            folder,
+            format!(
+                "{folder}: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file"
+            ),
+        ),
+    ] {
+        let out = crate::helpers::driftd(&[
+            "push",
+            path,
+            "--url",
+            "http://127.0.0.1:9",
+            "--dataset",
+            "ranking",
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(stderr(&out), format!("driftd: error: {expected}\n"));
+    }
+}
