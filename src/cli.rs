@@ -79,8 +79,8 @@ pub struct ServeArgs {
 pub struct PushArgs {
     /// The file to profile (.csv, .jsonl, .parquet) or a profile file.
     pub path: PathBuf,
-    /// The driftd server, e.g. http://driftd:8471 (DRIFTD_URL).
-    #[arg(long, env = "DRIFTD_URL")]
+    /// The driftd server, e.g. http://driftd:8471.
+    #[arg(long, env = "DRIFTD_URL", hide_env_values = true)]
     pub url: String,
     /// driftd's API token, sent as `Authorization: Bearer …` (DRIFTD_TOKEN; prefer the
     /// variable: a flag shows in the process list).
