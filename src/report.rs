@@ -6,7 +6,7 @@ pub use skew::skew_table;
 
 use std::collections::BTreeMap;
 
-use crate::format::{format_number, group_digits, percent, printable, truncate, width};
+use crate::format::{against, format_number, group_digits, percent, printable, truncate, width};
 use serde::Serialize;
 
 use crate::profile::{DatasetProfile, FeatureProfile, Kind, Problems, Stage};
@@ -421,8 +421,9 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
             " ".repeat(pad),
             d.kind.as_str(),
             d.method.name(),
+            // As the verdict prints it, so the two never disagree.
             d.score
-                .map_or("-".to_owned(), crate::detect::drift::fmt_stat),
+                .map_or("-".to_owned(), |s| against(s, d.threshold).0),
             if d.drift { "DRIFT" } else { "ok   " },
             d.reason,
         );

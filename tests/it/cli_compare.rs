@@ -124,7 +124,7 @@ fn the_table_puts_drift_first_with_reasons_in_words_within_100_columns() {
         rows[0].starts_with("b_shift")
             && rows[0].contains("DRIFT")
             && rows[0].contains("PSI ")
-            && rows[0].contains(" ≥ 0.20"),
+            && rows[0].contains(" ≥ 0.2"),
         "{text}"
     );
     assert!(
@@ -228,6 +228,68 @@ fn a_missing_or_directory_side_is_named_once_with_its_role() {
             "{args:?}"
         );
     }
+}
+
+/// A score just under its threshold prints with the digits that show it under: with two
+/// decimals both would read the same ("JS distance 0.40 < 0.40").
+#[test]
+fn a_score_just_under_its_threshold_prints_as_under() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let out = driftd(&["compare", &train, &serve, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let score = doc["features"]["c_mix"]["score"].as_f64().unwrap();
+    assert_eq!(doc["features"]["c_mix"]["method"], "js_distance");
+    // The next thousandth up: two decimals print score and threshold alike.
+    let threshold = (score * 1000.0).ceil() / 1000.0;
+    assert!(threshold > score && format!("{score:.2}") == format!("{threshold:.2}"));
+    let rules = dir.path().join("r.yaml");
+    std::fs::write(
+        &rules,
+        format!("dataset: serve\nfeatures:\n  c_mix: {{threshold: {threshold}}}\n"),
+    )
+    .unwrap();
+    let out = driftd(&[
+        "compare",
+        &train,
+        &serve,
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("c_mix")).unwrap();
+    // The fewest significant digits, at least 2, that tell the score from the threshold,
+    // both rounded alike.
+    let at = |x: f64, digits: i32| {
+        let decimals = (digits - 1 - x.log10().floor() as i32).max(0) as usize;
+        let s = format!("{x:.decimals$}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    };
+    let (shown, shown_threshold) = (2..17)
+        .map(|digits| (at(score, digits), at(threshold, digits)))
+        .find(|(s, t)| s.parse::<f64>().unwrap() < t.parse::<f64>().unwrap())
+        .unwrap();
+    assert_ne!(shown, shown_threshold);
+    let reason = format!("JS distance {shown} < {shown_threshold}");
+    assert!(line.ends_with(&format!("ok     {reason}")), "{line}");
+    assert!(
+        line.contains(&format!("  {shown}  ok")),
+        "score column as the reason: {line}"
+    );
+    let out = driftd(&[
+        "compare",
+        &train,
+        &serve,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["features"]["c_mix"]["reason"], reason.as_str());
+    assert_eq!(
+        doc["features"]["c_mix"]["score"], score,
+        "JSON scores unchanged"
+    );
 }
 
 #[test]

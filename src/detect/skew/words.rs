@@ -53,11 +53,10 @@ pub(super) fn verdict(name: &str, f: &Facts<'_>, names: SideNames<'_>) -> String
             } else {
                 "not clearly above"
             };
+            let (lo_shown, threshold_shown) = percent_against(lo, f.settings.threshold);
             t += &format!(
-                " (95%: {}–{}, {relation} {})",
-                percent(lo),
+                " (95%: {lo_shown}–{}, {relation} {threshold_shown})",
                 percent(hi),
-                percent(f.settings.threshold)
             );
         }
         if f.skewed
@@ -131,6 +130,20 @@ pub(super) fn percent(ratio: f64) -> String {
     }
 }
 
+/// The interval's lower end and the threshold it is judged against, as `percent` prints them
+/// unless that would hide their order ("0.50%, above 0.50%"); then with the digits it takes.
+fn percent_against(lo: f64, threshold: f64) -> (String, String) {
+    let (a, b) = (percent(lo), percent(threshold));
+    let read = |s: &str| s.trim_end_matches('%').parse::<f64>().ok();
+    if let (Some(x), Some(y)) = (read(&a), read(&b))
+        && x.partial_cmp(&y) == lo.partial_cmp(&threshold)
+    {
+        return (a, b);
+    }
+    let (a, b) = crate::format::against(lo * 100.0, threshold * 100.0);
+    (format!("{a}%"), format!("{b}%"))
+}
+
 /// Three significant digits, without trailing zeros: 0.001, 1000, 1.5, -0.999.
 pub(super) fn significant(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
@@ -167,5 +180,13 @@ mod tests {
         assert_eq!(significant(1000.0), "1000");
         assert_eq!(significant(-0.999), "-0.999");
         assert_eq!(significant(1.5), "1.5");
+    }
+
+    #[test]
+    fn an_interval_end_and_its_threshold_print_in_their_order() {
+        let pair = |lo, t| percent_against(lo, t);
+        assert_eq!(pair(0.03, 0.005), ("3.0%".into(), "0.50%".into()));
+        assert_eq!(pair(0.00504, 0.005), ("0.504%".into(), "0.5%".into()));
+        assert_eq!(pair(0.00004, 0.00005), ("0.004%".into(), "0.005%".into()));
     }
 }
