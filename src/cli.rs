@@ -10,6 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::{self, Layer, ServeConfig, Source};
 use crate::detect::{self, RuleSet};
+use crate::format::plural;
 use crate::ingest;
 use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
@@ -534,9 +535,10 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
     match RuleSet::load(path) {
         Ok(set) => {
             println!(
-                "{}: {} rule file(s) valid; datasets: {}",
+                "{}: {} {} valid; datasets: {}",
                 path.display(),
                 set.files(),
+                plural(set.files(), "rule file", "rule files"),
                 set.datasets().join(", ")
             );
             Ok(ExitCode::SUCCESS)
@@ -545,7 +547,11 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
             for e in &errors {
                 eprintln!("{e}");
             }
-            eprintln!("driftd: {} problem(s) in rule files", errors.len());
+            eprintln!(
+                "driftd: {} {} in rule files",
+                errors.len(),
+                plural(errors.len(), "problem", "problems")
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -643,8 +649,11 @@ fn report_problems(problems: &Problems) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "driftd: {} rows rejected, {} values ignored",
-        problems.rejected_rows, problems.ignored_values
+        "driftd: {} {} rejected, {} {} ignored",
+        problems.rejected_rows,
+        plural(problems.rejected_rows, "row", "rows"),
+        problems.ignored_values,
+        plural(problems.ignored_values, "value", "values"),
     );
     for line in report::problem_lines(problems) {
         let _ = writeln!(err, "  {}", crate::format::printable(&line, 400));

@@ -189,8 +189,12 @@ pub fn against(score: f64, threshold: f64) -> (String, String) {
 }
 
 /// `one` for a count of 1, `many` otherwise.
-pub fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
-    if count == 1 { one } else { many }
+pub fn plural<'a>(count: impl TryInto<u64>, one: &'a str, many: &'a str) -> &'a str {
+    if count.try_into().ok() == Some(1) {
+        one
+    } else {
+        many
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +277,14 @@ mod tests {
         );
         let shown = telling_as(&[0.05, 0.01], |_| "<0.1".to_owned(), |p| p[0] > p[1]);
         assert_eq!(shown, ["0.05", "0.01"]);
+    }
+
+    #[test]
+    fn plurals_follow_the_count() {
+        assert_eq!(plural(1usize, "row", "rows"), "row");
+        assert_eq!(plural(1u64, "row", "rows"), "row");
+        assert_eq!(plural(0usize, "row", "rows"), "rows");
+        assert_eq!(plural(2u64, "row", "rows"), "rows");
     }
 
     #[test]

@@ -90,14 +90,16 @@ pub fn sample_line(sample: &Sample) -> String {
     let policy = sample.policy();
     let capped = match sample.bound() {
         Some(_) => format!(
-            "capped at {} ids",
-            crate::format::group_digits(policy.max_rows as u64)
+            "capped at {} {}",
+            crate::format::group_digits(policy.max_rows as u64),
+            crate::format::plural(policy.max_rows, "id", "ids")
         ),
         None => "every eligible id".to_owned(),
     };
     format!(
-        "sample     {} rows by id {:?} of {} with an id (rate {}, {capped}); {} without an id\n",
+        "sample     {} {} by id {:?} of {} with an id (rate {}, {capped}); {} without an id\n",
         crate::format::group_digits(sample.len() as u64),
+        crate::format::plural(sample.len(), "row", "rows"),
         crate::format::printable(sample.id_column(), 60),
         crate::format::group_digits(sample.offered()),
         policy.rate,

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::rules::DatasetRules;
+use crate::format::plural;
 use crate::profile::{DatasetProfile, FeatureProfile, FrequentValue, Kind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -391,8 +392,10 @@ fn category_checks(
         Check::NewCategories,
         severity,
         format!(
-            "{name}: {} categories not in the reference make up {} of values",
+            "{name}: {} {} not in the reference {} {} of values",
             new.len(),
+            plural(new.len(), "category", "categories"),
+            plural(new.len(), "makes up", "make up"),
             pct(share)
         ),
     );

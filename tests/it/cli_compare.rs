@@ -179,7 +179,56 @@ fn errors_exit_2_and_rule_problems_are_listed() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
     let out = driftd(&["rules", "check", shipped]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 rule file(s) valid"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 rule files valid"));
+}
+
+/// Counts of one read in the singular: "1 row", "1 feature", "1 category … makes up".
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = TempDir::new().unwrap();
+    let train = dir.path().join("one.csv");
+    let serve = dir.path().join("two.csv");
+    std::fs::write(&train, "c\nx\n").unwrap();
+    std::fs::write(&serve, "c\ny\n").unwrap();
+    let out = driftd(&["compare", train.to_str().unwrap(), serve.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(
+            "reference  one (offline, 1 row)\ncurrent    two (online, 1 row)\n\
+             0 of 1 feature drifted · 0 invariant errors, 1 warning\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "warning  c: 1 category not in the reference makes up 100.0% of values (e.g. \"y\")\n"
+        ),
+        "{text}"
+    );
+
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("one.yaml"),
+        "dataset: d\nfeatures:\n  x: {ignore: true}\n",
+    )
+    .unwrap();
+    let out = driftd(&["rules", "check", rules.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}: 1 rule file valid; datasets: d\n", rules.display())
+    );
+    std::fs::write(
+        rules.join("one.yaml"),
+        "dataset: d\nfeatures:\n  x: {methd: psi}\n",
+    )
+    .unwrap();
+    let out = driftd(&["rules", "check", rules.to_str().unwrap()]);
+    assert!(
+        stderr(&out).ends_with("\ndriftd: 1 problem in rule files\n"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Each side's role and file are named once, whichever command loads them.

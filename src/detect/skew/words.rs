@@ -21,6 +21,7 @@ pub(super) struct Facts<'a> {
 
 pub(super) fn verdict(name: &str, f: &Facts<'_>, names: SideNames<'_>) -> String {
     let n = thousands(f.compared);
+    let examples = crate::format::plural(f.compared, "joined example", "joined examples");
     let mut text = if f.joined == 0 {
         format!("{name}: no joined examples")
     } else if f.compared == 0 {
@@ -30,23 +31,21 @@ pub(super) fn verdict(name: &str, f: &Facts<'_>, names: SideNames<'_>) -> String
             _ => names.current,
         };
         format!(
-            "{name} is missing from {side} in {} joined examples",
-            all_or(f.missing_reference.max(f.missing_current), f.joined)
+            "{name} is missing from {side} in {} {}",
+            all_or(f.missing_reference.max(f.missing_current), f.joined),
+            crate::format::plural(f.joined, "joined example", "joined examples")
         )
     } else if f.compared < f.settings.min_joined {
         format!(
-            "{name}: {} of {n} joined examples differ, fewer examples than the {} needed for a verdict",
+            "{name}: {} of {n} {examples} differ, fewer examples than the {} needed for a verdict",
             thousands(f.mismatched),
             thousands(f.settings.min_joined)
         )
     } else if f.mismatched == 0 {
-        format!("{name} agrees in all {n} joined examples")
+        format!("{name} agrees in all {n} {examples}")
     } else {
         let ratio = f.mismatched as f64 / f.compared as f64;
-        let mut t = format!(
-            "{name} differs in {} of {n} joined examples",
-            percent(ratio)
-        );
+        let mut t = format!("{name} differs in {} of {n} {examples}", percent(ratio));
         if let Some([lo, hi]) = f.interval.filter(|_| ratio < 1.0) {
             let relation = if f.skewed {
                 "above"
