@@ -10,6 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::{self, Layer, ServeConfig, Source};
 use crate::detect;
+use crate::format::plural;
 use crate::ingest;
 use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, file};
@@ -80,8 +81,8 @@ pub struct ServeArgs {
 pub struct PushArgs {
     /// The file to profile (.csv, .jsonl, .parquet) or a profile file.
     pub path: PathBuf,
-    /// The driftd server, e.g. http://driftd:8471 (DRIFTD_URL).
-    #[arg(long, env = "DRIFTD_URL")]
+    /// The driftd server, e.g. http://driftd:8471.
+    #[arg(long, env = "DRIFTD_URL", hide_env_values = true)]
     pub url: String,
     /// driftd's API token, sent as `Authorization: Bearer …` (DRIFTD_TOKEN; prefer the
     /// variable: a flag shows in the process list).
@@ -225,13 +226,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     let dataset: DatasetName = args.dataset.parse()?;
     let stage = args.stage;
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    // Loaded before the digest below, so a file that cannot be read is refused the way
+    // `driftd profile` refuses it.
+    let (mut profile, problems) = load(&args.path, &dataset, stage, Limits::default(), &progress)?;
     let run_id = match (&args.run_id, stage) {
         (Some(id), _) => Some(id.clone()),
         (None, Stage::Offline) => Some(format!("{}-{}", dataset, &file_digest(&args.path)?[..12])),
         (None, Stage::Online) => None,
     };
-    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let (mut profile, problems) = load(&args.path, &dataset, stage, Limits::default(), &progress)?;
     profile.labels.extend(args.labels.iter().cloned());
     if let Some(problems) = &problems {
         report_problems(problems);
@@ -261,10 +264,10 @@ fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
 fn file_digest(path: &Path) -> anyhow::Result<String> {
     use sha2::{Digest, Sha256};
     let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     Ok(hasher
         .finalize()
         .iter()
@@ -383,7 +386,7 @@ fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
                 limits,
                 &progress,
             )
-            .with_context(|| format!("reference {}", args.reference.display()))
+            .map_err(|e| side_error("reference", &args.reference, e))
         });
         let current = load(
             &args.current,
@@ -392,7 +395,7 @@ fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
             limits,
             &progress,
         )
-        .with_context(|| format!("current {}", args.current.display()));
+        .map_err(|e| side_error("current", &args.current, e));
         (reference.join().expect("loading does not panic"), current)
     });
     let (reference, _) = reference?;
@@ -405,6 +408,18 @@ fn judge(args: &CompareArgs) -> anyhow::Result<Judged> {
         problems,
         report,
     })
+}
+
+/// An error loading one side of a comparison, its role in front: "reference train.csv: cannot
+/// open: …". Loading errors start with the file's name already; it is not repeated.
+fn side_error(role: &str, path: &Path, error: anyhow::Error) -> anyhow::Error {
+    let shown = path.display().to_string();
+    let message = format!("{error:#}");
+    if message.starts_with(&format!("{shown}: ")) {
+        anyhow::anyhow!("{role} {message}")
+    } else {
+        anyhow::anyhow!("{role} {shown}: {message}")
+    }
 }
 
 /// Resolves the configuration layers; every problem is reported at once.
@@ -521,9 +536,10 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
     match RuleSet::load(path) {
         Ok(set) => {
             println!(
-                "{}: {} rule file(s) valid; datasets: {}",
+                "{}: {} {} valid; datasets: {}",
                 path.display(),
                 set.files(),
+                plural(set.files(), "rule file", "rule files"),
                 set.datasets().join(", ")
             );
             Ok(ExitCode::SUCCESS)
@@ -532,7 +548,11 @@ fn rules_check(path: &Path) -> anyhow::Result<ExitCode> {
             for line in crate::rules::report(&errors) {
                 eprintln!("{line}");
             }
-            eprintln!("driftd: {} problem(s) in rule files", errors.len());
+            eprintln!(
+                "driftd: {} {} in rule files",
+                errors.len(),
+                plural(errors.len(), "problem", "problems")
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -630,8 +650,11 @@ fn report_problems(problems: &Problems) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "driftd: {} rows rejected, {} values ignored",
-        problems.rejected_rows, problems.ignored_values
+        "driftd: {} {} rejected, {} {} ignored",
+        problems.rejected_rows,
+        plural(problems.rejected_rows, "row", "rows"),
+        problems.ignored_values,
+        plural(problems.ignored_values, "value", "values"),
     );
     for line in report::problem_lines(problems) {
         let _ = writeln!(err, "  {}", crate::format::printable(&line, 400));

@@ -114,9 +114,98 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, k)| format!("did you mean `{k}`?"))
 }
 
+/// `x` rounded to `digits` significant digits, without trailing zeros: 0.0997 at 2 digits is
+/// "0.1", 123456 is "123456" (integer digits are never dropped), 1.5e-7 is "1.5e-7".
+pub fn significant(x: f64, digits: usize) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x == 0.0 {
+        return "0".to_owned();
+    }
+    let digits = digits.max(1);
+    let magnitude = x.abs().log10().floor();
+    if !(-5.0..15.0).contains(&magnitude) {
+        let s = format!("{x:.*e}", digits - 1);
+        let (mantissa, exponent) = s.split_once('e').expect("exponent notation");
+        return format!("{}e{exponent}", trim_zeros(mantissa));
+    }
+    let decimals = (digits as f64 - 1.0 - magnitude).max(0.0) as usize;
+    trim_zeros(&format!("{x:.decimals$}")).to_owned()
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// `values` printed with the fewest significant digits (at least 2) for which `agrees`, given
+/// the values as printed, holds: a comparison shown in a message reads as it was made. 17
+/// digits print every f64 exactly, so the search ends.
+pub fn telling(values: &[f64], agrees: impl Fn(&[f64]) -> bool) -> Vec<String> {
+    // A value is never given more digits than its shortest exact form has.
+    let at = |x: f64, digits: usize| significant(x, digits.min(exact_digits(x)));
+    for digits in 2..17 {
+        let shown: Vec<String> = values.iter().map(|&x| at(x, digits)).collect();
+        if reads_true(values, &shown, &agrees) {
+            return shown;
+        }
+    }
+    values.iter().map(|&x| at(x, 17)).collect()
+}
+
+/// The significant digits of the shortest text that reads back as `x` exactly.
+fn exact_digits(x: f64) -> usize {
+    let text = format!("{x:e}");
+    let mantissa = text.split('e').next().unwrap_or_default();
+    mantissa.chars().filter(char::is_ascii_digit).count().max(1)
+}
+
+/// Whether `shown`, read back, keeps `agrees` and prints no value as zero that is not.
+fn reads_true(values: &[f64], shown: &[String], agrees: &impl Fn(&[f64]) -> bool) -> bool {
+    let parsed: Option<Vec<f64>> = shown.iter().map(|s| s.parse().ok()).collect();
+    parsed.is_some_and(|p| {
+        p.iter()
+            .zip(values)
+            .all(|(p, v)| (*p == 0.0) == (*v == 0.0))
+            && agrees(&p)
+    })
+}
+
+/// `values` as `print` shows them when, read back, `agrees` still holds and no value reads as
+/// zero that is not (so a message keeps its usual look); otherwise as `telling` shows them. A printed value that does not read as a
+/// number ("<0.1") counts as disagreeing.
+pub fn telling_as(
+    values: &[f64],
+    print: impl Fn(f64) -> String,
+    agrees: impl Fn(&[f64]) -> bool,
+) -> Vec<String> {
+    let shown: Vec<String> = values.iter().map(|&x| print(x)).collect();
+    if reads_true(values, &shown, &agrees) {
+        return shown;
+    }
+    telling(values, agrees)
+}
+
+/// A score and the threshold it was judged against, printed so they differ when they differ
+/// and compare as they do: 0.0997 and 0.1 print as "0.0997" and "0.1", not "0.10" and "0.10".
+pub fn against(score: f64, threshold: f64) -> (String, String) {
+    let order = score.partial_cmp(&threshold);
+    let mut shown = telling(&[score, threshold], |p| p[0].partial_cmp(&p[1]) == order);
+    let threshold = shown.pop().expect("two values");
+    (shown.pop().expect("two values"), threshold)
+}
+
 /// `one` for a count of 1, `many` otherwise.
-pub fn plural<'a>(count: usize, one: &'a str, many: &'a str) -> &'a str {
-    if count == 1 { one } else { many }
+pub fn plural<'a>(count: impl TryInto<u64>, one: &'a str, many: &'a str) -> &'a str {
+    if count.try_into().ok() == Some(1) {
+        one
+    } else {
+        many
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +238,78 @@ mod tests {
         assert_eq!(format_number(0.000012), "1.200e-5");
         assert_eq!(group_digits(1234567), "1,234,567");
         assert_eq!(group_digits(12), "12");
+    }
+
+    #[test]
+    fn significant_digits_without_trailing_zeros() {
+        assert_eq!(significant(0.0997, 2), "0.1");
+        assert_eq!(significant(0.0997, 3), "0.0997");
+        assert_eq!(significant(0.25, 2), "0.25");
+        assert_eq!(significant(0.2, 2), "0.2");
+        assert_eq!(significant(7.924560244822863, 3), "7.92");
+        assert_eq!(significant(123456.7, 2), "123457");
+        assert_eq!(significant(-0.5, 2), "-0.5");
+        assert_eq!(significant(0.0, 5), "0");
+        assert_eq!(significant(1.5e-7, 2), "1.5e-7");
+        assert_eq!(significant(3e-300, 2), "3e-300");
+        assert_eq!(significant(f64::INFINITY, 2), "inf");
+    }
+
+    #[test]
+    fn scores_and_thresholds_compare_as_printed() {
+        let pair = |s, t| {
+            let (s, t) = against(s, t);
+            format!("{s} {t}")
+        };
+        assert_eq!(pair(0.0997, 0.1), "0.0997 0.1");
+        assert_eq!(pair(0.25, 0.2), "0.25 0.2");
+        assert_eq!(pair(0.3991177064199277, 0.1), "0.4 0.1");
+        assert_eq!(pair(7.924560244822863, 0.2), "7.9 0.2");
+        assert_eq!(pair(0.0, 0.1), "0 0.1");
+        assert_eq!(pair(0.2, 0.2), "0.2 0.2");
+        assert_eq!(pair(0.19999, 0.2), "0.19999 0.2");
+        assert_eq!(pair(0.200004, 0.2), "0.200004 0.2");
+        let next = f64::from_bits(0.1f64.to_bits() + 1);
+        let (s, t) = against(next, 0.1);
+        assert_eq!((s.parse::<f64>().unwrap(), t.as_str()), (next, "0.1"));
+        assert_eq!(pair(1e-20, 0.05), "1e-20 0.05");
+    }
+
+    #[test]
+    fn telling_keeps_a_tolerance_check_true() {
+        // |a - b| > tolerance, which two digits would hide: 0.1 vs 0.1 "more than 0.0002 apart".
+        let shown = telling(&[0.10036, 0.10009, 0.0002], |p| (p[0] - p[1]).abs() > p[2]);
+        assert_eq!(shown, ["0.1004", "0.1001", "0.0002"]);
+    }
+
+    #[test]
+    fn a_usual_look_is_kept_while_it_tells_the_truth() {
+        let four = |x: f64| format!("{x:.4}");
+        let more = |p: &[f64]| (p[0] - p[1]).abs() > p[2];
+        assert_eq!(
+            telling_as(&[0.01, 0.05, 0.01], four, more),
+            ["0.0100", "0.0500", "0.0100"]
+        );
+        // More than 0.00002 apart; at four decimals, 0.1000 vs 0.1000 and 0.0000.
+        assert_eq!(
+            telling_as(&[0.10004, 0.10001, 0.00002], four, more),
+            ["0.10004", "0.10001", "0.00002"]
+        );
+        // Apart at four decimals too, but the tolerance would read as 0.
+        assert_eq!(
+            telling_as(&[0.01, 0.01007, 0.00004], four, more),
+            ["0.01", "0.0101", "0.00004"]
+        );
+        let shown = telling_as(&[0.05, 0.01], |_| "<0.1".to_owned(), |p| p[0] > p[1]);
+        assert_eq!(shown, ["0.05", "0.01"]);
+    }
+
+    #[test]
+    fn plurals_follow_the_count() {
+        assert_eq!(plural(1usize, "row", "rows"), "row");
+        assert_eq!(plural(1u64, "row", "rows"), "row");
+        assert_eq!(plural(0usize, "row", "rows"), "rows");
+        assert_eq!(plural(2u64, "row", "rows"), "rows");
     }
 
     #[test]

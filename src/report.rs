@@ -6,7 +6,9 @@ pub use skew::skew_table;
 
 use std::collections::BTreeMap;
 
-use crate::format::{format_number, group_digits, percent, printable, truncate, width};
+use crate::format::{
+    against, format_number, group_digits, percent, plural, printable, truncate, width,
+};
 use serde::Serialize;
 
 use crate::profile::{DatasetProfile, FeatureProfile, Kind, Problems, Stage};
@@ -212,13 +214,19 @@ pub fn problem_lines(problems: &Problems) -> Vec<String> {
 pub fn table(profile: &DatasetProfile) -> String {
     const NAME_WIDTH: usize = 20;
     let mut out = format!(
-        "dataset {} ({}) · {} rows · {} features{}\n\n",
+        "dataset {} ({}) · {} {} · {} {}{}\n\n",
         printable(&profile.dataset, 40),
         profile.stage,
         group_digits(profile.rows),
+        plural(profile.rows, "row", "rows"),
         profile.features.len(),
+        plural(profile.features.len(), "feature", "features"),
         if profile.rejected_rows > 0 {
-            format!(" · {} rejected rows", group_digits(profile.rejected_rows))
+            format!(
+                " · {} rejected {}",
+                group_digits(profile.rejected_rows),
+                plural(profile.rejected_rows, "row", "rows")
+            )
         } else {
             String::new()
         }
@@ -353,8 +361,21 @@ fn feature_notes(name: &str, f: &FeatureProfile) -> Option<String> {
             parts.push(format!("{} {what}", group_digits(n)));
         }
     }
-    (!parts.is_empty())
-        .then(|| format!("note: {}: {} values", printable(name, 40), parts.join(", ")))
+    let counted = t.numeric * u64::from(kind != Kind::Numeric)
+        + t.string * u64::from(kind != Kind::String)
+        + t.boolean * u64::from(kind != Kind::Boolean)
+        + t.other
+        + nf.nan
+        + nf.pos_inf
+        + nf.neg_inf;
+    (!parts.is_empty()).then(|| {
+        format!(
+            "note: {}: {} {}",
+            printable(name, 40),
+            parts.join(", "),
+            plural(counted, "value", "values")
+        )
+    })
 }
 
 /// The human table of a comparison: drifted features first, by score; then invariant findings.
@@ -373,18 +394,21 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
         .iter()
         .filter(|f| f.severity == Severity::Warning)
         .count();
+    let features = report.features.len();
     let mut out = format!(
-        "reference  {} ({}, {} rows)\ncurrent    {} ({}, {} rows)\n{} of {} features drifted · {} invariant errors, {} warnings\n\n",
+        "reference  {} ({}, {} {})\ncurrent    {} ({}, {} {})\n{} of {features} {} drifted · {errors} invariant {}, {warnings} {}\n\n",
         printable(&r.dataset, 30),
         r.stage,
         group_digits(r.rows),
+        plural(r.rows, "row", "rows"),
         printable(&c.dataset, 30),
         c.stage,
         group_digits(c.rows),
+        plural(c.rows, "row", "rows"),
         report.drifted.len(),
-        report.features.len(),
-        errors,
-        warnings,
+        plural(features, "feature", "features"),
+        plural(errors, "error", "errors"),
+        plural(warnings, "warning", "warnings"),
     );
     let mut order: Vec<(&String, &crate::detect::FeatureDrift)> = report.features.iter().collect();
     order.sort_by(|a, b| {
@@ -421,8 +445,9 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
             " ".repeat(pad),
             d.kind.as_str(),
             d.method.name(),
+            // As the verdict prints it, so the two never disagree.
             d.score
-                .map_or("-".to_owned(), crate::detect::drift::fmt_stat),
+                .map_or("-".to_owned(), |s| against(s, d.threshold).0),
             if d.drift { "DRIFT" } else { "ok   " },
             d.reason,
         );

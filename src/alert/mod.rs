@@ -35,7 +35,7 @@ pub struct FeatureLine {
     pub method: String,
     pub score: Option<f64>,
     pub threshold: f64,
-    /// The verdict in words: "PSI 0.93 ≥ 0.20".
+    /// The verdict in words: "PSI 0.93 ≥ 0.2".
     pub reason: String,
     /// The largest quantile or category changes, in words ("p50 19.6 → 210.0",
     /// "country=XX 0% → 33%"), largest first.

@@ -166,13 +166,17 @@ fn findings(n: &Notification) -> Option<Value> {
     Some(section(text))
 }
 
-/// "*latency_ms* — PSI 0.93 ≥ 0.20" and up to three of its largest changes.
+/// "*latency_ms* — PSI 0.93 ≥ 0.2" and up to three of its largest changes.
 fn feature(f: &FeatureLine) -> Value {
     let verdict = if f.reason.is_empty() {
-        let score = f
-            .score
-            .map_or_else(|| "no score".into(), |s| format!("{s:.2}"));
-        format!("{} {score} ≥ {:.2}", f.method, f.threshold)
+        let (score, threshold) = match f.score {
+            Some(s) => crate::format::against(s, f.threshold),
+            None => (
+                "no score".into(),
+                crate::format::significant(f.threshold, 2),
+            ),
+        };
+        format!("{} {score} ≥ {threshold}", f.method)
     } else {
         f.reason.clone()
     };
@@ -667,14 +671,11 @@ mod tests {
         let mut f = feature_line("latency_ms");
         f.reason.clear();
         f.changes.clear();
-        assert_eq!(
-            feature(&f)["text"]["text"],
-            "*latency_ms* — psi 0.93 ≥ 0.20"
-        );
+        assert_eq!(feature(&f)["text"]["text"], "*latency_ms* — psi 0.93 ≥ 0.2");
         f.score = None;
         assert_eq!(
             feature(&f)["text"]["text"],
-            "*latency_ms* — psi no score ≥ 0.20"
+            "*latency_ms* — psi no score ≥ 0.2"
         );
     }
 }

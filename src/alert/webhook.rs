@@ -20,7 +20,7 @@
 //!       "method": "psi",
 //!       "score": 0.93,
 //!       "threshold": 0.2,
-//!       "reason": "PSI 0.93 ≥ 0.20",
+//!       "reason": "PSI 0.93 ≥ 0.2",
 //!       "changes": ["p50 19.6 → 210.0"]
 //!     }
 //!   ],

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{CompareArgs, Judged, judge, report_problems};
+use crate::format::plural;
 use crate::pictures::{self, Page};
 
 #[derive(Debug, Args)]
@@ -69,12 +70,14 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         report_problems(problems);
     }
     println!(
-        "wrote {} ({} KB): {} of {} features drifted, {} invariant findings",
+        "wrote {} ({} KB): {} of {} {} drifted, {} invariant {}",
         args.out.display(),
         html.len().div_ceil(1024),
         report.drifted.len(),
         report.features.len(),
-        report.schema.len()
+        plural(report.features.len(), "feature", "features"),
+        report.schema.len(),
+        plural(report.schema.len(), "finding", "findings"),
     );
     Ok(ExitCode::SUCCESS)
 }

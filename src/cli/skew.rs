@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
-use super::{CompareArgs, is_profile_file, load_rules, progress_bar};
+use super::{CompareArgs, is_profile_file, load_rules, progress_bar, side_error};
 use crate::detect;
 use crate::detect::skew::{self, SideNames};
 use crate::names::DatasetName;
@@ -91,14 +91,16 @@ pub fn sample_line(sample: &Sample) -> String {
     let policy = sample.policy();
     let capped = match sample.bound() {
         Some(_) => format!(
-            "capped at {} ids",
-            crate::format::group_digits(policy.max_rows as u64)
+            "capped at {} {}",
+            crate::format::group_digits(policy.max_rows as u64),
+            crate::format::plural(policy.max_rows, "id", "ids")
         ),
         None => "every eligible id".to_owned(),
     };
     format!(
-        "sample     {} rows by id {:?} of {} with an id (rate {}, {capped}); {} without an id\n",
+        "sample     {} {} by id {:?} of {} with an id (rate {}, {capped}); {} without an id\n",
         crate::format::group_digits(sample.len() as u64),
+        crate::format::plural(sample.len(), "row", "rows"),
         crate::format::printable(sample.id_column(), 60),
         crate::format::group_digits(sample.offered()),
         policy.rate,
@@ -152,10 +154,10 @@ pub fn compare(args: &CompareArgs, id: &str) -> anyhow::Result<ExitCode> {
     let (reference, current) = std::thread::scope(|scope| {
         let reference = scope.spawn(|| {
             load(&args.reference, Stage::Offline)
-                .with_context(|| format!("reference {}", args.reference.display()))
+                .map_err(|e| side_error("reference", &args.reference, e))
         });
-        let current = load(&args.current, Stage::Online)
-            .with_context(|| format!("current {}", args.current.display()));
+        let current =
+            load(&args.current, Stage::Online).map_err(|e| side_error("current", &args.current, e));
         (reference.join().expect("loading does not panic"), current)
     });
     let (mut reference, _, reference_sample) = reference?;

@@ -100,7 +100,7 @@ pub struct FeatureDrift {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise_floor: Option<f64>,
     pub statistics: Statistics,
-    /// The verdict in words: "PSI 0.93 ≥ 0.20", or why there is none.
+    /// The verdict in words: "PSI 0.93 ≥ 0.2", or why there is none.
     pub reason: String,
     /// Why statistics are null, by name; absent when all are present.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -270,14 +270,10 @@ fn judge(
                 (false, true) | (true, false) => "≥",
                 (false, false) | (true, true) => "<",
             };
+            let (score, threshold) = crate::format::against(score, threshold);
             (
                 drift,
-                format!(
-                    "{} {} {op} {}",
-                    method.label(),
-                    fmt_stat(score),
-                    fmt_stat(threshold)
-                ),
+                format!("{} {score} {op} {threshold}", method.label()),
             )
         }
     };
@@ -324,16 +320,6 @@ struct Comparison {
     bins: usize,
     n_reference: f64,
     n_current: f64,
-}
-
-pub fn fmt_stat(x: f64) -> String {
-    if x == 0.0 {
-        "0".to_owned()
-    } else if x.abs() >= 0.01 && x.abs() < 1e5 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.2e}")
-    }
 }
 
 /// The CDF of a feature's numbers: from its quantile sketch, or, for a string feature read as

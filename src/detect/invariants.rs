@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::format::plural;
 use crate::profile::{DatasetProfile, FeatureProfile, FrequentValue, Kind};
 use crate::rules::DatasetRules;
 pub use crate::rules::Severity;
@@ -185,15 +186,18 @@ fn feature_checks(
         };
         if let Some(max) = rule.max_null_ratio {
             if cur_ratio > max {
+                // As `pct` prints them unless that hides the excess ("10.0%, above 10.0%").
+                let shown = crate::format::telling_as(
+                    &[cur_ratio * 100.0, max * 100.0],
+                    |p| pct(p / 100.0).trim_end_matches('%').to_owned(),
+                    |p| p[0] > p[1],
+                );
+                let (shown, allowed) = (&shown[0], &shown[1]);
                 let mut f = Finding::new(
                     feature,
                     Check::NullRatioAboveMax,
                     Severity::Error,
-                    format!(
-                        "{name} is null in {} of rows, above the allowed {}",
-                        pct(cur_ratio),
-                        pct(max)
-                    ),
+                    format!("{name} is null in {shown}% of rows, above the allowed {allowed}%"),
                 );
                 f.share = Some(cur_ratio);
                 out.push(f);
@@ -380,8 +384,10 @@ fn category_checks(
         Check::NewCategories,
         severity,
         format!(
-            "{name}: {} categories not in the reference make up {} of values",
+            "{name}: {} {} not in the reference {} {} of values",
             new.len(),
+            plural(new.len(), "category", "categories"),
+            plural(new.len(), "makes up", "make up"),
             pct(share)
         ),
     );

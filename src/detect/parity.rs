@@ -43,6 +43,7 @@ pub fn counter_ratios(
             _ => None,
         };
         if let (Some(a), Some(b), Some(false)) = (off, on, within) {
+            let shown = apart(a, b, rule.tolerance, 4);
             findings.push(Finding {
                 feature: None,
                 check: Check::CounterRatioParity,
@@ -50,9 +51,9 @@ pub fn counter_ratios(
                 message: format!(
                     "{}: {} offline vs {} online, more than {} apart",
                     rule.name(),
-                    fmt(a),
-                    fmt(b),
-                    fmt(rule.tolerance)
+                    shown[0],
+                    shown[1],
+                    shown[2]
                 ),
                 share: Some((a - b).abs()),
                 values: Vec::new(),
@@ -90,15 +91,14 @@ pub fn null_ratios(
         let a = off.nulls() as f64 / offline.rows as f64;
         let b = on.nulls() as f64 / online.rows as f64;
         if (a - b).abs() > tolerance {
+            let shown = apart(a * 100.0, b * 100.0, tolerance * 100.0, 2);
             findings.push(Finding {
                 feature: Some(name.clone()),
                 check: Check::NullRatioParity,
                 severity: super::Severity::Warning,
                 message: format!(
-                    "{name}: null ratio {:.2}% offline vs {:.2}% online, more than {:.2} points apart",
-                    a * 100.0,
-                    b * 100.0,
-                    tolerance * 100.0
+                    "{name}: null ratio {}% offline vs {}% online, more than {} points apart",
+                    shown[0], shown[1], shown[2]
                 ),
                 share: Some((a - b).abs()),
                 values: Vec::new(),
@@ -108,8 +108,14 @@ pub fn null_ratios(
     findings
 }
 
-fn fmt(x: f64) -> String {
-    format!("{x:.4}")
+/// Two values more than `tolerance` apart, with `decimals` unless that would hide it ("0.1000
+/// vs 0.1001, more than 0.0002 apart"); then with the digits it takes.
+fn apart(a: f64, b: f64, tolerance: f64, decimals: usize) -> Vec<String> {
+    crate::format::telling_as(
+        &[a, b, tolerance],
+        |x| format!("{x:.decimals$}"),
+        |p| (p[0] - p[1]).abs() > p[2],
+    )
 }
 
 #[cfg(test)]
@@ -153,6 +159,20 @@ mod tests {
         assert_eq!(
             findings[0].message,
             "rows_dropped / rows_read: 0.0100 offline vs 0.0500 online, more than 0.0100 apart"
+        );
+        // 0.01 vs 0.01007, more than 0.00004 apart: four decimals would print the tolerance as 0.
+        let tight = ParityRules {
+            ratios: vec![RatioRule {
+                tolerance: 0.00004,
+                ..rules().ratios[0].clone()
+            }],
+            null_ratio_tolerance: None,
+        };
+        let online = side(&[("rows_read", 100_000.0), ("rows_dropped", 1_007.0)]);
+        let (_, findings) = counter_ratios(&tight, &offline, &online);
+        assert_eq!(
+            findings[0].message,
+            "rows_dropped / rows_read: 0.01 offline vs 0.0101 online, more than 0.00004 apart"
         );
         // A side without the counters, or with a zero denominator: no verdict.
         let (ratios, findings) = counter_ratios(

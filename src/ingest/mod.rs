@@ -51,6 +51,8 @@ pub enum IngestError {
         Format::EXTENSIONS
     )]
     UnknownFormat { path: String, extension: String },
+    #[error("{path}: is a directory; give a {} file", Format::EXTENSIONS)]
+    Directory { path: String },
     // The I/O error is part of the message, not a `source`: chained, it would print twice.
     #[error("{path}: cannot open: {error}")]
     Open { path: String, error: std::io::Error },
@@ -82,18 +84,19 @@ pub fn read_file(
     profiler: &mut Profiler,
     progress: &ProgressBar,
 ) -> Result<Format, IngestError> {
-    let format = Format::from_path(path)?;
     let shown = path.display().to_string();
+    // Before the extension: a directory's name has none, or a misleading one.
+    if path.is_dir() {
+        return Err(IngestError::Directory { path: shown });
+    }
+    let format = Format::from_path(path)?;
     let file = File::open(path).map_err(|error| IngestError::Open {
         path: shown.clone(),
         error,
     })?;
     if let Ok(meta) = file.metadata() {
         if meta.is_dir() {
-            return Err(IngestError::Open {
-                path: shown,
-                error: std::io::Error::other("is a directory"),
-            });
+            return Err(IngestError::Directory { path: shown });
         }
         if format != Format::Parquet {
             progress.set_length(meta.len());

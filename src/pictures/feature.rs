@@ -6,9 +6,8 @@ use std::fmt::Write as _;
 
 use super::markup::{Text, percent};
 use super::svg::{self, Bars, Histogram};
-use crate::detect::drift::fmt_stat;
 use crate::detect::{DriftReport, FeatureDrift, Finding, Severity};
-use crate::format::{format_number, group_digits};
+use crate::format::{against, format_number, group_digits, significant};
 use crate::profile::{DatasetProfile, FeatureProfile, Kind};
 
 /// What the page says about a feature.
@@ -152,6 +151,12 @@ pub fn views<'a>(
 pub fn table_row(v: &FeatureView, index: usize) -> String {
     let d = v.drift;
     let score = d.and_then(|d| d.score);
+    // Score and threshold side by side: printed so they compare as the verdict did.
+    let (score_text, threshold_text) = match (score, d) {
+        (Some(s), Some(d)) => against(s, d.threshold),
+        (None, Some(d)) => ("—".to_owned(), significant(d.threshold, 2)),
+        _ => ("—".to_owned(), "—".to_owned()),
+    };
     let mut row = format!(
         r##"<tr data-i="{index}" data-drift="{}"><td class="name"><a href="#f{index}">{}</a></td><td>{}</td><td>{}</td>"##,
         u8::from(v.verdict == Verdict::Drift),
@@ -163,8 +168,8 @@ pub fn table_row(v: &FeatureView, index: usize) -> String {
         row,
         r#"<td data-v="{}">{}</td><td>{}</td><td data-v="{}"><span class="badge {}">{}</span></td>"#,
         score.unwrap_or(-1.0),
-        score.map_or("—".to_owned(), fmt_stat),
-        d.map_or("—".to_owned(), |d| fmt_stat(d.threshold)),
+        score_text,
+        threshold_text,
         v.verdict as u8,
         v.verdict.class(),
         v.verdict.as_str(),

@@ -18,7 +18,7 @@ pub fn skew_table(report: &SkewReport) -> String {
         group_digits(report.duplicate_ids.current),
     );
     out += &format!(
-        "sampled by SHA-256 of the id at rate {}{} · {} of {} features skewed\n\n",
+        "sampled by SHA-256 of the id at rate {}{} · {} of {} {} skewed\n\n",
         report.rate,
         if report.capped {
             ", capped (joined below both sides' bounds)"
@@ -27,6 +27,7 @@ pub fn skew_table(report: &SkewReport) -> String {
         },
         report.skewed.len(),
         report.features.len(),
+        crate::format::plural(report.features.len(), "feature", "features"),
     );
     let mut order: Vec<(&String, &FeatureSkew)> = report.features.iter().collect();
     order.sort_by(|a, b| {

@@ -72,7 +72,7 @@ impl Method {
         }
     }
 
-    /// The name in a sentence: "PSI 0.93 ≥ 0.20".
+    /// The name in a sentence: "PSI 0.93 ≥ 0.2".
     pub fn label(self) -> &'static str {
         match self {
             Method::Psi => "PSI",

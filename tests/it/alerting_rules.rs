@@ -109,5 +109,5 @@ fn driftd_reads_only_the_top_level_rule_files() {
     let out = driftd(&["rules", "check", rules_dir().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("2 rule file(s) valid"), "{said}");
+    assert!(said.contains("2 rule files valid"), "{said}");
 }

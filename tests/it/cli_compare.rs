@@ -124,7 +124,7 @@ fn the_table_puts_drift_first_with_reasons_in_words_within_100_columns() {
         rows[0].starts_with("b_shift")
             && rows[0].contains("DRIFT")
             && rows[0].contains("PSI ")
-            && rows[0].contains(" ≥ 0.20"),
+            && rows[0].contains(" ≥ 0.2"),
         "{text}"
     );
     assert!(
@@ -147,11 +147,9 @@ fn errors_exit_2_and_rule_problems_are_listed() {
     let (train, serve) = write_pair(&dir);
     let out = driftd(&["compare", &train, "/nonexistent/serve.csv"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out)
-            .contains("current /nonexistent/serve.csv: /nonexistent/serve.csv: cannot open"),
-        "{}",
-        stderr(&out)
+    assert_eq!(
+        stderr(&out),
+        "driftd: error: current /nonexistent/serve.csv: cannot open: No such file or directory (os error 2)\n"
     );
 
     let rules = dir.path().join("rules");
@@ -181,7 +179,166 @@ fn errors_exit_2_and_rule_problems_are_listed() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
     let out = driftd(&["rules", "check", shipped]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 rule file(s) valid"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 rule files valid"));
+}
+
+/// Counts of one read in the singular: "1 row", "1 feature", "1 category … makes up".
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = TempDir::new().unwrap();
+    let train = dir.path().join("one.csv");
+    let serve = dir.path().join("two.csv");
+    std::fs::write(&train, "c\nx\n").unwrap();
+    std::fs::write(&serve, "c\ny\n").unwrap();
+    let out = driftd(&["compare", train.to_str().unwrap(), serve.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(
+            "reference  one (offline, 1 row)\ncurrent    two (online, 1 row)\n\
+             0 of 1 feature drifted · 0 invariant errors, 1 warning\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "warning  c: 1 category not in the reference makes up 100.0% of values (e.g. \"y\")\n"
+        ),
+        "{text}"
+    );
+
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("one.yaml"),
+        "dataset: d\nfeatures:\n  x: {ignore: true}\n",
+    )
+    .unwrap();
+    let out = driftd(&["rules", "check", rules.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}: 1 rule file valid; datasets: d\n", rules.display())
+    );
+    std::fs::write(
+        rules.join("one.yaml"),
+        "dataset: d\nfeatures:\n  x: {methd: psi}\n",
+    )
+    .unwrap();
+    let out = driftd(&["rules", "check", rules.to_str().unwrap()]);
+    assert!(
+        stderr(&out).ends_with("\ndriftd: 1 problem in rule files\n"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Each side's role and file are named once, whichever command loads them.
+#[test]
+fn a_missing_or_directory_side_is_named_once_with_its_role() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let folder = dir.path().join("batch");
+    std::fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap();
+    let missing = dir.path().join("nosuch.csv");
+    let missing = missing.to_str().unwrap();
+    let html = dir.path().join("page.html");
+    let cases: [(Vec<&str>, String); 5] = [
+        (
+            vec!["compare", missing, &serve],
+            format!("reference {missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["compare", &train, folder],
+            format!(
+                "current {folder}: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file"
+            ),
+        ),
+        (
+            vec!["compare", missing, &serve, "--join-on", "a_same"],
+            format!("reference {missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["compare", &train, folder, "--join-on", "a_same"],
+            format!(
+                "current {folder}: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file"
+            ),
+        ),
+        (
+            vec!["report", &train, missing, "--out", html.to_str().unwrap()],
+            format!("current {missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = driftd(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            format!("driftd: error: {expected}\n"),
+            "{args:?}"
+        );
+    }
+}
+
+/// A score just under its threshold prints with the digits that show it under: with two
+/// decimals both would read the same ("JS distance 0.40 < 0.40").
+#[test]
+fn a_score_just_under_its_threshold_prints_as_under() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    let out = driftd(&["compare", &train, &serve, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let score = doc["features"]["c_mix"]["score"].as_f64().unwrap();
+    assert_eq!(doc["features"]["c_mix"]["method"], "js_distance");
+    // The next thousandth up: two decimals print score and threshold alike.
+    let threshold = (score * 1000.0).ceil() / 1000.0;
+    assert!(threshold > score && format!("{score:.2}") == format!("{threshold:.2}"));
+    let rules = dir.path().join("r.yaml");
+    std::fs::write(
+        &rules,
+        format!("dataset: serve\nfeatures:\n  c_mix: {{threshold: {threshold}}}\n"),
+    )
+    .unwrap();
+    let out = driftd(&[
+        "compare",
+        &train,
+        &serve,
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("c_mix")).unwrap();
+    // The fewest significant digits, at least 2, that tell the score from the threshold,
+    // both rounded alike.
+    let at = |x: f64, digits: i32| {
+        let decimals = (digits - 1 - x.log10().floor() as i32).max(0) as usize;
+        let s = format!("{x:.decimals$}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    };
+    let (shown, shown_threshold) = (2..17)
+        .map(|digits| (at(score, digits), at(threshold, digits)))
+        .find(|(s, t)| s.parse::<f64>().unwrap() < t.parse::<f64>().unwrap())
+        .unwrap();
+    assert_ne!(shown, shown_threshold);
+    let reason = format!("JS distance {shown} < {shown_threshold}");
+    assert!(line.ends_with(&format!("ok     {reason}")), "{line}");
+    assert!(
+        line.contains(&format!("  {shown}  ok")),
+        "score column as the reason: {line}"
+    );
+    let out = driftd(&[
+        "compare",
+        &train,
+        &serve,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["features"]["c_mix"]["reason"], reason.as_str());
+    assert_eq!(
+        doc["features"]["c_mix"]["score"], score,
+        "JSON scores unchanged"
+    );
 }
 
 #[test]

@@ -311,6 +311,12 @@ fn bad_rows_are_counted_and_named_and_good_rows_kept() {
     );
 }
 
+fn write_dir(dir: &TempDir, name: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::create_dir(&path).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 #[test]
 fn unreadable_inputs_exit_2_with_a_message_naming_the_file() {
     let dir = TempDir::new().unwrap();
@@ -337,7 +343,11 @@ fn unreadable_inputs_exit_2_with_a_message_naming_the_file() {
         ),
         (
             dir.path().to_str().unwrap().to_owned() + "/",
-            "unknown file format",
+            "/: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file\n",
+        ),
+        (
+            write_dir(&dir, "batch.csv"),
+            "batch.csv: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file\n",
         ),
     ];
     for (path, expected) in cases {

@@ -148,3 +148,69 @@ async fn transient_failures_are_retried_and_refusals_are_final() {
         "{err}"
     );
 }
+
+/// An unreadable file is refused before anything is sent, named once.
+#[test]
+fn a_missing_file_or_a_directory_is_named_once() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("nosuch.csv");
+    let missing = missing.to_str().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    for (path, expected) in [
+        (
+            missing,
+            format!("{missing}: cannot open: No such file or directory (os error 2)"),
+        ),
+        (
+            folder,
+            format!(
+                "{folder}: is a directory; give a .csv, .jsonl, .ndjson, .json (JSON Lines) or .parquet file"
+            ),
+        ),
+    ] {
+        let out = crate::helpers::driftd(&[
+            "push",
+            path,
+            "--url",
+            "http://127.0.0.1:9",
+            "--dataset",
+            "ranking",
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(stderr(&out), format!("driftd: error: {expected}\n"));
+    }
+}
+
+/// Help names the variables a flag falls back to, never their values (set or not).
+#[test]
+fn help_names_the_variables_without_their_values() {
+    for url in [None, Some("http://pipeline-secret-host:8471")] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"));
+        cmd.args(["push", "--help"])
+            .env_remove("DRIFTD_URL")
+            .env("DRIFTD_TOKEN", "tok-do-not-print");
+        if let Some(url) = url {
+            cmd.env("DRIFTD_URL", url);
+        }
+        let help = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+        assert!(
+            help.contains(
+                "--url <URL>            The driftd server, e.g. http://driftd:8471 [env: DRIFTD_URL]\n"
+            ),
+            "{help}"
+        );
+        assert!(help.contains("[env: DRIFTD_TOKEN]"), "{help}");
+        assert!(!help.contains("DRIFTD_URL="), "{help}");
+        assert!(!help.contains("pipeline-secret-host"), "{help}");
+        assert!(!help.contains("tok-do-not-print"), "{help}");
+    }
+    // The variable is still read.
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("nosuch.csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(["push", missing.to_str().unwrap(), "--dataset", "ranking"])
+        .env("DRIFTD_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("cannot open"), "{}", stderr(&out));
+}

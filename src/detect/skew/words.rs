@@ -21,6 +21,7 @@ pub(super) struct Facts<'a> {
 
 pub(super) fn verdict(name: &str, f: &Facts<'_>, names: SideNames<'_>) -> String {
     let n = thousands(f.compared);
+    let examples = crate::format::plural(f.compared, "joined example", "joined examples");
     let mut text = if f.joined == 0 {
         format!("{name}: no joined examples")
     } else if f.compared == 0 {
@@ -30,34 +31,31 @@ pub(super) fn verdict(name: &str, f: &Facts<'_>, names: SideNames<'_>) -> String
             _ => names.current,
         };
         format!(
-            "{name} is missing from {side} in {} joined examples",
-            all_or(f.missing_reference.max(f.missing_current), f.joined)
+            "{name} is missing from {side} in {} {}",
+            all_or(f.missing_reference.max(f.missing_current), f.joined),
+            crate::format::plural(f.joined, "joined example", "joined examples")
         )
     } else if f.compared < f.settings.min_joined {
         format!(
-            "{name}: {} of {n} joined examples differ, fewer examples than the {} needed for a verdict",
+            "{name}: {} of {n} {examples} differ, fewer examples than the {} needed for a verdict",
             thousands(f.mismatched),
             thousands(f.settings.min_joined)
         )
     } else if f.mismatched == 0 {
-        format!("{name} agrees in all {n} joined examples")
+        format!("{name} agrees in all {n} {examples}")
     } else {
         let ratio = f.mismatched as f64 / f.compared as f64;
-        let mut t = format!(
-            "{name} differs in {} of {n} joined examples",
-            percent(ratio)
-        );
+        let mut t = format!("{name} differs in {} of {n} {examples}", percent(ratio));
         if let Some([lo, hi]) = f.interval.filter(|_| ratio < 1.0) {
             let relation = if f.skewed {
                 "above"
             } else {
                 "not clearly above"
             };
+            let (lo_shown, threshold_shown) = percent_against(lo, f.settings.threshold);
             t += &format!(
-                " (95%: {}–{}, {relation} {})",
-                percent(lo),
+                " (95%: {lo_shown}–{}, {relation} {threshold_shown})",
                 percent(hi),
-                percent(f.settings.threshold)
             );
         }
         if f.skewed
@@ -131,6 +129,20 @@ pub(super) fn percent(ratio: f64) -> String {
     }
 }
 
+/// The interval's lower end and the threshold it is judged against, as `percent` prints them
+/// unless that would hide their order ("0.50%, above 0.50%"); then with the digits it takes.
+fn percent_against(lo: f64, threshold: f64) -> (String, String) {
+    let (a, b) = (percent(lo), percent(threshold));
+    let read = |s: &str| s.trim_end_matches('%').parse::<f64>().ok();
+    if let (Some(x), Some(y)) = (read(&a), read(&b))
+        && x.partial_cmp(&y) == lo.partial_cmp(&threshold)
+    {
+        return (a, b);
+    }
+    let (a, b) = crate::format::against(lo * 100.0, threshold * 100.0);
+    (format!("{a}%"), format!("{b}%"))
+}
+
 /// Three significant digits, without trailing zeros: 0.001, 1000, 1.5, -0.999.
 pub(super) fn significant(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
@@ -167,5 +179,13 @@ mod tests {
         assert_eq!(significant(1000.0), "1000");
         assert_eq!(significant(-0.999), "-0.999");
         assert_eq!(significant(1.5), "1.5");
+    }
+
+    #[test]
+    fn an_interval_end_and_its_threshold_print_in_their_order() {
+        let pair = |lo, t| percent_against(lo, t);
+        assert_eq!(pair(0.03, 0.005), ("3.0%".into(), "0.50%".into()));
+        assert_eq!(pair(0.00504, 0.005), ("0.504%".into(), "0.5%".into()));
+        assert_eq!(pair(0.00004, 0.00005), ("0.004%".into(), "0.005%".into()));
     }
 }
