@@ -153,6 +153,11 @@ pub struct CompareArgs {
     /// (training/serving skew); each side a data file or a profile file with sampled rows.
     #[arg(long, value_name = "ID")]
     pub join_on: Option<String>,
+    /// Cut the table's lines to N columns; 0 keeps them whole [default: the terminal's width
+    /// (COLUMNS, else the terminal's size) when stdout is a terminal, whole lines otherwise;
+    /// COLUMNS, when set, also applies to pipes].
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
     #[command(flatten)]
     pub sample: skew::SampleArgs,
 }
@@ -193,6 +198,11 @@ pub struct ProfileArgs {
     /// `driftd compare --join-on`.
     #[arg(long, value_name = "ID")]
     pub id_column: Option<String>,
+    /// Cut the table's lines to N columns; 0 keeps them whole [default: the terminal's width
+    /// (COLUMNS, else the terminal's size) when stdout is a terminal, whole lines otherwise;
+    /// COLUMNS, when set, also applies to pipes].
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
     #[command(flatten)]
     pub sample: skew::SampleArgs,
 }
@@ -317,9 +327,10 @@ fn profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         }
         print_json(&doc)?;
     } else {
-        let mut text = report::table(&profile);
+        let columns = table_width(args.width);
+        let mut text = report::table(&profile, columns);
         if let Some(sample) = &sample {
-            text += &skew::sample_line(sample);
+            text += &crate::format::fit(&skew::sample_line(sample), columns);
         }
         print_text(&text)?;
     }
@@ -339,7 +350,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&report)?;
     } else {
-        print_text(&report::compare_table(&report))?;
+        print_text(&report::compare_table(&report, table_width(args.width)))?;
     }
     if let Some(problems) = problems
         && !args.json
@@ -659,6 +670,30 @@ fn report_problems(problems: &Problems) {
     for line in report::problem_lines(problems) {
         let _ = writeln!(err, "  {}", crate::format::printable(&line, 400));
     }
+}
+
+/// The columns tables are cut to: `--width` (0: none), else COLUMNS, else the terminal's
+/// width when stdout is one; `None` (whole lines) for pipes and files.
+fn table_width(flag: Option<usize>) -> Option<usize> {
+    if let Some(columns) = flag {
+        return (columns > 0).then_some(columns);
+    }
+    let from_env = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0);
+    if from_env.is_some() {
+        return from_env;
+    }
+    let stdout = console::Term::stdout();
+    if !stdout.is_term() {
+        return None;
+    }
+    Some(
+        stdout
+            .size_checked()
+            .map_or(100, |(_, columns)| usize::from(columns)),
+    )
 }
 
 fn print_json(doc: &impl serde::Serialize) -> std::io::Result<()> {

@@ -94,6 +94,24 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// Every line of `text` cut to `columns` (display width, never inside a character); `None`
+/// keeps whole lines, for pipes and files.
+pub fn fit(text: &str, columns: Option<usize>) -> String {
+    let Some(columns) = columns else {
+        return text.to_owned();
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        out.push_str(&truncate(body, columns));
+        out.push_str(end);
+    }
+    out
+}
+
 /// Text cut to `max` characters, ending in "…" when cut (for names echoed in messages).
 pub fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -302,6 +320,14 @@ mod tests {
         );
         let shown = telling_as(&[0.05, 0.01], |_| "<0.1".to_owned(), |p| p[0] > p[1]);
         assert_eq!(shown, ["0.05", "0.01"]);
+    }
+
+    #[test]
+    fn lines_fit_a_width_or_stay_whole() {
+        let text = "abcdef\n語語語語\n\nxy\n";
+        assert_eq!(fit(text, None), text);
+        assert_eq!(fit(text, Some(5)), "abcd…\n語語…\n\nxy\n");
+        assert_eq!(fit("語語語", Some(4)), "語…");
     }
 
     #[test]

@@ -1,17 +1,18 @@
-//! Renders profiles for programs (the `profile --json` document) and for people (a table that
-//! fits a 100-column terminal).
+//! Renders profiles for programs (the `profile --json` document) and for people (tables whose
+//! lines are cut to a terminal's width, or kept whole for pipes and files).
 
 mod skew;
 pub use skew::skew_table;
 
 use std::collections::BTreeMap;
 
-use crate::format::{
-    against, format_number, group_digits, percent, plural, printable, truncate, width,
-};
+use crate::format::{against, fit, format_number, group_digits, percent, plural, printable, width};
 use serde::Serialize;
 
 use crate::profile::{DatasetProfile, FeatureProfile, Kind, Problems, Stage};
+
+/// The most columns of a finding's message: a bound on hostile text, not a terminal's width.
+const MESSAGE_MAX: usize = 400;
 
 /// Quantiles listed for numeric features.
 pub const QUANTILES: [f64; 7] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
@@ -210,8 +211,8 @@ pub fn problem_lines(problems: &Problems) -> Vec<String> {
     lines
 }
 
-/// The human table.
-pub fn table(profile: &DatasetProfile) -> String {
+/// The human table, its lines cut to `columns` (`None`: whole lines).
+pub fn table(profile: &DatasetProfile, columns: Option<usize>) -> String {
     const NAME_WIDTH: usize = 20;
     let mut out = format!(
         "dataset {} ({}) · {} {} · {} {}{}\n\n",
@@ -288,10 +289,6 @@ pub fn table(profile: &DatasetProfile) -> String {
         }
     }
     const GAP: &str = "  ";
-    const TERMINAL: usize = 100;
-    let prefix_width: usize = widths[..5].iter().sum::<usize>() + 5 * GAP.len();
-    let summary_width = (widths[5..].iter().sum::<usize>() + 4 * GAP.len())
-        .max(TERMINAL.saturating_sub(prefix_width));
     let render = |row: &[String], out: &mut String| {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
@@ -299,7 +296,7 @@ pub fn table(profile: &DatasetProfile) -> String {
                 line.push_str(GAP);
             }
             if row.len() < numeric_cols && i == row.len() - 1 {
-                line.push_str(&truncate(cell, summary_width));
+                line.push_str(cell);
                 continue;
             }
             let pad = widths[i].saturating_sub(width(cell));
@@ -325,7 +322,7 @@ pub fn table(profile: &DatasetProfile) -> String {
             out.push('\n');
         }
     }
-    out
+    fit(&out, columns)
 }
 
 /// Lines about values that are not what the feature's kind says.
@@ -379,9 +376,9 @@ fn feature_notes(name: &str, f: &FeatureProfile) -> Option<String> {
 }
 
 /// The human table of a comparison: drifted features first, by score; then invariant findings.
-pub fn compare_table(report: &crate::detect::DriftReport) -> String {
+/// Lines are cut to `columns` (`None`: whole lines).
+pub fn compare_table(report: &crate::detect::DriftReport, columns: Option<usize>) -> String {
     use crate::detect::Severity;
-    const TERMINAL: usize = 100;
     let r = &report.reference;
     let c = &report.current;
     let errors = report
@@ -451,7 +448,7 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
             if d.drift { "DRIFT" } else { "ok   " },
             d.reason,
         );
-        out.push_str(truncate(&line, TERMINAL).trim_end());
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     if !report.schema.is_empty() {
@@ -462,7 +459,7 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
                 Severity::Warning => "warning",
                 Severity::Info => "info   ",
             };
-            let mut line = format!("{severity}  {}", printable(&f.message, TERMINAL));
+            let mut line = format!("{severity}  {}", printable(&f.message, MESSAGE_MAX));
             if !f.values.is_empty() {
                 let examples: Vec<String> = f
                     .values
@@ -472,9 +469,9 @@ pub fn compare_table(report: &crate::detect::DriftReport) -> String {
                     .collect();
                 line.push_str(&format!(" (e.g. {})", examples.join(", ")));
             }
-            out.push_str(&truncate(&line, TERMINAL));
+            out.push_str(&line);
             out.push('\n');
         }
     }
-    out
+    fit(&out, columns)
 }

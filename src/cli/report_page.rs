@@ -37,6 +37,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         rules: args.rules.clone(),
         dataset: args.dataset.clone(),
         join_on: None,
+        width: None,
         sample: super::skew::SampleArgs {
             sample_rate: 1.0,
             sample_rows: crate::profile::sample::DEFAULT_MAX_ROWS,

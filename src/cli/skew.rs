@@ -179,9 +179,10 @@ pub fn compare(args: &CompareArgs, id: &str) -> anyhow::Result<ExitCode> {
         doc["skew"] = serde_json::to_value(&skew)?;
         super::print_json(&doc)?;
     } else {
-        let mut text = report::compare_table(&drift);
+        let columns = super::table_width(args.width);
+        let mut text = report::compare_table(&drift, columns);
         text.push('\n');
-        text += &report::skew_table(&skew);
+        text += &report::skew_table(&skew, columns);
         super::print_text(&text)?;
     }
     if let Some(problems) = problems

@@ -1,13 +1,14 @@
 //! The skew section of `driftd compare --join-on`'s table: skewed features first, then the
 //! rest, one line each with its verdict.
 
-use super::{group_digits, printable, width};
+use super::{fit, group_digits, printable, width};
 use crate::detect::skew::{FeatureSkew, SkewReport};
 
-/// Columns the table is made to fit.
-const TERMINAL: usize = 100;
+/// The most columns of one verdict: a bound on hostile values, not a terminal's width.
+const VERDICT_MAX: usize = 294;
 
-pub fn skew_table(report: &SkewReport) -> String {
+/// The skew table, its lines cut to `columns` (`None`: whole lines).
+pub fn skew_table(report: &SkewReport, columns: Option<usize>) -> String {
     let mut out = format!(
         "skew on id \"{}\": {} joined · {} reference only · {} current only · duplicate ids {} / {}\n",
         printable(&report.id, 40),
@@ -79,10 +80,7 @@ pub fn skew_table(report: &SkewReport) -> String {
         out.push('\n');
     }
     for f in notes {
-        out += &format!(
-            "  {}\n",
-            printable(&f.verdict, TERMINAL.saturating_sub(2) * 3)
-        );
+        out += &format!("  {}\n", printable(&f.verdict, VERDICT_MAX));
         if let Some(e) = f
             .examples
             .first()
@@ -96,5 +94,5 @@ pub fn skew_table(report: &SkewReport) -> String {
             );
         }
     }
-    out
+    fit(&out, columns)
 }

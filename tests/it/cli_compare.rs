@@ -111,7 +111,7 @@ fn no_drift_exits_0_and_profile_files_compare_like_data() {
 fn the_table_puts_drift_first_with_reasons_in_words_within_100_columns() {
     let dir = TempDir::new().unwrap();
     let (train, serve) = write_pair(&dir);
-    let out = driftd(&["compare", &train, &serve]);
+    let out = driftd(&["compare", &train, &serve, "--width", "100"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<&str> = text
@@ -180,6 +180,87 @@ fn errors_exit_2_and_rule_problems_are_listed() {
     let out = driftd(&["rules", "check", shipped]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 rule files valid"));
+}
+
+/// `driftd compare` with a given environment, stdout a pipe.
+fn compare_with(args: &[&str], columns: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"));
+    cmd.arg("compare").args(args).env_remove("COLUMNS");
+    if let Some(columns) = columns {
+        cmd.env("COLUMNS", columns);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c < 2), "{}", stderr(&out));
+    String::from_utf8(out.stdout).expect("lines are never cut inside a character")
+}
+
+/// COLUMNS or --width cut lines to a width (by display width, never inside a character);
+/// a pipe without either gets whole lines.
+#[test]
+fn lines_fit_the_width_asked_for_and_pipes_get_them_whole() {
+    let dir = TempDir::new().unwrap();
+    let (train, serve) = write_pair(&dir);
+    // A wide name and wide values: each 語 takes two columns.
+    let wide = "語".repeat(20);
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    let mut text_a = format!("{wide},n\n");
+    let mut text_b = text_a.clone();
+    for i in 0..400 {
+        writeln!(text_a, "x{},{i}", i % 3).unwrap();
+        writeln!(text_b, "{wide}{},{}", i % 7, i * 3).unwrap();
+    }
+    std::fs::write(&a, text_a).unwrap();
+    std::fs::write(&b, text_b).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    for pair in [[train.as_str(), serve.as_str()], [a, b]] {
+        let whole = compare_with(&pair, None);
+        let again = compare_with(&pair, None);
+        let widest = whole.lines().map(UnicodeWidthStr::width).max().unwrap();
+        assert!(
+            widest > 60,
+            "whole lines in a pipe, some wider than 60:\n{whole}"
+        );
+        // (A long name is shortened in its column, wherever it is printed; lines are not cut.)
+        assert!(
+            !whole.lines().any(|l| l.ends_with('…')),
+            "nothing cut in a pipe:\n{whole}"
+        );
+        let zero = compare_with(&[pair[0], pair[1], "--width", "0"], Some("60"));
+        assert!(!zero.lines().any(|l| l.ends_with('…')), "{zero}");
+        assert_eq!(zero.lines().count(), whole.lines().count());
+        if pair[0] == a {
+            assert_eq!(whole, again, "the small pair prints the same every run");
+            assert_eq!(zero, whole);
+        }
+        for cut in [
+            compare_with(&pair, Some("60")),
+            compare_with(&[pair[0], pair[1], "--width", "60"], None),
+            compare_with(&[pair[0], pair[1], "--width", "60"], Some("200")),
+        ] {
+            for line in cut.lines() {
+                assert!(line.width() <= 60, "too wide ({}): {line}", line.width());
+            }
+            assert!(cut.lines().any(|l| l.ends_with('…')), "{cut}");
+            // Cut, not rewrapped: the same lines, each a prefix of the whole one (for the
+            // small pair, whose sketches are exact and so its scores the same every run).
+            assert_eq!(cut.lines().count(), whole.lines().count());
+            if pair[0] == a {
+                for (cut, whole) in cut.lines().zip(whole.lines()) {
+                    assert!(
+                        whole.starts_with(cut.trim_end_matches('…')),
+                        "{cut:?} / {whole:?}"
+                    );
+                }
+            }
+        }
+    }
+    // The skew table too.
+    let join = ["--join-on", "a_same"];
+    let whole = compare_with(&[&train, &serve, join[0], join[1]], None);
+    assert!(whole.contains("skew on id \"a_same\""), "{whole}");
+    let cut = compare_with(&[&train, &serve, join[0], join[1]], Some("50"));
+    assert!(cut.lines().all(|l| l.width() <= 50), "{cut}");
+    assert_eq!(cut.lines().count(), whole.lines().count());
 }
 
 /// Counts of one read in the singular: "1 row", "1 feature", "1 category … makes up".

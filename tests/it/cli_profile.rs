@@ -109,7 +109,7 @@ fn json_document_has_the_documented_shape_and_exact_figures() {
 
 #[test]
 fn table_fits_a_100_column_terminal() {
-    let out = driftd(&["profile", &sample()]);
+    let out = driftd(&["profile", &sample(), "--width", "100"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("dataset search_ranking_inputs (offline) · 1,000 rows · 6 features"));
@@ -120,6 +120,40 @@ fn table_fits_a_100_column_terminal() {
     for line in text.lines() {
         assert!(
             unicode_width::UnicodeWidthStr::width(line) <= 100,
+            "too wide: {line}"
+        );
+    }
+}
+
+#[test]
+fn columns_cut_the_profile_table_and_a_pipe_gets_it_whole() {
+    let run = |columns: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"));
+        cmd.args(["profile", &sample()]).env_remove("COLUMNS");
+        if let Some(columns) = columns {
+            cmd.env("COLUMNS", columns);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let whole = run(None);
+    assert!(
+        whole.contains(
+            "country     string   1,000     0%        10  US 34% · FR 12% · DE 12% · GB 10%\n"
+        ),
+        "{whole}"
+    );
+    let cut = run(Some("40"));
+    assert!(
+        cut.starts_with("dataset search_ranking_inputs (offline)…\n"),
+        "{cut}"
+    );
+    assert!(
+        cut.contains("\ncountry     string   1,000     0%      …\n"),
+        "{cut}"
+    );
+    for line in cut.lines() {
+        assert!(
+            unicode_width::UnicodeWidthStr::width(line) <= 40,
             "too wide: {line}"
         );
     }
