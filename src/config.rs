@@ -132,6 +132,42 @@ settings! {
         env "DRIFTD_ALLOW_UNAUTHENTICATED", read values::flag, show values::show_display,
         secret false,
         help "UNSAFE: serve beyond loopback with no token (default false)";
+    /// TLS: the certificate chain (PEM, leaf first) and its private key; reloaded on SIGHUP
+    /// and when either file changes.
+    tls_cert: Option<PathBuf> = None,
+        env "DRIFTD_TLS_CERT", read values::path, show values::show_path, secret false,
+        help "PEM certificate chain: serve HTTPS (reloaded on change and on SIGHUP)";
+    tls_key: Option<PathBuf> = None,
+        env "DRIFTD_TLS_KEY", read values::path, show values::show_path, secret false,
+        help "PEM private key of tls_cert";
+    /// Whether the probe listener (`metrics_listen`) serves TLS too when `tls_cert` is set.
+    metrics_tls: bool = true,
+        env "DRIFTD_METRICS_TLS", read values::flag, show values::show_display, secret false,
+        help "serve metrics_listen with TLS too when tls_cert is set (default true)";
+    /// Open connections on the API listener; more are accepted and closed at once, counted.
+    max_connections: usize = 1024,
+        env "DRIFTD_MAX_CONNECTIONS", read values::count, show values::show_display,
+        secret false,
+        help "open API connections; more are refused at once (default 1024, less if the open-file limit is lower)";
+    /// Time for a request's headers to arrive, from the connection's start or their first byte.
+    header_timeout: Duration = Duration::from_secs(10),
+        env "DRIFTD_HEADER_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "time for a request's headers (and a TLS handshake) to arrive (default 10s)";
+    /// How long a kept-alive connection may wait for its next request.
+    idle_timeout: Duration = Duration::from_secs(60),
+        env "DRIFTD_IDLE_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "a kept-alive connection with no request, or a response nobody reads, is closed after this (default 60s)";
+    /// A body must deliver `body_min_bytes` (or its end) in every `body_timeout`.
+    body_timeout: Duration = Duration::from_secs(10),
+        env "DRIFTD_BODY_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "a request body delivering less than body_min_bytes in this time gets 408 (default 10s)";
+    body_min_bytes: usize = 1024,
+        env "DRIFTD_BODY_MIN_BYTES", read values::count, show values::show_display,
+        secret false,
+        help "bytes a request body must deliver every body_timeout (default 1024)";
     database_url: Secret = Secret::new("sqlite://driftd.db"),
         env "DRIFTD_DATABASE_URL", read values::database_url, show values::show_secret,
         secret true,
@@ -489,6 +525,19 @@ fn cross_checks(config: &ServeConfig) -> Vec<ConfigError> {
                  DRIFTD_API_TOKEN (or auth.tokens in the config file), listen on 127.0.0.1, \
                  or set allow_unauthenticated: true (unsafe)",
                 config.listen
+            ),
+        });
+    }
+    if config.tls_cert.is_some() != config.tls_key.is_some() {
+        let (missing, given) = match config.tls_cert {
+            Some(_) => ("tls_key", "tls_cert"),
+            None => ("tls_cert", "tls_key"),
+        };
+        errors.push(ConfigError {
+            setting: missing.into(),
+            origin: "resolved configuration".into(),
+            message: format!(
+                "must be set with {given}: TLS needs both the certificate and its key"
             ),
         });
     }

@@ -1,6 +1,7 @@
 //! `driftd serve`: ingest over HTTP (`api`) into a bounded queue (`admission`), windows of
 //! profiles in a database (`aggregate`), offline runs stored and judged (`offline`, `runs`),
-//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`).
+//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`); the
+//! listeners, their connection caps, deadlines and TLS (`listen`).
 //!
 //! `run` takes its listener and its shutdown signal as arguments, so tests start and stop it.
 //! On shutdown: intake stops (in-flight requests finish), the queue drains, open windows are
@@ -11,6 +12,7 @@ pub mod aggregate;
 pub mod api;
 pub mod counters;
 pub mod evaluate;
+pub mod listen;
 pub mod metrics;
 pub mod offline;
 pub mod runs;
@@ -120,28 +122,18 @@ pub async fn run(
     };
     let tokens = state.tokens.len();
     info!(listen = %listener.local_addr()?, backend = ?store.backend(), tokens, "driftd serving");
-    let serving = stop.clone();
-    if let Some(probes) = probes {
+    if let Some(probes) = &probes {
         info!(listen = %probes.local_addr()?, "Serving /metrics, /healthz and /readyz");
-        let router = api::probe_router(state.clone());
-        let stopped = stop.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(probes, router)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                warn!(error = %e, "The probe listener failed");
-            }
-        });
     }
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = serving.cancelled() => {}
-            }
-            info!("Shutting down: intake stopped");
-        })
+    let serving = stop.clone();
+    let intake_stopped = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = serving.cancelled() => {}
+        }
+        info!("Shutting down: intake stopped");
+    };
+    listen::serve(listener, probes, state, intake_stopped, (&stop, &tasks))
         .await
         .context("server failed")?;
     // The router and its queue sender are gone: the aggregator drains, flushes and ends.

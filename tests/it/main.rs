@@ -9,6 +9,7 @@ mod cli_compare;
 mod cli_profile;
 mod cli_skew;
 mod config_file;
+mod connections;
 mod counters;
 mod dashboards;
 mod drift_statistics;
