@@ -25,4 +25,5 @@ mod report_page;
 mod rules;
 mod serve;
 mod skew_sampling;
+mod tls;
 mod tour;

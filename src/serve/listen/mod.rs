@@ -52,12 +52,18 @@ pub async fn serve(
     let config = state.config.clone();
     let metrics = state.metrics.clone();
     let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = Tls::load(cert, key).context("cannot load the TLS certificate")?;
-            info!(cert = %tls.cert_path().display(), "Serving HTTPS");
-            tasks.spawn(tls.clone().watch(stop.clone()));
-            Some(tls)
-        }
+        (Some(cert), Some(key)) => match Tls::load(cert, key) {
+            Ok(tls) => {
+                info!(cert = %tls.cert_path().display(), "Serving HTTPS");
+                tasks.spawn(tls.clone().watch(stop.clone()));
+                Some(tls)
+            }
+            Err(e) => {
+                // Nothing was served: the background tasks stop with the error.
+                stop.cancel();
+                return Err(e).context("cannot load the TLS certificate");
+            }
+        },
         _ => None,
     };
     let cap = limits::api_connection_cap(config.max_connections, probes.is_some());
