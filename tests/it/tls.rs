@@ -241,56 +241,64 @@ async fn https_serves_a_verified_certificate_and_reloads_it() {
     assert!(!logs.contains("PRIVATE KEY"), "{logs}");
 }
 
-/// `metrics_tls: false` leaves the probe listener in plain HTTP (for probes and scrapers that
-/// speak only that) while the API is HTTPS.
+/// `tls_listeners: api` leaves the probe listener plain HTTP (for scrapers that speak only
+/// that); `metrics` leaves the API plain (a sidecar's, on loopback) and serves the probes HTTPS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_probe_listener_can_stay_plain_http() {
-    let dir = TempDir::new().unwrap();
-    let db = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
-    let ca = TestCa::new("driftd test CA");
-    let (cert, key) = install(dir.path(), &ca.server());
-    let mut config = test_config(&db);
-    config.tls_cert = Some(cert);
-    config.tls_key = Some(key);
-    config.metrics_tls = false;
-    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let probes = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (api_port, probe_address) = (
-        api.local_addr().unwrap().port(),
-        probes.local_addr().unwrap(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(driftd::serve::run(
-        driftd::serve::Listeners {
-            api,
-            probes: Some(probes),
-        },
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let plain = reqwest::Client::new();
-    eventually("ready", 10, async || {
-        plain
-            .get(format!("http://{probe_address}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    let https = client(Some(&ca));
-    let url = format!("https://driftd.test:{api_port}/healthz");
-    assert!(served_certificate(&https, &url).await.is_ok());
-    assert!(
-        plain
-            .get(format!("http://127.0.0.1:{api_port}/healthz"))
-            .send()
-            .await
-            .is_err()
-    );
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+async fn tls_can_be_on_one_listener_only() {
+    use driftd::config::TlsListeners;
+    for which in [TlsListeners::Api, TlsListeners::Metrics] {
+        let dir = TempDir::new().unwrap();
+        let db = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+        let ca = TestCa::new("driftd test CA");
+        let (cert, key) = install(dir.path(), &ca.server());
+        let mut config = test_config(&db);
+        config.tls_cert = Some(cert);
+        config.tls_key = Some(key);
+        config.tls_listeners = which;
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let probes = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ports = (
+            api.local_addr().unwrap().port(),
+            probes.local_addr().unwrap().port(),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(driftd::serve::run(
+            driftd::serve::Listeners {
+                api,
+                probes: Some(probes),
+            },
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let (https_port, plain_port) = match which {
+            TlsListeners::Api => (ports.0, ports.1),
+            _ => (ports.1, ports.0),
+        };
+        let plain = reqwest::Client::new();
+        let plain_url = format!("http://127.0.0.1:{plain_port}/healthz");
+        eventually("ready", 10, async || {
+            plain
+                .get(&plain_url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        let https_url = format!("https://driftd.test:{https_port}/healthz");
+        let served = served_certificate(&client(Some(&ca)), &https_url).await;
+        assert!(served.is_ok(), "{which:?}: {served:?}");
+        let url = format!("http://127.0.0.1:{https_port}/healthz");
+        assert!(plain.get(&url).send().await.is_err(), "{which:?}");
+        let url = format!("https://driftd.test:{plain_port}/healthz");
+        assert!(
+            client(Some(&ca)).get(&url).send().await.is_err(),
+            "{which:?}"
+        );
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
 }
 
 /// Files that do not load stop `driftd serve` at startup, saying which and why, never quoting

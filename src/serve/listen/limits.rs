@@ -39,7 +39,10 @@ pub fn plan(configured: usize, probes: bool, soft: u64, hard: u64) -> Plan {
 }
 
 /// The soft and hard open-file limits, if the system tells.
-#[allow(clippy::unnecessary_cast, reason = "rlim_t is u64 on Linux, not everywhere")]
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "rlim_t is u64 on Linux, not everywhere"
+)]
 fn open_file_limit() -> Option<(u64, u64)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -50,7 +53,10 @@ fn open_file_limit() -> Option<(u64, u64)> {
     (read == 0).then_some((limit.rlim_cur as u64, limit.rlim_max as u64))
 }
 
-#[allow(clippy::unnecessary_cast, reason = "rlim_t is u64 on Linux, not everywhere")]
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "rlim_t is u64 on Linux, not everywhere"
+)]
 fn raise_open_file_limit(soft: u64, hard: u64) -> bool {
     let limit = libc::rlimit {
         rlim_cur: soft as libc::rlim_t,

@@ -33,6 +33,7 @@ use self::tls::Tls;
 use self::watch::{Activity, Expired, MinRate, Served, Timeouts, Tracked};
 use super::api::{self, AppState};
 use super::metrics::{DropReason, ListenerLabel, Metrics};
+use crate::config::TlsListeners;
 
 pub use self::watch::BodyTooSlow;
 
@@ -54,7 +55,8 @@ pub async fn serve(
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => match Tls::load(cert, key) {
             Ok(tls) => {
-                info!(cert = %tls.cert_path().display(), "Serving HTTPS");
+                let (cert, listeners) = (tls.cert_path().display(), config.tls_listeners);
+                info!(%cert, %listeners, "Serving HTTPS");
                 tasks.spawn(tls.clone().watch(stop.clone()));
                 Some(tls)
             }
@@ -79,7 +81,9 @@ pub async fn serve(
         })
     };
     if let Some(probes) = probes {
-        let tls = tls.clone().filter(|_| config.metrics_tls);
+        let tls = tls
+            .clone()
+            .filter(|_| config.tls_listeners != TlsListeners::Api);
         let router = api::probe_router(state.clone());
         let served = listener(
             ListenerLabel::probes,
@@ -90,6 +94,7 @@ pub async fn serve(
         tasks.spawn(served.run(probes, stop.clone().cancelled_owned()));
     }
     let router = api::router(state);
+    let tls = tls.filter(|_| config.tls_listeners != TlsListeners::Metrics);
     listener(ListenerLabel::api, router, cap, tls)
         .run(api, shutdown)
         .await;
