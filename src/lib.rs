@@ -27,7 +27,7 @@
 //!   offline runs stored and judged (`serve::offline`), counters, continuous evaluation, and
 //!   each subsystem's Prometheus metrics under one registry (`serve::metrics`); every route
 //!   behind the token gate (`serve::api::auth`), probes and metrics also on their own
-//!   listener.
+//!   listener; the listeners' connection caps, deadlines and TLS (`serve::listen`).
 //! - [`push`] uploads a pipeline step's profile and counters to a server (`driftd push`).
 //! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables);
 //!   [`pictures`] draws a comparison as one self-contained HTML page (`driftd report`).
