@@ -1,12 +1,13 @@
 //! `GET /v1/datasets/{dataset}/drift`: the latest stored verdict, as `compare --json` shapes it.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::{ApiError, AppState, dataset_name};
+use super::{ApiError, AppState, Path};
+use crate::names::DatasetName;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/v1/datasets/{dataset}/drift", get(get_drift))
@@ -14,9 +15,8 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn get_drift(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
 ) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
     match state.store.verdict(&dataset).await? {
         Some((report, _)) => {
             Ok(([(header::CONTENT_TYPE, "application/json")], report).into_response())
