@@ -24,4 +24,5 @@ mod report_page;
 mod rules;
 mod serve;
 mod skew_sampling;
+mod staleness;
 mod tour;
