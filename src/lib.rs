@@ -34,7 +34,8 @@
 //! - Leaves every stage may use: [`alert_model`], the words the store keeps and alerting acts
 //!   on (severity, alert state, notifier, event); [`clock`], the wall clock; [`names`],
 //!   names checked once where they enter; [`format`], printing helpers; [`auth`], API
-//!   tokens and their scopes (kept as digests, compared in constant time).
+//!   tokens and their scopes (kept as digests, compared in constant time); [`secret`], values
+//!   that never reach logs or `Debug` output.
 //! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs
 //!   and OpenTelemetry spans (OTLP export, what each span carries);
 //!   [`cli`] is the `driftd` command line.
@@ -56,6 +57,7 @@ pub mod profile;
 pub mod push;
 pub mod report;
 pub mod rules;
+pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

@@ -11,10 +11,10 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::alert_model::{AlertSeverity, AlertState, Notifier, Status};
-use crate::config::Secret;
 use crate::profile::{DatasetProfile, Stage, file};
+use crate::secret::Secret;
 
-pub use counters::{CounterName, Run, RunAnomaly, Source};
+pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");

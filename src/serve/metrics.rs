@@ -390,6 +390,7 @@ pub struct EvaluationMetrics {
     feature_drifted: Family<DatasetFeature, Gauge>,
     dataset_drifted_features: Family<DatasetLabel, Gauge>,
     last_evaluation: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
+    stale: Family<DatasetLabel, Gauge>,
     alerts: Family<AlertStateLabels, Gauge>,
 }
 
@@ -403,6 +404,7 @@ impl EvaluationMetrics {
             feature_drifted: Family::default(),
             dataset_drifted_features: Family::default(),
             last_evaluation: Family::default(),
+            stale: Family::default(),
             alerts: Family::default(),
         };
         registry.register(
@@ -435,6 +437,11 @@ impl EvaluationMetrics {
             "last_evaluation_timestamp_seconds",
             "When a dataset was last evaluated",
             m.last_evaluation.clone(),
+        );
+        registry.register(
+            "dataset_stale",
+            "1 while a dataset's verdict is stale: no online data in the last two windows",
+            m.stale.clone(),
         );
         registry.register("alerts", "Alerts by state", m.alerts.clone());
         m
@@ -506,6 +513,13 @@ impl EvaluationMetrics {
         self.dataset_drifted_features
             .get_or_create(&dataset_label(dataset))
             .set(n as i64);
+    }
+
+    /// Whether `dataset`'s verdict is stale (no online data in the last two windows).
+    pub fn stale(&self, dataset: &str, stale: bool) {
+        self.stale
+            .get_or_create(&dataset_label(dataset))
+            .set(i64::from(stale));
     }
 
     pub fn last_evaluation(&self, dataset: &str, at_ms: i64) {

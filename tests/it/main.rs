@@ -25,5 +25,6 @@ mod report_page;
 mod rules;
 mod serve;
 mod skew_sampling;
+mod staleness;
 mod tls;
 mod tour;

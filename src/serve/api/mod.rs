@@ -17,8 +17,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::DefaultBodyLimit;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
 use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
 use tokio::sync::OwnedSemaphorePermit;
 
 pub use error::ApiError;
@@ -70,11 +74,27 @@ pub fn probe_router(state: AppState) -> Router {
     health::router().with_state(state)
 }
 
-/// A dataset name from the path, checked.
-fn dataset_name(name: &str) -> Result<(), ApiError> {
-    name.parse::<crate::names::DatasetName>()
-        .map(drop)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
+/// `axum::extract::Path` whose refusal is an [`ApiError`]: `Path<DatasetName>` refuses a bad
+/// name with the 400 and the wording of `DatasetName` itself, in the API's JSON error body.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => match e.into_kind() {
+                ErrorKind::Message(message) => Err(ApiError::BadRequest(message)),
+                kind => Err(ApiError::BadRequest(kind.to_string())),
+            },
+            Err(other) => Err(ApiError::Internal(other.body_text())),
+        }
+    }
 }
 
 fn stage_of(stage: Option<&str>, default: Stage) -> Result<Stage, ApiError> {

@@ -2,7 +2,7 @@
 //! task and queued (bounded) for their window or run; `202` with accepted and rejected counts.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn;
 use axum::routing::post;
@@ -10,8 +10,9 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Access;
-use super::{ApiError, AppState, dataset_name, identifier, read_body_holding, stage_of};
+use super::{ApiError, AppState, Path, identifier, read_body_holding, stage_of};
 use crate::ingest::records::{self, BodyFormat, RecordError};
+use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, Value};
 use crate::serve::aggregate::Batch;
 use crate::serve::metrics::DropReason;
@@ -63,7 +64,7 @@ fn checked_query(query: RecordsQuery) -> Result<(Stage, Option<String>), ApiErro
 
 async fn post_records(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    path: Result<Path<DatasetName>, ApiError>,
     Query(query): Query<RecordsQuery>,
     Extension(access): Extension<Access>,
     headers: HeaderMap,
@@ -76,7 +77,7 @@ async fn post_records(
             e
         }
     };
-    dataset_name(&dataset).map_err(fail(DropReason::invalid_request))?;
+    let Path(dataset) = path.map_err(fail(DropReason::invalid_request))?;
     let (stage, run_id) = checked_query(query).map_err(fail(DropReason::invalid_request))?;
     access.require_stage(stage)?;
     let format = body_format(&headers).map_err(fail(DropReason::unsupported_media_type))?;
