@@ -8,6 +8,7 @@ mod bounds;
 mod cli_compare;
 mod cli_profile;
 mod cli_skew;
+mod compressed;
 mod config_file;
 mod connections;
 mod counters;

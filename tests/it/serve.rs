@@ -139,7 +139,7 @@ async fn bad_input_is_refused_precisely_and_counted() {
                 .client
                 .post(app.url(records))
                 .header("content-type", "application/json")
-                .header("content-encoding", "gzip")
+                .header("content-encoding", "br")
                 .body("x")
                 .send()
                 .await

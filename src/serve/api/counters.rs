@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,10 +38,11 @@ async fn post_counters(
     State(state): State<AppState>,
     Path(dataset): Path<DatasetName>,
     Extension(access): Extension<Access>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let metrics = &state.metrics.counters;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
+    let bytes = read_body(&headers, body, state.config.max_body_bytes).await?;
     let report = parse_report(&bytes, state.config.max_counters).map_err(|(reason, message)| {
         metrics.counter_rejected(reason);
         ApiError::BadRequest(message)

@@ -9,6 +9,7 @@ use serde_json::json;
 use tracing::error;
 
 use crate::serve::admission::Refusal;
+use crate::serve::metrics::DropReason;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,17 @@ impl ApiError {
             ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The reason an ingest request refused with this error is counted under; `None` for
+    /// refusals counted where they happen (a full queue, a body too slow) or not ingest's.
+    pub fn drop_reason(&self) -> Option<DropReason> {
+        match self {
+            ApiError::TooLarge(_) => Some(DropReason::too_large),
+            ApiError::UnsupportedMediaType(_) => Some(DropReason::unsupported_media_type),
+            ApiError::BadRequest(_) => Some(DropReason::invalid_request),
+            _ => None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod alerts;
 pub mod auth;
+mod body;
 mod counters;
 mod drift;
 pub mod error;
@@ -20,6 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
@@ -109,34 +111,30 @@ fn identifier(what: &str, value: &str) -> Result<(), ApiError> {
     super::offline::check_identifier(what, value).map_err(ApiError::BadRequest)
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|e| body_error(&e, limit))
+/// An upload's body, decoded (`Content-Encoding: gzip` or `zstd`, else as sent), to at most
+/// `limit` bytes: every upload route reads its body here or in [`read_body_holding`], so every
+/// one takes compressed bodies and bounds what they decode to. `415` for another coding, `413`
+/// past the limit (decoded or on the wire), `400` for a corrupt or truncated compressed body.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    body::read(body, body::Encoding::of(headers)?, limit, |_| Ok(())).await
 }
 
-/// Reads a body of at most `limit` bytes, holding the queue's byte budget for each part as it
-/// arrives ([`Admission::hold_bytes`]); returns the body and what it holds.
+/// Reads a body as [`read_body`] does, holding the queue's byte budget for what it holds as it
+/// arrives ([`Admission::hold_bytes`]): the decoded bytes of a compressed body; returns the
+/// body and what it holds.
 async fn read_body_holding(
-    mut body: Body,
+    headers: &HeaderMap,
+    body: Body,
     limit: usize,
     admission: &Admission,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
-    use http_body_util::BodyExt;
+    let encoding = body::Encoding::of(headers)?;
     let mut held = None;
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| body_error(&e, limit))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if bytes.len() + data.len() > limit {
-            return Err(ApiError::TooLarge(limit));
-        }
-        admission.hold_bytes(&mut held, data.len())?;
-        bytes.extend_from_slice(&data);
-    }
-    Ok((Bytes::from(bytes), held))
+    let bytes = body::read(body, encoding, limit, |n| {
+        admission.hold_bytes(&mut held, n).map_err(ApiError::from)
+    })
+    .await?;
+    Ok((bytes, held))
 }
 
 /// Why a body could not be read: over the limit (413), slower than the minimum rate (408), or

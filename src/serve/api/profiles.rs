@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -42,11 +42,12 @@ async fn post_profile(
     Path(dataset): Path<DatasetName>,
     Query(query): Query<ProfileQuery>,
     Extension(access): Extension<Access>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let stage = stage_of(query.stage.as_deref(), Stage::Offline)?;
     access.require_stage(stage)?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
+    let bytes = read_body(&headers, body, state.config.max_body_bytes).await?;
     let mut profile = file::decode(bytes.as_ref())
         .map_err(|e| ApiError::BadRequest(format!("not a readable profile file: {e}")))?;
     // The URL names the dataset and the query the stage, whatever the file says.
