@@ -6,6 +6,7 @@
 //! reading fails as a whole only when the file cannot be opened or nothing in it is readable.
 
 mod csv;
+pub mod inference;
 mod jsonl;
 mod parquet;
 pub mod records;
