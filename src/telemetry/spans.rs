@@ -1,6 +1,7 @@
 //! What driftd's spans carry, for tools like Honeycomb that slice by any attribute. Spans:
 //!
-//! - `ingest`, one per `POST …/records` or `…/profiles` request: `dataset`, `stage`,
+//! - `ingest`, one per `POST …/records`, `…/profiles`, `…/counters` or `/v1/inference-logs`
+//!   request: `dataset`, `stage`,
 //!   `run_id`, `ingest.kind`, one `label.<key>` per label the caller sent, `records.accepted`,
 //!   `records.rejected`, `http.response.status_code`. A W3C `traceparent` header makes it a
 //!   child of the caller's span. With `trace_record_sample_rate`, sampled records become
@@ -78,6 +79,27 @@ pub async fn ingest_profile(
 ) -> Response {
     let query = query.map(|q| q.0).unwrap_or_default();
     ingest("profile", "offline", &dataset, &query, request, next).await
+}
+
+/// Wraps a `POST /v1/inference-logs` event in its `ingest` span: the dataset is `?dataset=` or
+/// the event's inference service (binary mode; a structured event's is in its body).
+pub async fn ingest_inference_log(
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let query = query.map(|q| q.0).unwrap_or_default();
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let dataset = query
+        .get("dataset")
+        .map(String::as_str)
+        .or_else(|| header("ce-inferenceservicename"))
+        .or_else(|| header("ce-x-inferenceservicename"))
+        .or_else(|| header("ce-modelid"))
+        .unwrap_or_default()
+        .to_owned();
+    ingest("inference-log", "online", &dataset, &query, request, next).await
 }
 
 /// Wraps a `POST …/counters` request in its `ingest` span (the stage and run id come from the

@@ -173,7 +173,7 @@ async fn a_decompression_bomb_is_refused_while_it_streams() {
         .build()
         .unwrap();
     for (encoding, bomb) in [("gzip", &gzip_bomb), ("zstd", &zstd_bomb)] {
-        for path in ["/v1/datasets/b/records"] {
+        for path in ["/v1/datasets/b/records", "/v1/inference-logs"] {
             let started = Instant::now();
             let r = client
                 .post(format!("{base}{path}"))
@@ -221,7 +221,7 @@ async fn a_decompression_bomb_is_refused_while_it_streams() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("driftd_ingest_dropped_total{reason=\"too_large\"} 2"),
+        metrics.contains("driftd_ingest_dropped_total{reason=\"too_large\"} 4"),
         "{metrics}"
     );
     drop(child);

@@ -16,6 +16,7 @@ mod dashboards;
 mod drift_statistics;
 mod drift_verdicts;
 mod helpers;
+mod inference_logs;
 mod merge_laws;
 mod otlp;
 mod profile_file;

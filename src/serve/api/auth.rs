@@ -30,6 +30,7 @@ pub fn needs(method: &Method, route: &str) -> Needs {
     match route {
         "/healthz" | "/readyz" => Needs::Nothing,
         _ if method == Method::GET || method == Method::HEAD => Needs::Scope(Scope::Read),
+        "/v1/inference-logs" => Needs::Scope(Scope::Online),
         "/v1/datasets/{dataset}/records"
         | "/v1/datasets/{dataset}/profiles"
         | "/v1/datasets/{dataset}/counters" => Needs::Stage,

@@ -9,6 +9,7 @@ mod counters;
 mod drift;
 pub mod error;
 mod health;
+mod inference_logs;
 mod profiles;
 mod records;
 mod reference;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(records::router())
+        .merge(inference_logs::router())
         .merge(profiles::router())
         .merge(reference::router())
         .merge(drift::router())

@@ -1,0 +1,203 @@
+//! `POST /v1/inference-logs`: KServe's and Seldon's payload loggers, pointed at driftd. Each
+//! CloudEvent (a request or a response) becomes records of its inference service's dataset
+//! (`?dataset=` overrides), profiled and queued like `POST …/records`, and `202` at once: the
+//! logger's queue never waits on driftd.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::from_fn;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, read_body_holding};
+use crate::ingest::inference::{self, Envelope, EventError, Options};
+use crate::ingest::records::RecordError;
+use crate::names::DatasetName;
+use crate::profile::{Limits, Profiler, Stage, Value};
+use crate::serve::aggregate::Batch;
+use crate::serve::metrics::DropReason;
+use crate::telemetry::spans::{self, RecordSampler};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/inference-logs",
+        post(post_inference_log).layer(from_fn(spans::ingest_inference_log)),
+    )
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    dataset: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    dataset: DatasetName,
+    event: &'static str,
+    accepted: usize,
+    rejected: usize,
+    /// The first refused rows (at most 100), each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<RecordError>,
+    #[serde(skip_serializing_if = "is_zero")]
+    ignored_values: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignored_features: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Structured mode carries the event in the body; binary mode in `ce-*` headers, which are
+/// checked before the body is read.
+fn structured(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/cloudevents+json" => Ok(true),
+        "application/cloudevents-batch+json" => Err(ApiError::UnsupportedMediaType(
+            "CloudEvents batch mode is not supported; send one event per request, in binary \
+             mode (ce-* headers) or as application/cloudevents+json"
+                .into(),
+        )),
+        _ => Ok(false),
+    }
+}
+
+fn event_error(e: EventError) -> ApiError {
+    ApiError::BadRequest(e.to_string())
+}
+
+async fn post_inference_log(
+    State(state): State<AppState>,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let metrics = &state.metrics.ingest;
+    // Refusals of a full queue or a slow body are counted where they happen.
+    let fail = |e: ApiError| {
+        if let Some(reason) = e.drop_reason() {
+            metrics.dropped(reason, 1);
+        }
+        e
+    };
+    let Query(query) = query.map_err(|e| fail(ApiError::BadRequest(e.body_text())))?;
+    let structured = structured(&headers).map_err(fail)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let binary = if structured {
+        None
+    } else {
+        Some(inference::binary(header).map_err(|e| fail(event_error(e)))?)
+    };
+    let limit = state.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(fail(ApiError::TooLarge(limit)));
+    }
+    if let Some(declared) = declared {
+        state.admission.check_room(declared)?;
+    }
+    let (bytes, budget) = read_body_holding(&headers, body, limit, &state.admission)
+        .await
+        .map_err(fail)?;
+    let (envelope, data) = match binary {
+        Some(envelope) => (envelope, std::borrow::Cow::Borrowed(bytes.as_ref())),
+        None => inference::structured(&bytes).map_err(|e| fail(event_error(e)))?,
+    };
+    let dataset = dataset_of(query.dataset, &envelope).map_err(fail)?;
+    let mut sampled = RecordSampler::new(
+        state.config.trace_record_sample_rate,
+        state.config.trace_record_max_attributes,
+    );
+    let limits = Limits {
+        max_features: state.config.max_features,
+        ..Limits::default()
+    };
+    let mut profiler = Profiler::new(dataset.as_str(), Stage::Online, limits);
+    let options = Options {
+        direction: envelope.direction,
+        id: envelope.id.clone(),
+        max_columns: state.config.max_features,
+    };
+    let rows = inference::for_each_row(&data, &options, |record| {
+        sampled.observe(&record);
+        profiler.observe_record(
+            String::new,
+            record
+                .iter()
+                .map(|(k, v)| (k.as_str(), Value::from_json(v))),
+        );
+    })
+    .map_err(|e| fail(ApiError::BadRequest(e.to_string())))?;
+    let (mut profile, problems) = profiler.finish();
+    profile.labels = envelope.labels.clone();
+    let dropped = state.admission.admit(&dataset, &mut profile)?;
+    let ignored_values = rows.ignored_values + problems.ignored_values + dropped.values;
+    let mut ignored_features = rows.ignored_features;
+    ignored_features.extend(problems.ignored_features);
+    ignored_features.extend(dropped.names);
+    ignored_features.truncate(10);
+    let (accepted, rejected) = (profile.rows as usize, rows.rejected_count);
+    spans::record_ingest(
+        &profile.labels,
+        accepted,
+        rejected,
+        ignored_values,
+        &sampled,
+    );
+    if accepted > 0 {
+        state.admission.enqueue(Batch::Records {
+            dataset: dataset.as_str().into(),
+            stage: Stage::Online,
+            run_id: None,
+            profile: Box::new(profile),
+            budget,
+        })?;
+        state.admission.count_depth();
+    }
+    metrics.records_accepted(&dataset, Stage::Online, accepted as u64);
+    if rejected > 0 {
+        metrics.records_rejected(&dataset, Stage::Online, rejected as u64);
+    }
+    if ignored_values > 0 {
+        metrics.dropped(DropReason::feature_limit, ignored_values);
+    }
+    let answer = Accepted {
+        dataset,
+        event: envelope.direction.as_str(),
+        accepted,
+        rejected,
+        errors: rows.rejected,
+        ignored_values,
+        ignored_features,
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// `?dataset=`, else the event's inference service.
+fn dataset_of(query: Option<String>, envelope: &Envelope) -> Result<DatasetName, ApiError> {
+    let name = query.or_else(|| envelope.dataset.clone()).ok_or_else(|| {
+        ApiError::BadRequest(
+            "no dataset: the event has no ce-inferenceservicename (nor ce-modelid for Seldon); \
+             add ?dataset=NAME to the logger's URL"
+                .into(),
+        )
+    })?;
+    name.parse::<DatasetName>()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
