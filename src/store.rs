@@ -3,6 +3,7 @@
 //! are embedded and applied at start.
 
 mod counters;
+mod datasets;
 
 use std::str::FromStr;
 
@@ -15,6 +16,7 @@ use crate::profile::{DatasetProfile, Stage, file};
 use crate::secret::Secret;
 
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
+pub use datasets::DatasetSummary;
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");

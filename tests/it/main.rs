@@ -13,6 +13,7 @@ mod config_file;
 mod connections;
 mod counters;
 mod dashboards;
+mod datasets;
 mod drift_statistics;
 mod drift_verdicts;
 mod helpers;

@@ -6,9 +6,11 @@ mod alerts;
 pub mod auth;
 mod body;
 mod counters;
+mod datasets;
 mod drift;
 pub mod error;
 mod health;
+mod index;
 mod inference_logs;
 mod profiles;
 mod records;
@@ -61,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .merge(profiles::router())
         .merge(reference::router())
         .merge(drift::router())
+        .merge(datasets::router())
+        .merge(index::router())
         .merge(counters::router())
         .merge(runs::router())
         .merge(alerts::router())
