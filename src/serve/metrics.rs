@@ -48,7 +48,7 @@ pub enum DropReason {
     shutting_down,
     /// Body over the limit: 413.
     too_large,
-    /// Not JSON / NDJSON, or compressed: 415.
+    /// Not JSON / NDJSON, or a coding other than gzip and zstd: 415.
     unsupported_media_type,
     /// Unparseable body or bad parameters: 400.
     invalid_request,

@@ -195,9 +195,35 @@ async fn kserve_and_seldon_events_become_records_of_their_service() {
         let iris_v2 = stored(&url, "iris-v2", 2).await;
         assert_eq!(feature_count(&iris_v2, "Sepal width"), 2, "{db:?}");
 
+        // A full KServe logger queue (100 events) delivered back to back: each answered at once.
+        let mut took = Vec::new();
+        for _ in 0..100 {
+            let started = std::time::Instant::now();
+            let (status, _) = event(
+                &app,
+                path,
+                &kserve("org.kubeflow.serving.inference.request"),
+                IRIS_REQUEST,
+            )
+            .await;
+            took.push(started.elapsed());
+            assert_eq!(status, 202);
+        }
+        took.sort();
+        eprintln!(
+            "{db:?}: 100 events, median {:?}, slowest {:?}",
+            took[50], took[99]
+        );
+        assert!(
+            took[99] < Duration::from_secs(2),
+            "{db:?}: slowest {:?}",
+            took[99]
+        );
+        stored(&url, "sklearn-iris", 204).await;
+
         let text = app.metrics().await;
         for line in [
-            "driftd_records_total{dataset=\"sklearn-iris\",stage=\"online\"} 4",
+            "driftd_records_total{dataset=\"sklearn-iris\",stage=\"online\"} 204",
             "driftd_records_total{dataset=\"income\",stage=\"online\"} 1",
             "driftd_records_total{dataset=\"iris-v2\",stage=\"online\"} 2",
         ] {

@@ -424,13 +424,13 @@ impl<'a> Tensor<'a> {
     /// Whether a value fits the tensor's datatype; the reason when not.
     fn check(&self, leaf: &RawValue) -> Result<(), String> {
         let value = raw::scalar(leaf);
-        let fits = match (&value, self.datatype) {
+        let fits = matches!(
+            (&value, self.datatype),
             (Some(Value::Null), _)
-            | (Some(Value::Bool(_)), Datatype::Bool)
-            | (Some(Value::Number(_)), Datatype::Number)
-            | (Some(Value::String(_)), Datatype::Bytes) => true,
-            _ => false,
-        };
+                | (Some(Value::Bool(_)), Datatype::Bool)
+                | (Some(Value::Number(_)), Datatype::Number)
+                | (Some(Value::String(_)), Datatype::Bytes)
+        );
         if fits {
             return Ok(());
         }

@@ -114,7 +114,7 @@ impl Write for Capped {
 enum Decoder {
     Identity(Capped),
     // Multi-member: concatenated gzip members are one valid body (RFC 1952).
-    Gzip(flate2::write::MultiGzDecoder<Capped>),
+    Gzip(Box<flate2::write::MultiGzDecoder<Capped>>),
     Zstd(zstd::stream::write::Decoder<'static, Capped>),
 }
 
@@ -126,7 +126,9 @@ impl Decoder {
             over: false,
         };
         match encoding {
-            Encoding::Gzip => Ok(Decoder::Gzip(flate2::write::MultiGzDecoder::new(sink))),
+            Encoding::Gzip => Ok(Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(
+                sink,
+            )))),
             Encoding::Zstd => {
                 let mut decoder = zstd::stream::write::Decoder::new(sink)
                     .map_err(|e| ApiError::Internal(format!("zstd decoder: {e}")))?;
