@@ -60,7 +60,7 @@ async fn post_profile(
     }
     match stage {
         Stage::Offline => post_run_part(&state, dataset, query, profile).await,
-        Stage::Online => post_online(&state, dataset, profile),
+        Stage::Online => post_online(&state, dataset, profile, bytes.len()),
     }
 }
 
@@ -110,11 +110,14 @@ fn post_online(
     state: &AppState,
     dataset: String,
     profile: DatasetProfile,
+    body_bytes: usize,
 ) -> Result<Response, ApiError> {
     let (rows, features) = (profile.rows, profile.features.len());
+    let budget = state.admission.reserve_bytes(body_bytes)?;
     state.admission.enqueue(Batch::Profile {
         dataset: dataset.as_str().into(),
         profile: Box::new(profile),
+        budget: Some(budget),
     })?;
     state
         .metrics

@@ -1,0 +1,137 @@
+//! SIGTERM during a database outage: the real `driftd serve` binary ends within
+//! `shutdown_grace`, says in one log line what it could not write, and exits non-zero — for a
+//! PostgreSQL that refuses (stopped), one that hangs (SIGSTOP), and SQLite on a full disk.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::full_disk::TinyDisk;
+use crate::pg_cluster::ThrowawayPg;
+use crate::serve::{drifted_records, spawn_binary};
+
+const GRACE: Duration = Duration::from_secs(5);
+/// Process start-up and teardown on a busy machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// Starts the binary on `url` (nothing flushed before shutdown), posts 250 records, breaks the
+/// database, sends SIGTERM and checks the exit: in time, non-zero, the loss named.
+async fn sigterm_in_an_outage(name: &str, url: &str, break_it: impl FnOnce()) {
+    let (mut child, base) = spawn_binary(
+        url,
+        &[
+            ("DRIFTD_SHUTDOWN_GRACE", "5s"),
+            ("DRIFTD_WINDOW", "1h"),
+            ("DRIFTD_ROLLUP", "2h"),
+            ("DRIFTD_FLUSH_INTERVAL", "1h"),
+            ("DRIFTD_DATABASE_CONNECT_TIMEOUT", "1s"),
+            ("DRIFTD_DATABASE_RETRY_MAX", "1s"),
+        ],
+        std::process::Stdio::piped(),
+    )
+    .await;
+    let stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let mut stderr = stderr;
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
+            .await
+            .unwrap();
+        text
+    });
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/v1/datasets/t/records"))
+        .json(&json!({"records": drifted_records(250)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{name}");
+    // Folded into the open window before the database goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    break_it();
+
+    let pid = child.id().unwrap().to_string();
+    let signalled = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(GRACE + Duration::from_secs(10), child.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{name}: still running {:?} after SIGTERM",
+                GRACE + Duration::from_secs(10)
+            )
+        })
+        .unwrap();
+    let took = signalled.elapsed();
+    let logs = logs.await.unwrap();
+    eprintln!("{name}: exited {:?} {took:?} after SIGTERM", status.code());
+    assert!(took <= GRACE + SLACK, "{name}: {took:?}\n{logs}");
+    assert_eq!(status.code(), Some(2), "{name}: {logs}");
+
+    let lines: Vec<Json> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &Json| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Shutdown could not write to the database"))
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{name}: one line says what was lost:\n{logs}"
+    );
+    let lost = &lines[0];
+    eprintln!("{name}: {lost}");
+    assert_eq!(lost["level"], "ERROR");
+    assert_eq!(lost["datasets"], "t", "{lost}");
+    assert_eq!(lost["windows"], 1, "{lost}");
+    assert_eq!(lost["runs"], 0, "{lost}");
+    assert_eq!(lost["records"], 250, "{lost}");
+    assert!(
+        lost["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("lost 250 records in 1 window and 0 runs of dataset t"),
+        "{lost}"
+    );
+    assert!(!lost["reason"].as_str().unwrap().is_empty(), "{lost}");
+    assert!(
+        logs.contains("driftd: error: shutdown could not write to the database"),
+        "{name}: {logs}"
+    );
+    assert!(!logs.contains("hunter2secret"), "{name}: {logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_postgres_refuses_ends_in_time_and_names_the_loss() {
+    let Some(pg) = ThrowawayPg::start() else {
+        return;
+    };
+    let url = pg.url("driftd:hunter2secret");
+    sigterm_in_an_outage("postgres stopped", &url, || pg.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_postgres_hangs_ends_in_time_and_names_the_loss() {
+    let Some(pg) = ThrowawayPg::start() else {
+        return;
+    };
+    let url = pg.url("driftd:hunter2secret");
+    sigterm_in_an_outage("postgres paused", &url, || pg.pause()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_a_full_sqlite_disk_ends_in_time_and_names_the_loss() {
+    let Some(disk) = TinyDisk::mount(1024) else {
+        return;
+    };
+    let url = format!("sqlite://{}", disk.path().join("driftd.db").display());
+    sigterm_in_an_outage("sqlite disk full", &url, || disk.fill()).await;
+}
