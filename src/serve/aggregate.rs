@@ -361,6 +361,11 @@ impl Aggregator {
 
     /// Tells the health state, the metrics and the log what waits in memory.
     fn account(&mut self, failed: Option<Outage>, now: i64) {
+        // A write cut short by the shutdown deadline keeps the outage that held it up.
+        let failed = match (failed, &self.outage) {
+            (Some(Outage::Deadline), Some(before)) => Some(before.clone()),
+            (failed, _) => failed,
+        };
         let unwritten = self.unwritten();
         let windows = unwritten.windows + unwritten.runs + unwritten.rollups;
         self.database.unwritten(windows, unwritten.records);

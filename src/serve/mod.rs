@@ -73,14 +73,18 @@ pub async fn run(
     let metrics = metrics::Metrics::register(&mut registry);
 
     let (queue, receiver) = mpsc::channel(config.queue_capacity);
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
+    let background = shutdown::Tasks {
+        tracker: TaskTracker::new(),
+        stop: CancellationToken::new(),
+        checks: CancellationToken::new(),
+    };
+    let (tasks, stop) = (&background.tracker, &background.stop);
     let (health, database) = (store.health().clone(), metrics.database.clone());
     tasks.spawn(database::watch(
         store.clone(),
         config.clone(),
         database.clone(),
-        stop.clone(),
+        background.checks.clone(),
     ));
     let aggregator = tasks.spawn(
         aggregate::Aggregator::new(
@@ -162,7 +166,7 @@ pub async fn run(
         .await
         .context("server failed")?;
     // The router and its queue sender are gone: the aggregator drains, flushes and ends.
-    shutdown::finish(&ending, &stop, &tasks, aggregator, &store).await
+    shutdown::finish(&ending, &background, aggregator, &store).await
 }
 
 fn load_rules(config: &ServeConfig) -> anyhow::Result<RuleSet> {

@@ -1,7 +1,8 @@
 //! Shutdown, one way, under one deadline: `shutdown_grace` after SIGTERM or SIGINT, whatever
 //! the database does. Requests in flight may finish during the first three quarters of it;
 //! the aggregator then drains the queue and writes the open windows, retrying failed writes
-//! until nine tenths; the last tenth is for closing the database and reporting. When windows
+//! until nine tenths; the last tenth is for the other tasks, closing the database, reporting
+//! and exiting (span export gets what is left). When windows
 //! could not be written, one log line says what was lost (datasets, windows, runs, records)
 //! and `driftd serve` exits non-zero.
 
@@ -87,6 +88,12 @@ impl Shutdown {
     pub async fn writes_over(&self) {
         self.until(9, 10).await;
     }
+
+    /// The tasks still running and the database connections are given up: what is left is
+    /// for reporting and exiting.
+    fn closing_over(&self) -> Option<Instant> {
+        self.at(19, 20)
+    }
 }
 
 /// Serves until `serving` ends, or until the requests in flight have had their share of the
@@ -150,25 +157,36 @@ impl Unwritten {
     }
 }
 
+/// The background tasks as `finish` ends them: `stop` ends evaluation, delivery and the probe
+/// listener at once; `checks` ends the database health check once the aggregator is done, so
+/// that its last writes still learn when the database goes or comes back.
+pub struct Tasks {
+    pub tracker: TaskTracker,
+    pub stop: CancellationToken,
+    pub checks: CancellationToken,
+}
+
 /// After serving: waits for the aggregator's last writes and the other tasks, closes the
 /// database, all by the deadline, and reports what could not be written (an error then).
 pub async fn finish(
     shutdown: &Shutdown,
-    stop: &CancellationToken,
-    tasks: &TaskTracker,
+    tasks: &Tasks,
     aggregator: JoinHandle<Unwritten>,
     store: &Store,
 ) -> anyhow::Result<()> {
     shutdown.begin();
-    stop.cancel();
-    tasks.close();
+    tasks.stop.cancel();
+    tasks.tracker.close();
     let deadline = shutdown.deadline().expect("shutdown began");
     let unwritten = match tokio::time::timeout_at(deadline, aggregator).await {
         Ok(Ok(unwritten)) => Ok(unwritten),
         Ok(Err(e)) => Err(format!("the aggregator failed: {e}")),
         Err(_) => Err("the aggregator did not finish within shutdown_grace".to_owned()),
     };
-    if tokio::time::timeout_at(deadline, tasks.wait())
+    tasks.checks.cancel();
+    let closing_over = shutdown.closing_over().expect("shutdown began");
+    let tasks = &tasks.tracker;
+    if tokio::time::timeout_at(closing_over, tasks.wait())
         .await
         .is_err()
     {
@@ -178,7 +196,7 @@ pub async fn finish(
              sent is sent again after a restart)"
         );
     }
-    if tokio::time::timeout_at(deadline, store.close())
+    if tokio::time::timeout_at(closing_over, store.close())
         .await
         .is_err()
     {

@@ -116,7 +116,13 @@ async fn outage_is_answered_in_time_and_loses_nothing(url: &str, outage: Outage<
     assert!(!error.contains("hunter2"), "{name}: {error}");
 
     if outage.reads_fail {
-        for path in ["/v1/datasets/d/drift", "/v1/alerts", "/v1/datasets"] {
+        for path in [
+            "/v1/datasets/d/drift",
+            "/v1/alerts",
+            "/v1/datasets/d/reference",
+            "/v1/datasets/d/runs",
+            "/v1/datasets/d/counters",
+        ] {
             let asked = Instant::now();
             let r = app.client.get(app.url(path)).send().await.unwrap();
             let answered = asked.elapsed();
@@ -172,9 +178,19 @@ async fn outage_is_answered_in_time_and_loses_nothing(url: &str, outage: Outage<
         Some(1.0),
         "{name}"
     );
-    assert!(
-        series(&metrics, "driftd_database_unwritten_records").unwrap() >= 60.0,
-        "{name}: {metrics}"
+    // What waits in memory is shown (from the next flush on). At least the batch folded before
+    // the budget filled waits: SQLite may still fit some writes into pages it freed.
+    let (waiting, _) = until(
+        Duration::from_secs(2),
+        "unwritten records shown",
+        || async {
+            let waiting = app.metric("driftd_database_unwritten_records").await?;
+            (waiting >= 20.0).then_some(waiting)
+        },
+    )
+    .await;
+    eprintln!(
+        "{name}: {accepted} records accepted, {waiting} waiting in memory, then 503: {error}"
     );
 
     (outage.mend)();

@@ -86,6 +86,24 @@ impl ThrowawayPg {
             ],
         );
         pg.start_again();
+        // The role the tests connect as (any password passes: trust authentication).
+        let socket_dir = pg.dir.path().to_str().unwrap().to_owned();
+        let port = pg.port.to_string();
+        pg.run(
+            "psql",
+            &[
+                "-h",
+                &socket_dir,
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-qc",
+                "CREATE ROLE driftd LOGIN SUPERUSER",
+            ],
+        );
         Some(pg)
     }
 
@@ -114,8 +132,9 @@ impl ThrowawayPg {
         );
     }
 
-    /// `postgres://user[:password]@127.0.0.1:PORT/postgres`. Trust authentication lets any
-    /// password in, so a test can check that the one in the URL never shows.
+    /// `postgres://user[:password]@127.0.0.1:PORT/postgres`; the roles are `postgres` and
+    /// `driftd`. Trust authentication lets any password in, so a test can check that the one
+    /// in the URL never shows.
     pub fn url(&self, user_and_password: &str) -> String {
         format!(
             "postgres://{user_and_password}@127.0.0.1:{}/postgres",
@@ -204,22 +223,29 @@ impl ThrowawayPg {
         pids
     }
 
+    /// Signals the postmaster and its children; a backend that ended meanwhile is skipped.
     fn signal(&self, signal: &str) {
-        let pids: Vec<String> = self.pids().iter().map(u32::to_string).collect();
+        let pids = self.pids();
         assert!(!pids.is_empty(), "no PostgreSQL processes to signal");
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .args(&pids)
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} {pids:?}");
+        for (i, pid) in pids.iter().enumerate() {
+            let status = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(
+                status.success() || i > 0,
+                "kill -{signal} {pid} (the postmaster)"
+            );
+        }
     }
 
     /// Freezes the server (SIGSTOP): connections open and statements are accepted by the
     /// kernel, and nothing answers — a database that hangs rather than refuses.
     pub fn pause(&self) {
-        self.signal("STOP");
         self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.signal("STOP");
     }
 
     pub fn resume(&self) {

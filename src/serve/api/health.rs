@@ -44,11 +44,11 @@ async fn get_ready(State(state): State<AppState>) -> Response {
         crate::store::Backend::Sqlite => "sqlite",
         crate::store::Backend::Postgres => "postgres",
     };
-    let not_ready = |what: &str, down: Down| {
+    let not_ready = |state: &str, what: &str, down: Down| {
         let body = json!({
             "error": format!("database {what}: {}", down.outage),
             "database": {
-                "backend": backend, "state": what, "reason": down.outage.to_string(),
+                "backend": backend, "state": state, "reason": down.outage.to_string(),
                 "since_ms": down.since_ms,
             },
         });
@@ -56,7 +56,7 @@ async fn get_ready(State(state): State<AppState>) -> Response {
     };
     match state.store.health().standing() {
         Standing::Ready => (StatusCode::OK, "ready\n").into_response(),
-        Standing::Unreachable(down) => not_ready("unreachable", down),
-        Standing::Unwritable(down) => not_ready("cannot be written", down),
+        Standing::Unreachable(down) => not_ready("unreachable", "unreachable", down),
+        Standing::Unwritable(down) => not_ready("unwritable", "cannot be written", down),
     }
 }
