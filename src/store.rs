@@ -229,7 +229,13 @@ impl Store {
 
     /// Opens a connection outside the pool, for the health check.
     pub async fn open_connection(&self) -> Result<AnyConnection, StoreError> {
-        connect_one(&self.url, self.connect_timeout).await
+        let mut conn = connect_one(&self.url, self.connect_timeout).await?;
+        if self.backend == Backend::Sqlite {
+            // A checkpoint may hold a lock for a moment: wait for it rather than report an
+            // outage.
+            conn.execute("PRAGMA busy_timeout = 1000").await?;
+        }
+        Ok(conn)
     }
 
     /// The health check: `conn` answers within `timeout`, and every embedded migration is
