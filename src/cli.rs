@@ -516,8 +516,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         crate::serve::run(listeners, config, signal).await
     });
+    // As for the server's own tasks, the last twentieth of the grace is for exiting.
     let left = signalled.get().map_or(grace, |at: &std::time::Instant| {
-        (*at + grace).saturating_duration_since(std::time::Instant::now())
+        (*at + grace * 19 / 20).saturating_duration_since(std::time::Instant::now())
     });
     // Tasks still running (a request on a database that hangs) are dropped, not waited for.
     runtime.shutdown_timeout(left.min(std::time::Duration::from_millis(500)));

@@ -176,3 +176,56 @@ async fn sigterm_while_postgres_is_briefly_down_writes_once_it_is_back() {
     assert_eq!(stored.rows, 250);
     store.close().await;
 }
+
+/// Span export takes its share of the one deadline too: with a collector that never answers,
+/// driftd still exits within the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_export_to_a_dead_collector_ends_within_the_grace_period() {
+    // Bound and listening, never accepting: exports hang until their own 10 s timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("driftd.db").display());
+    let (mut child, base) = spawn_binary(
+        &url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+            ("DRIFTD_SHUTDOWN_GRACE", "2s"),
+        ],
+        std::process::Stdio::null(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        let r = client
+            .post(format!("{base}/v1/datasets/t/records"))
+            .json(&json!({"records": drifted_records(10)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    // The batch processor is now stuck on an export that gets no answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    let signalled = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    let took = signalled.elapsed();
+    eprintln!(
+        "dead collector: exited {:?} {took:?} after SIGTERM",
+        status.code()
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(took <= Duration::from_secs(2) + SLACK, "{took:?}");
+    drop(silent);
+}
