@@ -251,7 +251,7 @@ fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     }
     let upload = crate::push::Upload {
         url: args.url.clone(),
-        token: args.token.clone().map(crate::config::Secret::new),
+        token: args.token.clone().map(crate::secret::Secret::new),
         dataset,
         stage: stage.as_str(),
         run_id,

@@ -11,35 +11,13 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use checks::cross_checks;
 use values::FileValue;
 
+mod checks;
 mod values;
 
-/// A value that must never reach logs, errors, metrics or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use crate::secret::Secret;
 
 // Each setting is declared once: its field and type, its default, its environment variable,
 // how it is read from text and written back, whether it is a secret, and its documentation.
@@ -132,6 +110,39 @@ settings! {
         env "DRIFTD_ALLOW_UNAUTHENTICATED", read values::flag, show values::show_display,
         secret false,
         help "UNSAFE: serve beyond loopback with no token (default false)";
+    /// TLS: the certificate chain (PEM, leaf first) and its key; reloaded on SIGHUP and change.
+    tls_cert: Option<PathBuf> = None,
+        env "DRIFTD_TLS_CERT", read values::path, show values::show_path, secret false,
+        help "PEM certificate chain: serve HTTPS (reloaded on change and on SIGHUP)";
+    tls_key: Option<PathBuf> = None,
+        env "DRIFTD_TLS_KEY", read values::path, show values::show_path, secret false,
+        help "PEM private key of tls_cert";
+    tls_listeners: TlsListeners = TlsListeners::All,
+        env "DRIFTD_TLS_LISTENERS", read values::tls_listeners, show values::show_display,
+        secret false,
+        help "which listeners serve HTTPS with tls_cert: all (default), api or metrics";
+    max_connections: usize = 1024,
+        env "DRIFTD_MAX_CONNECTIONS", read values::count, show values::show_display,
+        secret false,
+        help "open API connections; more are refused at once (default 1024, less if the open-file limit is lower)";
+    /// Time for a request's headers to arrive, from the connection's start or their first byte.
+    header_timeout: Duration = Duration::from_secs(10),
+        env "DRIFTD_HEADER_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "time for a request's headers (and a TLS handshake) to arrive (default 10s)";
+    idle_timeout: Duration = Duration::from_secs(60),
+        env "DRIFTD_IDLE_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "a kept-alive connection with no request, or a response nobody reads, is closed after this (default 60s)";
+    /// A request body must keep up `body_min_bytes` per `body_timeout` (see `serve::listen`).
+    body_timeout: Duration = Duration::from_secs(10),
+        env "DRIFTD_BODY_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "a request body slower than body_min_bytes per this time, or stopping this long, gets 408 (default 10s)";
+    body_min_bytes: usize = 1024,
+        env "DRIFTD_BODY_MIN_BYTES", read values::count, show values::show_display,
+        secret false,
+        help "bytes per body_timeout a request body must keep up (default 1024)";
     database_url: Secret = Secret::new("sqlite://driftd.db"),
         env "DRIFTD_DATABASE_URL", read values::database_url, show values::show_secret,
         secret true,
@@ -284,6 +295,26 @@ impl ServeConfig {
             .collect();
         tokens.extend(self.file_tokens.iter().cloned());
         Tokens::new(tokens)
+    }
+}
+
+/// Which listeners serve HTTPS when `tls_cert` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsListeners {
+    All,
+    /// `listen` only; the probe listener stays plain HTTP.
+    Api,
+    /// `metrics_listen` only, e.g. a sidecar whose API stays on loopback.
+    Metrics,
+}
+
+impl fmt::Display for TlsListeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsListeners::All => "all",
+            TlsListeners::Api => "api",
+            TlsListeners::Metrics => "metrics",
+        })
     }
 }
 
@@ -478,45 +509,6 @@ pub fn resolve(layers: Vec<(Source, Layer)>) -> Result<ServeConfig, Vec<ConfigEr
     }
 }
 
-/// Problems of settings together that each layer alone cannot see.
-fn cross_checks(config: &ServeConfig) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    if config.max_body_bytes > config.queue_bytes {
-        errors.push(ConfigError {
-            setting: "max_body_bytes".into(),
-            origin: "resolved configuration".into(),
-            message: format!(
-                "{} exceeds queue_bytes ({}): such a body could never be queued",
-                config.max_body_bytes, config.queue_bytes
-            ),
-        });
-    }
-    if !config.listen.ip().is_loopback()
-        && config.tokens().is_empty()
-        && !config.allow_unauthenticated
-    {
-        errors.push(ConfigError {
-            setting: "listen".into(),
-            origin: "resolved configuration".into(),
-            message: format!(
-                "{} is reachable beyond this machine and no API token is configured: anyone \
-                 reaching it could pin references, silence alerts and overwrite runs. Set \
-                 DRIFTD_API_TOKEN (or auth.tokens in the config file), listen on 127.0.0.1, \
-                 or set allow_unauthenticated: true (unsafe)",
-                config.listen
-            ),
-        });
-    }
-    if config.window > config.rollup {
-        errors.push(ConfigError {
-            setting: "rollup".into(),
-            origin: "resolved configuration".into(),
-            message: "must be at least as long as window".into(),
-        });
-    }
-    errors
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,6 +587,73 @@ mod tests {
                 "trace_record_sample_rate (environment): \"1.5\": must be a number from 0 to 1, e.g. 0.001",
                 "trace_record_max_attributes (environment): \"100000\": must be at most 1000",
             ]
+        );
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_deadlines_are_read() {
+        let (env, _) = Layer::from_env([
+            (
+                "DRIFTD_TLS_CERT".to_owned(),
+                "/etc/driftd/tls.crt".to_owned(),
+            ),
+            ("DRIFTD_HEADER_TIMEOUT".to_owned(), "5s".to_owned()),
+            ("DRIFTD_BODY_MIN_BYTES".to_owned(), "0".to_owned()),
+        ]);
+        let errors = resolve(vec![(Source::Environment, env)]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "body_min_bytes (environment): \"0\": must be at least 1",
+                "tls_key (resolved configuration): must be set with tls_cert: TLS needs both the certificate and its key",
+            ]
+        );
+        let (env, _) = Layer::from_env([
+            (
+                "DRIFTD_TLS_CERT".to_owned(),
+                "/etc/driftd/tls.crt".to_owned(),
+            ),
+            (
+                "DRIFTD_TLS_KEY".to_owned(),
+                "/etc/driftd/tls.key".to_owned(),
+            ),
+            ("DRIFTD_TLS_LISTENERS".to_owned(), "api".to_owned()),
+            ("DRIFTD_IDLE_TIMEOUT".to_owned(), "2m".to_owned()),
+            ("DRIFTD_MAX_CONNECTIONS".to_owned(), "300".to_owned()),
+        ]);
+        let c = resolve(vec![(Source::Environment, env)]).unwrap();
+        assert_eq!(c.tls_key, Some(PathBuf::from("/etc/driftd/tls.key")));
+        let metrics_only = ServeConfig {
+            tls_listeners: TlsListeners::Metrics,
+            ..c.clone()
+        };
+        assert_eq!(
+            cross_checks(&metrics_only)[0].to_string(),
+            "tls_listeners (resolved configuration): is metrics, but metrics_listen is not set: \
+             nothing would serve HTTPS"
+        );
+        assert_eq!(c.tls_listeners, TlsListeners::Api);
+        assert_eq!(c.idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.max_connections, 300);
+        let d = ServeConfig::default();
+        assert_eq!(
+            (
+                d.header_timeout,
+                d.idle_timeout,
+                d.body_timeout,
+                d.body_min_bytes
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(10),
+                1024
+            )
+        );
+        assert_eq!(
+            (d.max_connections, d.tls_listeners, d.tls_cert),
+            (1024, TlsListeners::All, None)
         );
     }
 

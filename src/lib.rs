@@ -27,14 +27,15 @@
 //!   offline runs stored and judged (`serve::offline`), counters, continuous evaluation, and
 //!   each subsystem's Prometheus metrics under one registry (`serve::metrics`); every route
 //!   behind the token gate (`serve::api::auth`), probes and metrics also on their own
-//!   listener.
+//!   listener; the listeners' connection caps, deadlines and TLS (`serve::listen`).
 //! - [`push`] uploads a pipeline step's profile and counters to a server (`driftd push`).
 //! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables);
 //!   [`pictures`] draws a comparison as one self-contained HTML page (`driftd report`).
 //! - Leaves every stage may use: [`alert_model`], the words the store keeps and alerting acts
 //!   on (severity, alert state, notifier, event); [`clock`], the wall clock; [`names`],
 //!   names checked once where they enter; [`format`], printing helpers; [`auth`], API
-//!   tokens and their scopes (kept as digests, compared in constant time).
+//!   tokens and their scopes (kept as digests, compared in constant time); [`secret`], values
+//!   that never reach logs or `Debug` output.
 //! - [`config`] resolves `driftd serve`'s layered configuration; [`telemetry`] sets up logs
 //!   and OpenTelemetry spans (OTLP export, what each span carries);
 //!   [`cli`] is the `driftd` command line.
@@ -56,6 +57,7 @@ pub mod profile;
 pub mod push;
 pub mod report;
 pub mod rules;
+pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

@@ -96,6 +96,14 @@ impl fmt::Display for DatasetName {
     }
 }
 
+impl std::ops::Deref for DatasetName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for DatasetName {
     fn as_ref(&self) -> &str {
         &self.0

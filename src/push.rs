@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::config::Secret;
 use crate::names::DatasetName;
+use crate::secret::Secret;
 
 /// Where and what to upload.
 #[derive(Debug, Clone)]

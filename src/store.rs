@@ -18,11 +18,11 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
-use crate::config::Secret;
 use crate::profile::{DatasetProfile, Stage, file};
+use crate::secret::Secret;
 
 pub use alerts::{AlertRow, DueNotifications, OutboxEntry, OutboxRow};
-pub use counters::{CounterName, Run, RunAnomaly, Source};
+pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use health::{Health, Outage};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");

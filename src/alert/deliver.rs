@@ -14,7 +14,8 @@ use tracing::{error, info, warn};
 use super::metrics::{DeliveryMetrics, DeliveryOutcome};
 use super::{Notification, Notifier, alertmanager, slack, webhook};
 use crate::clock::now_ms;
-use crate::config::{Secret, ServeConfig};
+use crate::config::ServeConfig;
+use crate::secret::Secret;
 use crate::store::{OutboxRow, Store};
 use crate::telemetry::spans;
 

@@ -204,6 +204,33 @@ impl Alerting {
         Ok(())
     }
 
+    /// Drops the pending drift and invariant alerts of `dataset`, whose online data stopped:
+    /// they would wait forever for an evaluation that never comes. Never fired, nobody was
+    /// told, so nobody is told now either.
+    pub async fn drop_pending(&self, store: &Store, dataset: &str) -> Result<(), StoreError> {
+        for rule in self.applicable(dataset) {
+            if rule.condition == Condition::RunAnomaly {
+                continue;
+            }
+            let fingerprint = state::fingerprint(&rule.name, dataset);
+            if store
+                .alert(&fingerprint)
+                .await?
+                .is_some_and(|a| a.state == AlertState::Pending)
+            {
+                store.delete_alert(&fingerprint).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `rule` follows the online verdict (drift, invariants), rather than offline runs.
+    pub fn follows_verdict(&self, rule: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.name == rule && r.condition != Condition::RunAnomaly)
+    }
+
     fn applicable<'a>(&'a self, dataset: &'a str) -> impl Iterator<Item = &'a AlertRule> + 'a {
         self.rules
             .iter()

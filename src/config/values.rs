@@ -95,6 +95,16 @@ pub fn optional_address(v: &str) -> Result<Option<SocketAddr>, String> {
     address(v).map(Some)
 }
 
+pub fn tls_listeners(v: &str) -> Result<super::TlsListeners, String> {
+    use super::TlsListeners::{All, Api, Metrics};
+    match v.trim().to_ascii_lowercase().as_str() {
+        "all" => Ok(All),
+        "api" => Ok(Api),
+        "metrics" => Ok(Metrics),
+        _ => Err("must be all, api or metrics".into()),
+    }
+}
+
 pub fn flag(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),

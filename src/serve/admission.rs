@@ -62,6 +62,7 @@ pub struct Admission {
     queue: mpsc::Sender<Batch>,
     /// Bytes of queued requests (see `ServeConfig::queue_bytes`).
     budget: std::sync::Arc<Semaphore>,
+    queue_bytes: usize,
     datasets: Mutex<Datasets>,
     max_datasets: usize,
     max_features: usize,
@@ -81,6 +82,7 @@ impl Admission {
         Admission {
             queue,
             budget: std::sync::Arc::new(Semaphore::new(queue_bytes)),
+            queue_bytes,
             datasets: Mutex::new(datasets),
             max_datasets,
             max_features,
@@ -115,13 +117,43 @@ impl Admission {
         self.datasets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes `bytes` of the queue's byte budget (given back when the batch is folded), or
-    /// refuses, counted: taken before a body is read, so one that would not fit is never read.
-    pub fn reserve_bytes(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Refusal> {
-        self.budget
+    /// Refuses, counted, a body whose declared length does not fit in the queue's byte budget
+    /// now: such a body is never read. Nothing is taken: see [`Admission::hold_bytes`].
+    pub fn check_room(&self, bytes: usize) -> Result<(), Refusal> {
+        if bytes > self.budget.available_permits() {
+            return Err(self.full());
+        }
+        Ok(())
+    }
+
+    /// Adds `bytes` that just arrived to what `held` holds of the queue's byte budget (given
+    /// back when the batch is folded, or when the request ends first), or refuses, counted.
+    /// The budget is held by bytes that came, never by bytes a client promised: a body that
+    /// stalls holds what it sent, until `body_timeout` cuts it off.
+    pub fn hold_bytes(
+        &self,
+        held: &mut Option<OwnedSemaphorePermit>,
+        bytes: usize,
+    ) -> Result<(), Refusal> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let more = self
+            .budget
             .clone()
-            .try_acquire_many_owned(bytes.clamp(1, u32::MAX as usize) as u32)
-            .map_err(|_| self.full())
+            .try_acquire_many_owned(bytes.min(u32::MAX as usize) as u32)
+            .map_err(|_| self.full())?;
+        match held {
+            Some(permit) => permit.merge(more),
+            None => *held = Some(more),
+        }
+        Ok(())
+    }
+
+    /// Exports how many bytes hold the queue's byte budget now.
+    pub fn count_bytes(&self) {
+        self.metrics
+            .queue_bytes(self.queue_bytes - self.budget.available_permits());
     }
 
     /// Queues a batch if there is a place, or refuses (full: 429, or 503 in a database outage;

@@ -121,6 +121,8 @@ pub async fn evaluate(
         withdraw(metrics, &keep, dataset, exported);
         exported.insert(dataset.to_owned(), keep);
         metrics.drifted_features(dataset, 0);
+        let stale = go_stale(store, alerting, config, dataset, now).await?;
+        metrics.stale(dataset, stale);
         return Ok(false);
     };
     let dataset_rules = rules.for_dataset(dataset);
@@ -153,6 +155,7 @@ pub async fn evaluate(
     json["reference"]["run_id"] = run_id.into();
     json["reference"]["pinned"] = pinned.into();
     json["evaluated_at_ms"] = now.into();
+    json["stale"] = false.into();
     // Metrics first, then the stored verdict, then alerts: whoever sees a verdict through the
     // API also finds it in /metrics.
     let now_exported = export(metrics, config, dataset, &reference, &current, &report);
@@ -162,6 +165,38 @@ pub async fn evaluate(
     alerting
         .observe(store, dataset, &reference, &current, &report, now)
         .await?;
+    Ok(true)
+}
+
+/// No online data in the last two windows: the stored verdict is marked stale, once, saying
+/// since when and why (it keeps its evaluation time, so its age keeps growing), and alerts that
+/// were only pending are dropped: nothing fires on data that stopped. Firing alerts stay firing,
+/// marked stale in `/v1/alerts`: the last verdict still stands until data says otherwise.
+/// `false` when there is no verdict to be stale (a dataset that never had online data).
+async fn go_stale(
+    store: &Store,
+    alerting: &Alerting,
+    config: &ServeConfig,
+    dataset: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    alerting.drop_pending(store, dataset).await?;
+    let Some((text, evaluated_ms)) = store.verdict(dataset).await? else {
+        return Ok(false);
+    };
+    if let Ok(serde_json::Value::Object(mut verdict)) = serde_json::from_str(&text)
+        && verdict.get("stale") != Some(&serde_json::Value::Bool(true))
+    {
+        let horizon = humantime::format_duration(2 * config.window);
+        verdict.insert("stale".into(), true.into());
+        verdict.insert("stale_since_ms".into(), now.into());
+        verdict.insert(
+            "stale_reason".into(),
+            format!("no online data in the last {horizon} (two windows)").into(),
+        );
+        let text = serde_json::Value::Object(verdict).to_string();
+        store.put_verdict(dataset, &text, evaluated_ms).await?;
+    }
     Ok(true)
 }
 
@@ -207,6 +242,7 @@ fn export(
         metrics.drifted(&mut exported, dataset, feature, verdict.drift);
     }
     metrics.drifted_features(dataset, report.drifted.len());
+    metrics.stale(dataset, false);
     metrics.last_evaluation(dataset, now_ms());
     exported
 }

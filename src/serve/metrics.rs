@@ -4,7 +4,8 @@
 //!
 //! Each subsystem owns its metrics struct, registered under the one `driftd` registry as
 //! prometheus-client and linkerd2-proxy do: [`IngestMetrics`] (records, drops, the queue), [`EvaluationMetrics`] (verdicts and alerts by state),
-//! [`CounterMetrics`] (counters reported and the latest offline run's gauges) and `alert::DeliveryMetrics`.
+//! [`CounterMetrics`] (counters reported and the latest offline run's gauges), [`HttpMetrics`]
+//! (connections) and `alert::DeliveryMetrics`.
 //! Code updates them through named methods; label sets stay in this module.
 
 use std::collections::HashSet;
@@ -60,6 +61,22 @@ pub enum DropReason {
     dataset_limit,
     /// Values of features over `max_features`.
     feature_limit,
+    /// A connection over `max_connections`, closed at once.
+    connection_limit,
+    /// A connection whose request headers (or TLS handshake) took over `header_timeout`.
+    header_timeout,
+    /// A request body slower than `body_min_bytes` per `body_timeout`: 408.
+    body_timeout,
+}
+
+/// Which listener a connection came to.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ListenerLabel {
+    /// `listen`: the API.
+    api,
+    /// `metrics_listen`: probes and metrics.
+    probes,
 }
 
 /// Why a counter report was refused.
@@ -106,6 +123,11 @@ struct AlertStateLabels {
 struct DatasetStage {
     dataset: String,
     stage: StageLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Listener {
+    listener: ListenerLabel,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -188,6 +210,7 @@ pub struct Metrics {
     pub delivery: DeliveryMetrics,
     pub counters: CounterMetrics,
     pub database: DatabaseMetrics,
+    pub http: HttpMetrics,
 }
 
 impl Metrics {
@@ -200,6 +223,7 @@ impl Metrics {
             delivery: DeliveryMetrics::register(r),
             counters: CounterMetrics::register(r),
             database: DatabaseMetrics::register(r),
+            http: HttpMetrics::register(r),
         }
     }
 }
@@ -258,6 +282,7 @@ pub struct IngestMetrics {
     records_rejected: Family<DatasetStage, Counter>,
     dropped: Family<Reason, Counter>,
     queue_depth: Gauge,
+    queue_bytes: Gauge,
 }
 
 impl IngestMetrics {
@@ -267,6 +292,7 @@ impl IngestMetrics {
             records_rejected: Family::default(),
             dropped: Family::default(),
             queue_depth: Gauge::default(),
+            queue_bytes: Gauge::default(),
         };
         registry.register(
             "records",
@@ -287,6 +313,11 @@ impl IngestMetrics {
             "ingest_queue_depth",
             "Record batches waiting to be profiled",
             m.queue_depth.clone(),
+        );
+        registry.register(
+            "ingest_queue_bytes",
+            "Request bytes holding the queue's byte budget (queue_bytes): bodies being read and batches waiting",
+            m.queue_bytes.clone(),
         );
         m
     }
@@ -315,6 +346,56 @@ impl IngestMetrics {
     /// Batches waiting in the profiling queue.
     pub fn queue_depth(&self, batches: usize) {
         self.queue_depth.set(batches as i64);
+    }
+
+    /// Bytes of the queue's byte budget held now.
+    pub fn queue_bytes(&self, bytes: usize) {
+        self.queue_bytes.set(bytes as i64);
+    }
+}
+
+/// The HTTP listeners: connections open and connections refused over the cap.
+#[derive(Clone, Debug)]
+pub struct HttpMetrics {
+    open: Family<Listener, Gauge>,
+    refused: Family<Listener, Counter>,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &mut Registry) -> HttpMetrics {
+        let m = HttpMetrics {
+            open: Family::default(),
+            refused: Family::default(),
+        };
+        registry.register(
+            "http_connections_open",
+            "Connections open, by listener",
+            m.open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "Connections closed at once for being over the listener's cap, by listener",
+            m.refused.clone(),
+        );
+        m
+    }
+
+    /// The series of `listener` exist from its start, at 0.
+    pub fn listening(&self, listener: ListenerLabel) {
+        drop(self.open.get_or_create(&Listener { listener }));
+        drop(self.refused.get_or_create(&Listener { listener }));
+    }
+
+    pub fn opened(&self, listener: ListenerLabel) {
+        self.open.get_or_create(&Listener { listener }).inc();
+    }
+
+    pub fn closed(&self, listener: ListenerLabel) {
+        self.open.get_or_create(&Listener { listener }).dec();
+    }
+
+    pub fn refused(&self, listener: ListenerLabel) {
+        self.refused.get_or_create(&Listener { listener }).inc();
     }
 }
 
@@ -361,6 +442,7 @@ pub struct EvaluationMetrics {
     feature_drifted: Family<DatasetFeature, Gauge>,
     dataset_drifted_features: Family<DatasetLabel, Gauge>,
     last_evaluation: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
+    stale: Family<DatasetLabel, Gauge>,
     alerts: Family<AlertStateLabels, Gauge>,
 }
 
@@ -374,6 +456,7 @@ impl EvaluationMetrics {
             feature_drifted: Family::default(),
             dataset_drifted_features: Family::default(),
             last_evaluation: Family::default(),
+            stale: Family::default(),
             alerts: Family::default(),
         };
         registry.register(
@@ -406,6 +489,11 @@ impl EvaluationMetrics {
             "last_evaluation_timestamp_seconds",
             "When a dataset was last evaluated",
             m.last_evaluation.clone(),
+        );
+        registry.register(
+            "dataset_stale",
+            "1 while a dataset's verdict is stale: no online data in the last two windows",
+            m.stale.clone(),
         );
         registry.register("alerts", "Alerts by state", m.alerts.clone());
         m
@@ -477,6 +565,13 @@ impl EvaluationMetrics {
         self.dataset_drifted_features
             .get_or_create(&dataset_label(dataset))
             .set(n as i64);
+    }
+
+    /// Whether `dataset`'s verdict is stale (no online data in the last two windows).
+    pub fn stale(&self, dataset: &str, stale: bool) {
+        self.stale
+            .get_or_create(&dataset_label(dataset))
+            .set(i64::from(stale));
     }
 
     pub fn last_evaluation(&self, dataset: &str, at_ms: i64) {

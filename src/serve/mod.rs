@@ -1,6 +1,7 @@
 //! `driftd serve`: ingest over HTTP (`api`) into a bounded queue (`admission`), windows of
 //! profiles in a database (`aggregate`), offline runs stored and judged (`offline`, `runs`),
-//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`).
+//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`); the
+//! listeners, their connection caps, deadlines and TLS (`listen`).
 //!
 //! The database is reached (with retries) and watched by `database`; `shutdown` bounds the
 //! way out.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod counters;
 pub mod database;
 pub mod evaluate;
+pub mod listen;
 pub mod metrics;
 pub mod offline;
 pub mod runs;
@@ -30,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::alert::deliver::{self, Notifiers};
 use crate::alert::engine::Alerting;
@@ -141,27 +143,18 @@ pub async fn run(
     };
     let tokens = state.tokens.len();
     info!(listen = %listener.local_addr()?, backend = ?store.backend(), tokens, "driftd serving");
-    let serving = stop.clone();
-    if let Some(probes) = probes {
+    if let Some(probes) = &probes {
         info!(listen = %probes.local_addr()?, "Serving /metrics, /healthz and /readyz");
-        let router = api::probe_router(state.clone());
-        let stopped = stop.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(probes, router)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                warn!(error = %e, "The probe listener failed");
-            }
-        });
     }
-    let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+    let serving = stop.clone();
+    let intake_stopped = async move {
         tokio::select! {
             () = shutdown => {}
             () = serving.cancelled() => {}
         }
         info!("Shutting down: intake stopped");
-    });
+    };
+    let served = listen::serve(listener, probes, state, intake_stopped, (stop, tasks));
     shutdown::drain(&ending, served)
         .await
         .context("server failed")?;

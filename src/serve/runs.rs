@@ -105,7 +105,16 @@ impl Runs {
                 if name.starts_with(NULLS_RATIO) && !rules.anomaly.counters.contains_key(&name) {
                     policy.min_change = policy.min_change.max(NULLS_RATIO_MIN_CHANGE);
                 }
-                let history = history.remove(&name).unwrap_or_default();
+                let history: Vec<Point> = history
+                    .remove(&name)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| Point {
+                        at_ms: v.at_ms,
+                        value: v.value,
+                        flagged: v.flagged,
+                    })
+                    .collect();
                 let current = Point {
                     at_ms: run.run_ms,
                     value,

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::detect::anomaly::Point;
 use crate::profile::Stage;
 
 /// Where the values judged for a run come from.
@@ -349,7 +348,7 @@ impl Store {
         source: Source,
         before_ms: i64,
         limit: i64,
-    ) -> Result<HashMap<String, Vec<Point>>, StoreError> {
+    ) -> Result<HashMap<String, Vec<RunValue>>, StoreError> {
         self.bounded(async {
             let sql = format!(
                 "SELECT run_id, run_ms, {} FROM runs WHERE dataset = $1 AND run_ms < $2
@@ -371,13 +370,13 @@ impl Store {
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, StoreError>>()?;
-            let mut history: HashMap<String, Vec<Point>> = HashMap::new();
+            let mut history: HashMap<String, Vec<RunValue>> = HashMap::new();
             for r in &runs {
                 let run_id: String = r.try_get(0)?;
                 let at_ms: i64 = r.try_get(1)?;
                 for (name, value) in values_of(&r.try_get::<String, _>(2)?)? {
                     let flagged = flagged.contains(&(run_id.clone(), name.clone()));
-                    history.entry(name).or_default().push(Point {
+                    history.entry(name).or_default().push(RunValue {
                         at_ms,
                         value,
                         flagged,
@@ -560,4 +559,14 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<Run, StoreError> {
         reported_ms: r.try_get(2)?,
         labels: r.try_get(3)?,
     })
+}
+
+/// One earlier run's value of a name, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunValue {
+    /// When the run ran (its logical time), in ms since the epoch.
+    pub at_ms: i64,
+    pub value: f64,
+    /// Flagged as anomalous and not acknowledged.
+    pub flagged: bool,
 }

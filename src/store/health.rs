@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Why the database cannot be used, in words fit for a client: no database text, no address.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -61,6 +61,7 @@ fn every_alert_is_tested_firing_and_not_firing_and_explains_itself() {
         names,
         [
             "DriftdFeatureDrifted",
+            "DriftdOnlineDataStopped",
             "DriftdReferenceStale",
             "DriftdIngestDropping",
             "DriftdNotificationsFailing",

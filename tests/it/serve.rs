@@ -183,6 +183,20 @@ async fn bad_input_is_refused_precisely_and_counted() {
             .await
             .unwrap();
             assert_eq!(r.status(), 400);
+            let body: Json = r.json().await.unwrap();
+            let wording =
+                "dataset name \"bad name\" contains ' '; use letters, digits, '_', '-', '.' or ':'";
+            assert_eq!(body["error"], wording);
+            // Every route with a dataset in its path refuses it alike, before anything else.
+            for path in [
+                "/v1/datasets/bad%20name/drift",
+                "/v1/datasets/bad%20name/runs",
+            ] {
+                let r = app.client.get(app.url(path)).send().await.unwrap();
+                assert_eq!(r.status(), 400, "{path}");
+                let body: Json = r.json().await.unwrap();
+                assert_eq!(body["error"], wording, "{path}");
+            }
 
             // Individually bad records are refused alone; wrong-typed values are profiled.
             let body =

@@ -23,17 +23,36 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn get_alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let now = now_ms();
-    let alerts: Vec<Value> = state
-        .store
-        .alerts()
-        .await?
+    let rows = state.store.alerts().await?;
+    let alerting = &state.offline.runs.alerting;
+    // An alert that follows the online verdict is as stale as its dataset's verdict.
+    let mut stale = std::collections::HashMap::new();
+    for a in &rows {
+        if alerting.follows_verdict(&a.rule) && !stale.contains_key(&a.dataset) {
+            let verdict = state.store.verdict(&a.dataset).await?;
+            stale.insert(
+                a.dataset.clone(),
+                verdict.is_some_and(|(v, _)| is_stale(&v)),
+            );
+        }
+    }
+    let alerts: Vec<Value> = rows
         .into_iter()
-        .map(|a| alert_json(a, now))
+        .map(|a| {
+            let stale = stale.get(&a.dataset).copied().unwrap_or(false)
+                && alerting.follows_verdict(&a.rule);
+            alert_json(a, now, stale)
+        })
         .collect();
     Ok(Json(json!({ "alerts": alerts })))
 }
 
-fn alert_json(a: AlertRow, now: i64) -> Value {
+/// Whether a stored verdict says it is stale.
+fn is_stale(verdict: &str) -> bool {
+    serde_json::from_str::<Value>(verdict).is_ok_and(|v| v["stale"] == Value::Bool(true))
+}
+
+fn alert_json(a: AlertRow, now: i64, stale: bool) -> Value {
     let summary: Value = serde_json::from_str(&a.summary).unwrap_or_default();
     let features: Vec<Value> = summary["features"]
         .as_array()
@@ -54,6 +73,7 @@ fn alert_json(a: AlertRow, now: i64) -> Value {
         "last_delivery": (!a.last_delivery.is_empty()).then_some(a.last_delivery),
         "features": features,
         "findings": summary["findings"],
+        "stale": stale,
     })
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,9 +13,10 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use super::auth::Access;
-use super::{ApiError, AppState, dataset_name, read_body};
+use super::{ApiError, AppState, Path, read_body};
 use crate::clock::now_ms;
 use crate::detect::parity;
+use crate::names::DatasetName;
 use crate::profile::Stage;
 use crate::serve::counters::{Report, over_name_cap, parse_report, store_online};
 use crate::serve::metrics::CounterRejection;
@@ -34,12 +35,11 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn post_counters(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
     Extension(access): Extension<Access>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let metrics = &state.metrics.counters;
-    dataset_name(&dataset)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let report = parse_report(&bytes, state.config.max_counters).map_err(|(reason, message)| {
         metrics.counter_rejected(reason);
@@ -111,9 +111,8 @@ async fn post_run_counters(
 /// `parity_window`), whether it is unmapped, and the parity ratios of the rule files.
 async fn get_counters(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
 ) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
     let now = now_ms();
     let names = state.store.counter_names(&dataset).await?;
     if names.is_empty() {

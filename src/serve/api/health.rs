@@ -24,6 +24,9 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 async fn get_metrics(State(state): State<AppState>) -> Response {
+    // The queue's gauges as of this scrape.
+    state.admission.count_depth();
+    state.admission.count_bytes();
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
         warn!(error = %e, "Cannot encode metrics");

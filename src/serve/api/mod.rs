@@ -17,12 +17,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::DefaultBodyLimit;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
 use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
+use tokio::sync::OwnedSemaphorePermit;
 
 pub use error::ApiError;
 
 use super::admission::Admission;
+use super::listen::BodyTooSlow;
 use super::metrics::Metrics;
 use super::offline::Offline;
 use crate::config::ServeConfig;
@@ -68,11 +74,27 @@ pub fn probe_router(state: AppState) -> Router {
     health::router().with_state(state)
 }
 
-/// A dataset name from the path, checked.
-fn dataset_name(name: &str) -> Result<(), ApiError> {
-    name.parse::<crate::names::DatasetName>()
-        .map(drop)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
+/// `axum::extract::Path` whose refusal is an [`ApiError`]: `Path<DatasetName>` refuses a bad
+/// name with the 400 and the wording of `DatasetName` itself, in the API's JSON error body.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => match e.into_kind() {
+                ErrorKind::Message(message) => Err(ApiError::BadRequest(message)),
+                kind => Err(ApiError::BadRequest(kind.to_string())),
+            },
+            Err(other) => Err(ApiError::Internal(other.body_text())),
+        }
+    }
 }
 
 fn stage_of(stage: Option<&str>, default: Stage) -> Result<Stage, ApiError> {
@@ -90,5 +112,45 @@ fn identifier(what: &str, value: &str) -> Result<(), ApiError> {
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| ApiError::TooLarge(limit))
+        .map_err(|e| body_error(&e, limit))
+}
+
+/// Reads a body of at most `limit` bytes, holding the queue's byte budget for each part as it
+/// arrives ([`Admission::hold_bytes`]); returns the body and what it holds.
+async fn read_body_holding(
+    mut body: Body,
+    limit: usize,
+    admission: &Admission,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
+    use http_body_util::BodyExt;
+    let mut held = None;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| body_error(&e, limit))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > limit {
+            return Err(ApiError::TooLarge(limit));
+        }
+        admission.hold_bytes(&mut held, data.len())?;
+        bytes.extend_from_slice(&data);
+    }
+    Ok((Bytes::from(bytes), held))
+}
+
+/// Why a body could not be read: over the limit (413), slower than the minimum rate (408), or
+/// cut short by the client (400).
+fn body_error(error: &axum::Error, limit: usize) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(slow) = e.downcast_ref::<BodyTooSlow>() {
+            return ApiError::BodyTimeout(slow.to_string());
+        }
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ApiError::TooLarge(limit);
+        }
+        cause = e.source();
+    }
+    ApiError::BadRequest(format!("the request body could not be read: {error}"))
 }

@@ -2,7 +2,7 @@
 //! before the `201`, then the run is judged; online, merged into the current window (`202`).
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Access;
-use super::{ApiError, AppState, dataset_name, identifier, read_body, stage_of};
+use super::{ApiError, AppState, Path, identifier, read_body, stage_of};
+use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Stage, file};
 use crate::serve::aggregate::Batch;
 use crate::serve::counters::parse_run_time;
@@ -38,19 +39,18 @@ struct ProfileQuery {
 
 async fn post_profile(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
     Query(query): Query<ProfileQuery>,
     Extension(access): Extension<Access>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
     let stage = stage_of(query.stage.as_deref(), Stage::Offline)?;
     access.require_stage(stage)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let mut profile = file::decode(bytes.as_ref())
         .map_err(|e| ApiError::BadRequest(format!("not a readable profile file: {e}")))?;
     // The URL names the dataset and the query the stage, whatever the file says.
-    profile.dataset = dataset.clone();
+    profile.dataset = dataset.to_string();
     profile.stage = stage;
     let dropped = state.admission.admit(&dataset, &mut profile)?;
     spans::record_profile(&profile.labels, profile.rows, dropped.values);
@@ -89,7 +89,7 @@ fn part_of(query: ProfileQuery) -> Result<Part, ApiError> {
 
 async fn post_run_part(
     state: &AppState,
-    dataset: String,
+    dataset: DatasetName,
     query: ProfileQuery,
     profile: DatasetProfile,
 ) -> Result<Response, ApiError> {
@@ -108,16 +108,17 @@ async fn post_run_part(
 
 fn post_online(
     state: &AppState,
-    dataset: String,
+    dataset: DatasetName,
     profile: DatasetProfile,
     body_bytes: usize,
 ) -> Result<Response, ApiError> {
     let (rows, features) = (profile.rows, profile.features.len());
-    let budget = state.admission.reserve_bytes(body_bytes)?;
+    let mut budget = None;
+    state.admission.hold_bytes(&mut budget, body_bytes)?;
     state.admission.enqueue(Batch::Profile {
         dataset: dataset.as_str().into(),
         profile: Box::new(profile),
-        budget: Some(budget),
+        budget,
     })?;
     state
         .metrics

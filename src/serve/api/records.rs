@@ -2,7 +2,7 @@
 //! task and queued (bounded) for their window or run; `202` with accepted and rejected counts.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn;
 use axum::routing::post;
@@ -10,8 +10,9 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Access;
-use super::{ApiError, AppState, dataset_name, identifier, read_body, stage_of};
+use super::{ApiError, AppState, Path, identifier, read_body_holding, stage_of};
 use crate::ingest::records::{self, BodyFormat, RecordError};
+use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, Value};
 use crate::serve::aggregate::Batch;
 use crate::serve::metrics::DropReason;
@@ -63,7 +64,7 @@ fn checked_query(query: RecordsQuery) -> Result<(Stage, Option<String>), ApiErro
 
 async fn post_records(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    path: Result<Path<DatasetName>, ApiError>,
     Query(query): Query<RecordsQuery>,
     Extension(access): Extension<Access>,
     headers: HeaderMap,
@@ -76,13 +77,13 @@ async fn post_records(
             e
         }
     };
-    dataset_name(&dataset).map_err(fail(DropReason::invalid_request))?;
+    let Path(dataset) = path.map_err(fail(DropReason::invalid_request))?;
     let (stage, run_id) = checked_query(query).map_err(fail(DropReason::invalid_request))?;
     access.require_stage(stage)?;
     let format = body_format(&headers).map_err(fail(DropReason::unsupported_media_type))?;
-    // The queue is bounded in bytes as well as batches, and the budget is taken before the body
-    // is read: a request that would not fit is refused without reading it, and bodies being
-    // read and profiled count too. Without a length, a body may be as large as allowed.
+    // The queue is bounded in bytes as well as batches. A declared length that cannot fit is
+    // refused without reading the body; otherwise the budget is taken as the bytes arrive, so
+    // bodies being read and profiled count too, and one that stalls holds only what it sent.
     let limit = state.config.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -91,10 +92,17 @@ async fn post_records(
     if declared.is_some_and(|n| n > limit) {
         return Err(fail(DropReason::too_large)(ApiError::TooLarge(limit)));
     }
-    let budget = state.admission.reserve_bytes(declared.unwrap_or(limit))?;
-    let bytes = read_body(body, limit)
+    if let Some(declared) = declared {
+        state.admission.check_room(declared)?;
+    }
+    let (bytes, budget) = read_body_holding(body, limit, &state.admission)
         .await
-        .map_err(fail(DropReason::too_large))?;
+        .map_err(|e| match e {
+            ApiError::TooLarge(_) => fail(DropReason::too_large)(e),
+            ApiError::BadRequest(_) => fail(DropReason::invalid_request)(e),
+            // Counted where they happened: queue_full, body_timeout.
+            e => e,
+        })?;
     // Profiled on the request's task: moving large batches to other threads (spawn_blocking,
     // block_in_place) was measured to add 13 to 37 MiB of allocator arenas under load.
     let mut sampled = RecordSampler::new(
@@ -126,7 +134,7 @@ async fn post_records(
             stage,
             run_id,
             profile: Box::new(profile),
-            budget: Some(budget),
+            budget,
         })?;
         state.admission.count_depth();
     }

@@ -2,15 +2,16 @@
 //! read it, pin a run, or unpin (back to the latest run).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState, dataset_name, identifier};
+use super::{ApiError, AppState, Path, identifier};
 use crate::clock::now_ms;
+use crate::names::DatasetName;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route(
@@ -29,10 +30,9 @@ struct Pin {
 
 async fn put_reference(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    dataset_name(&dataset)?;
     let pin: Pin = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"run_id\": \"…\"}}: {e}")))?;
     identifier("run_id", &pin.run_id)?;
@@ -58,18 +58,16 @@ async fn put_reference(
 
 async fn delete_reference(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
 ) -> Result<StatusCode, ApiError> {
-    dataset_name(&dataset)?;
     state.store.unpin_reference(&dataset).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_reference(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    dataset_name(&dataset)?;
     match state.store.reference_run(&dataset).await? {
         Some((run_id, pinned)) => Ok(Json(
             json!({"dataset": dataset, "run_id": run_id, "pinned": pinned}),

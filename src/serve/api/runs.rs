@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, dataset_name, identifier};
+use super::{ApiError, AppState, Path, identifier};
+use crate::names::DatasetName;
 use crate::serve::runs::describe;
 use crate::store::{Run, RunAnomaly, Source, Store, StoreError};
 
@@ -26,9 +27,8 @@ pub(super) fn router() -> Router<AppState> {
 /// anomalies.
 async fn get_runs(
     State(state): State<AppState>,
-    Path(dataset): Path<String>,
+    Path(dataset): Path<DatasetName>,
 ) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
     let runs = state.store.runs(&dataset, 100).await?;
     if runs.is_empty() {
         return Err(ApiError::NotFound(format!(
@@ -79,9 +79,8 @@ fn anomaly_json(a: &RunAnomaly) -> Value {
 /// alert resolves.
 async fn acknowledge_run(
     State(state): State<AppState>,
-    Path((dataset, run_id)): Path<(String, String)>,
+    Path((dataset, run_id)): Path<(DatasetName, String)>,
 ) -> Result<Response, ApiError> {
-    dataset_name(&dataset)?;
     identifier("run_id", &run_id)?;
     let Some(acknowledged) = state
         .offline
