@@ -476,19 +476,22 @@ fn config_errors(errors: &[config::ConfigError]) -> anyhow::Error {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    // Held until the function returns, after the runtime below is gone: dropping it sends the
-    // spans still queued.
-    let _telemetry = crate::telemetry::init()?;
+    // Held until the runtime below is gone: finishing it sends the spans still queued, within
+    // what is left of the shutdown's grace.
+    let telemetry = crate::telemetry::init()?;
     let config = serve_config(&args)?;
     if args.print_config {
         print!("{}", config.to_yaml());
         return Ok(ExitCode::SUCCESS);
     }
+    let grace = config.shutdown_grace;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    // When the signal came: the runtime's end and span export get what is left of the grace.
+    let signalled = std::sync::Arc::new(std::sync::OnceLock::new());
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -504,8 +507,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             api: listener,
             probes,
         };
-        crate::serve::run(listeners, config, shutdown_signal()).await
-    })?;
+        let signal = {
+            let signalled = signalled.clone();
+            async move {
+                shutdown_signal().await;
+                let _ = signalled.set(std::time::Instant::now());
+            }
+        };
+        crate::serve::run(listeners, config, signal).await
+    });
+    // As for the server's own tasks, the last twentieth of the grace is for exiting.
+    let left = signalled.get().map_or(grace, |at: &std::time::Instant| {
+        (*at + grace * 19 / 20).saturating_duration_since(std::time::Instant::now())
+    });
+    // Tasks still running (a request on a database that hangs) are dropped, not waited for.
+    runtime.shutdown_timeout(left.min(std::time::Duration::from_millis(500)));
+    telemetry.finish_within(left);
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -147,6 +147,21 @@ settings! {
         env "DRIFTD_DATABASE_URL", read values::database_url, show values::show_secret,
         secret true,
         help "sqlite://PATH (default sqlite://driftd.db) or postgres://…";
+    /// Longest wait to open a database connection, or for a pooled one to come free.
+    database_connect_timeout: Duration = Duration::from_secs(5),
+        env "DRIFTD_DATABASE_CONNECT_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "longest wait to open a database connection (default 5s)";
+    /// Longest wait for one database operation before it is abandoned as an outage.
+    database_timeout: Duration = Duration::from_secs(10),
+        env "DRIFTD_DATABASE_TIMEOUT", read values::duration, show values::show_duration,
+        secret false,
+        help "longest wait for one database statement or transaction (default 10s)";
+    /// Connection attempts back off from 1 s, doubling, up to this (at start and in an outage).
+    database_retry_max: Duration = Duration::from_secs(10),
+        env "DRIFTD_DATABASE_RETRY_MAX", read values::duration, show values::show_duration,
+        secret false,
+        help "longest wait between database connection attempts (default 10s)";
     rules: Option<PathBuf> = None,
         env "DRIFTD_RULES", read values::path, show values::show_path, secret false,
         help "rule file or directory applied by continuous evaluation";

@@ -1,22 +1,31 @@
 //! Store: profiles, reference pins, verdicts, alerts, counters and runs in SQLite (default) or
 //! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
 //! are embedded and applied at start.
+//!
+//! Every operation is bounded: refused at once while the database is known to be unreachable
+//! ([`Health`]), abandoned when the health check finds it gone or after `database_timeout`, so
+//! that an outage is answered in time instead of after the pool's own wait.
 
+mod alerts;
 mod counters;
 mod datasets;
+pub mod health;
 
+use std::future::Future;
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
-use crate::alert_model::{AlertSeverity, AlertState, Notifier, Status};
 use crate::profile::{DatasetProfile, Stage, file};
 use crate::secret::Secret;
 
+pub use alerts::{AlertRow, DueNotifications, OutboxEntry, OutboxRow};
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use datasets::DatasetSummary;
+pub use health::{Health, Outage};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -28,10 +37,25 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database cannot be used now; the operation was not attempted or was abandoned.
+    #[error("database unavailable: {0}")]
+    Unavailable(Outage),
     #[error("stored profile is unreadable: {0}")]
     Corrupt(String),
     #[error("cannot merge stored profiles: {0}")]
     Merge(String),
+}
+
+impl StoreError {
+    /// The outage this error means, if it means one: worth retrying once the database is back.
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            StoreError::Unavailable(outage) => Some(outage.clone()),
+            StoreError::Database(e) => health::outage_of(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => health::outage_of(e),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +93,36 @@ pub struct Key {
     pub start_ms: i64,
 }
 
+/// How the store reaches its database.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub url: Secret,
+    /// Longest wait to open a connection, or for a pooled one to come free.
+    pub connect_timeout: Duration,
+    /// Longest wait for one operation (a statement or a transaction).
+    pub timeout: Duration,
+}
+
+impl Options {
+    /// The defaults of `database_connect_timeout` (5 s) and `database_timeout` (10 s).
+    pub fn new(url: &Secret) -> Options {
+        Options {
+            url: url.clone(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL connections are opened with (a SQLite file's with `mode=rwc`).
+    url: Secret,
+    connect_timeout: Duration,
+    timeout: Duration,
+    health: Health,
 }
 
 impl std::fmt::Debug for Store {
@@ -84,22 +134,34 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects and applies migrations. A SQLite file is created if missing and runs in WAL mode.
+    /// Connects with the default timeouts and applies migrations (see [`Store::open`]).
     pub async fn connect(url: &Secret) -> Result<Store, StoreError> {
+        Store::open(&Options::new(url)).await
+    }
+
+    /// Connects and applies migrations, in one attempt: an unreachable database is an error
+    /// naming its cause (connection refused, no answer within `connect_timeout`, a refused
+    /// password), never a silent wait. A SQLite file is created if missing and runs in WAL mode.
+    pub async fn open(options: &Options) -> Result<Store, StoreError> {
         install_default_drivers();
-        let raw = url.expose();
+        let raw = options.url.expose();
         let backend = if raw.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
             Backend::Postgres
         };
         let url = if backend == Backend::Sqlite && !raw.contains('?') {
-            format!("{raw}?mode=rwc")
+            Secret::new(format!("{raw}?mode=rwc"))
         } else {
-            raw.to_owned()
+            options.url.clone()
         };
+        // One connection outside the pool first: its error is the cause, where the pool, which
+        // retries a refused connection until its timeout, would say only that it timed out.
+        let first = connect_one(&url, options.connect_timeout).await?;
+        let _ = first.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(options.connect_timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -112,9 +174,15 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(&url)
-            .await?;
-        let store = Store { pool, backend };
+            .connect_lazy(url.expose())?;
+        let store = Store {
+            pool,
+            backend,
+            url,
+            connect_timeout: options.connect_timeout,
+            timeout: options.timeout,
+            health: Health::default(),
+        };
         store.migrator().run(&store.pool).await?;
         Ok(store)
     }
@@ -130,13 +198,72 @@ impl Store {
         self.backend
     }
 
+    /// The database's standing, shared by every clone of this store.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Runs one operation: refused at once while the database is known to be unreachable,
+    /// abandoned when the health check finds it gone or after `database_timeout`.
+    async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if let Some(outage) = self.health.unreachable() {
+            return Err(StoreError::Unavailable(outage));
+        }
+        let mut reachable = self.health.watch();
+        tokio::select! {
+            done = operation => done.map_err(|e| match e {
+                StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                    StoreError::Unavailable(Outage::Busy(self.connect_timeout))
+                }
+                e => e,
+            }),
+            () = tokio::time::sleep(self.timeout) => {
+                Err(StoreError::Unavailable(Outage::NoAnswer(self.timeout)))
+            }
+            () = health::until_unreachable(&mut reachable) => Err(StoreError::Unavailable(
+                self.health.unreachable().unwrap_or(Outage::Unreachable),
+            )),
+        }
+    }
+
+    /// Opens a connection outside the pool, for the health check.
+    pub async fn open_connection(&self) -> Result<AnyConnection, StoreError> {
+        let mut conn = connect_one(&self.url, self.connect_timeout).await?;
+        if self.backend == Backend::Sqlite {
+            // A checkpoint may hold a lock for a moment: wait for it rather than report an
+            // outage.
+            conn.execute("PRAGMA busy_timeout = 1000").await?;
+        }
+        Ok(conn)
+    }
+
+    /// The health check: `conn` answers within `timeout`, and every embedded migration is
+    /// applied.
+    pub async fn check(
+        &self,
+        conn: &mut AnyConnection,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        let applied = tokio::time::timeout(timeout, migrations_applied(conn))
+            .await
+            .map_err(|_| StoreError::Unavailable(Outage::NoAnswer(timeout)))??;
+        self.all_applied(applied)
+    }
+
     /// Reachable, and every embedded migration applied.
     pub async fn ready(&self) -> Result<(), StoreError> {
-        let applied: i64 = sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
-            .bind(true)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+        self.bounded(async {
+            let mut conn = self.pool.acquire().await?;
+            let applied = migrations_applied(&mut conn).await?;
+            self.all_applied(applied)
+        })
+        .await
+    }
+
+    fn all_applied(&self, applied: i64) -> Result<(), StoreError> {
         let expected = self.migrator().iter().count() as i64;
         if applied < expected {
             return Err(StoreError::Corrupt(format!(
@@ -154,22 +281,28 @@ impl Store {
         profile: &DatasetProfile,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        bind_key(sqlx::query(UPSERT), key)
-            .bind(end_ms)
-            .bind(profile.rows as i64)
-            .bind(file::encode(profile))
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.bounded(async {
+            bind_key(sqlx::query(UPSERT), key)
+                .bind(end_ms)
+                .bind(profile.rows as i64)
+                .bind(file::encode(profile))
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn get(&self, key: &Key) -> Result<Option<DatasetProfile>, StoreError> {
-        let row = bind_key(sqlx::query(SELECT_ONE), key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode(&r.try_get::<Vec<u8>, _>(0)?))
-            .transpose()
+        self.bounded(async {
+            let row = bind_key(sqlx::query(SELECT_ONE), key)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| decode(&r.try_get::<Vec<u8>, _>(0)?))
+                .transpose()
+        })
+        .await
     }
 
     /// Merges `profile` into the rollup at `key` (read, merge, write in one transaction).
@@ -180,54 +313,63 @@ impl Store {
         profile: &DatasetProfile,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let existing = bind_key(sqlx::query(SELECT_ONE), key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let mut merged = profile.clone();
-        if let Some(row) = existing {
-            merge_row(&mut merged, &row)?;
-        }
-        bind_key(sqlx::query(UPSERT), key)
-            .bind(end_ms)
-            .bind(merged.rows as i64)
-            .bind(file::encode(&merged))
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.bounded(async {
+            let mut tx = self.pool.begin().await?;
+            let existing = bind_key(sqlx::query(SELECT_ONE), key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut merged = profile.clone();
+            if let Some(row) = existing {
+                merge_row(&mut merged, &row)?;
+            }
+            bind_key(sqlx::query(UPSERT), key)
+                .bind(end_ms)
+                .bind(merged.rows as i64)
+                .bind(file::encode(&merged))
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Datasets that have any stored profile.
     pub async fn datasets(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT dataset FROM profiles ORDER BY dataset")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get::<String, _>(0)?))
-            .collect()
+        self.bounded(async {
+            let rows = sqlx::query("SELECT DISTINCT dataset FROM profiles ORDER BY dataset")
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(r.try_get::<String, _>(0)?))
+                .collect()
+        })
+        .await
     }
 
     /// The reference run: the pinned one, else the offline run updated last.
     pub async fn reference_run(&self, dataset: &str) -> Result<Option<(String, bool)>, StoreError> {
-        if let Some(row) = sqlx::query("SELECT run_id FROM reference_pins WHERE dataset = $1")
+        self.bounded(async {
+            if let Some(row) = sqlx::query("SELECT run_id FROM reference_pins WHERE dataset = $1")
+                .bind(dataset)
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                return Ok(Some((row.try_get(0)?, true)));
+            }
+            let row = sqlx::query(
+                "SELECT run_id FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+                 ORDER BY updated_ms DESC, run_id DESC LIMIT 1",
+            )
             .bind(dataset)
+            .bind(Stage::Offline.as_str())
+            .bind(Kind::Run.as_str())
             .fetch_optional(&self.pool)
-            .await?
-        {
-            return Ok(Some((row.try_get(0)?, true)));
-        }
-        let row = sqlx::query(
-            "SELECT run_id FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
-             ORDER BY updated_ms DESC, run_id DESC LIMIT 1",
-        )
-        .bind(dataset)
-        .bind(Stage::Offline.as_str())
-        .bind(Kind::Run.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?.map(|id| (id, false)))
+            .await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?.map(|id| (id, false)))
+        })
+        .await
     }
 
     /// All parts of an offline run, merged; `None` if the run has none.
@@ -264,22 +406,25 @@ impl Store {
     where
         T: 'q + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
     {
-        let rows = sqlx::query(sql)
-            .bind(dataset)
-            .bind(stage.as_str())
-            .bind(kind.as_str())
-            .bind(value)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut rows = rows.iter();
-        let Some(first) = rows.next() else {
-            return Ok(None);
-        };
-        let mut merged = decode(&first.try_get::<Vec<u8>, _>(0)?)?;
-        for row in rows {
-            merge_row(&mut merged, row)?;
-        }
-        Ok(Some(merged))
+        self.bounded(async {
+            let rows = sqlx::query(sql)
+                .bind(dataset)
+                .bind(stage.as_str())
+                .bind(kind.as_str())
+                .bind(value)
+                .fetch_all(&self.pool)
+                .await?;
+            let mut rows = rows.iter();
+            let Some(first) = rows.next() else {
+                return Ok(None);
+            };
+            let mut merged = decode(&first.try_get::<Vec<u8>, _>(0)?)?;
+            for row in rows {
+                merge_row(&mut merged, row)?;
+            }
+            Ok(Some(merged))
+        })
+        .await
     }
 
     pub async fn pin_reference(
@@ -288,24 +433,30 @@ impl Store {
         run_id: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO reference_pins (dataset, run_id, pinned_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (dataset) DO UPDATE SET run_id = excluded.run_id, pinned_ms = excluded.pinned_ms",
-        )
-        .bind(dataset)
-        .bind(run_id)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.bounded(async {
+            sqlx::query(
+                "INSERT INTO reference_pins (dataset, run_id, pinned_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (dataset) DO UPDATE SET run_id = excluded.run_id, pinned_ms = excluded.pinned_ms",
+            )
+            .bind(dataset)
+            .bind(run_id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn unpin_reference(&self, dataset: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM reference_pins WHERE dataset = $1")
-            .bind(dataset)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.bounded(async {
+            let done = sqlx::query("DELETE FROM reference_pins WHERE dataset = $1")
+                .bind(dataset)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 
     pub async fn put_verdict(
@@ -314,27 +465,33 @@ impl Store {
         report_json: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO verdicts (dataset, evaluated_ms, report) VALUES ($1, $2, $3)
-             ON CONFLICT (dataset) DO UPDATE SET evaluated_ms = excluded.evaluated_ms, report = excluded.report",
-        )
-        .bind(dataset)
-        .bind(now_ms)
-        .bind(report_json)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.bounded(async {
+            sqlx::query(
+                "INSERT INTO verdicts (dataset, evaluated_ms, report) VALUES ($1, $2, $3)
+                 ON CONFLICT (dataset) DO UPDATE SET evaluated_ms = excluded.evaluated_ms, report = excluded.report",
+            )
+            .bind(dataset)
+            .bind(now_ms)
+            .bind(report_json)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The latest verdict as stored JSON, with when it was made.
     pub async fn verdict(&self, dataset: &str) -> Result<Option<(String, i64)>, StoreError> {
-        let row = sqlx::query("SELECT report, evaluated_ms FROM verdicts WHERE dataset = $1")
-            .bind(dataset)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row
-            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
-            .transpose()?)
+        self.bounded(async {
+            let row = sqlx::query("SELECT report, evaluated_ms FROM verdicts WHERE dataset = $1")
+                .bind(dataset)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row
+                .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+                .transpose()?)
+        })
+        .await
     }
 
     /// Deletes windows that ended before `window_cutoff_ms` and rollups before `rollup_cutoff_ms`.
@@ -343,235 +500,44 @@ impl Store {
         window_cutoff_ms: i64,
         rollup_cutoff_ms: i64,
     ) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        for (kind, cutoff) in [
-            (Kind::Window, window_cutoff_ms),
-            (Kind::Rollup, rollup_cutoff_ms),
-        ] {
-            removed += sqlx::query("DELETE FROM profiles WHERE kind = $1 AND end_ms < $2")
-                .bind(kind.as_str())
-                .bind(cutoff)
+        self.bounded(async {
+            let mut removed = 0;
+            for (kind, cutoff) in [
+                (Kind::Window, window_cutoff_ms),
+                (Kind::Rollup, rollup_cutoff_ms),
+            ] {
+                removed += sqlx::query("DELETE FROM profiles WHERE kind = $1 AND end_ms < $2")
+                    .bind(kind.as_str())
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+            }
+            // Online counters are summed per window; they are kept as long as rollups. Offline
+            // counters are the run history and stay.
+            removed += sqlx::query("DELETE FROM counters WHERE stage = 'online' AND start_ms < $1")
+                .bind(rollup_cutoff_ms)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        }
-        // Online counters are summed per window; they are kept as long as rollups. Offline
-        // counters are the run history and stay.
-        removed += sqlx::query("DELETE FROM counters WHERE stage = 'online' AND start_ms < $1")
-            .bind(rollup_cutoff_ms)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(removed)
+            Ok(removed)
+        })
+        .await
     }
 
     /// Number of stored profiles of a kind for a dataset (for tests and diagnostics).
     pub async fn count(&self, dataset: &str, kind: Kind) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) FROM profiles WHERE dataset = $1 AND kind = $2")
-                .bind(dataset)
-                .bind(kind.as_str())
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?,
-        )
-    }
-
-    pub async fn alert(&self, fingerprint: &str) -> Result<Option<AlertRow>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE fingerprint = $1"
-        ))
-        .bind(fingerprint)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| alert_row(&r)).transpose()
-    }
-
-    /// Every alert, firing first, then pending, then resolved; newest first within a state.
-    pub async fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY
-             CASE state WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, updated_ms DESC"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(alert_row).collect()
-    }
-
-    /// Writes an alert's new standing and the notifications its transition owes, in one
-    /// transaction: a state change and its messages are stored together or not at all.
-    pub async fn save_alert(
-        &self,
-        alert: &AlertRow,
-        notifications: &[OutboxEntry],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO alerts (fingerprint, rule, dataset, severity, state, active_since_ms,
-                 firing_since_ms, resolved_ms, updated_ms, summary)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, dataset = excluded.dataset,
-                 severity = excluded.severity, state = excluded.state,
-                 active_since_ms = excluded.active_since_ms, firing_since_ms = excluded.firing_since_ms,
-                 resolved_ms = excluded.resolved_ms, updated_ms = excluded.updated_ms,
-                 summary = excluded.summary",
-        )
-        .bind(&alert.fingerprint)
-        .bind(&alert.rule)
-        .bind(&alert.dataset)
-        .bind(alert.severity.as_str())
-        .bind(alert.state.as_str())
-        .bind(alert.active_since_ms)
-        .bind(alert.firing_since_ms)
-        .bind(alert.resolved_ms)
-        .bind(alert.updated_ms)
-        .bind(&alert.summary)
-        .execute(&mut *tx)
-        .await?;
-        for n in notifications {
-            sqlx::query(
-                "INSERT INTO outbox (fingerprint, notifier, event, payload, created_ms, next_attempt_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+        self.bounded(async {
+            Ok(
+                sqlx::query("SELECT COUNT(*) FROM profiles WHERE dataset = $1 AND kind = $2")
+                    .bind(dataset)
+                    .bind(kind.as_str())
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?,
             )
-            .bind(&n.fingerprint)
-            .bind(n.notifier.as_str())
-            .bind(n.event.as_str())
-            .bind(&n.payload)
-            .bind(n.created_ms)
-            .bind(n.created_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Forgets an alert (a pending one whose condition cleared before it fired).
-    pub async fn delete_alert(&self, fingerprint: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM alerts WHERE fingerprint = $1")
-            .bind(fingerprint)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Silences (or acknowledges) an alert until `until_ms`; `false` if there is no such alert.
-    pub async fn silence_alert(
-        &self,
-        fingerprint: &str,
-        until_ms: i64,
-        acknowledged: bool,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alerts SET silenced_until_ms = $1, acknowledged = $2 WHERE fingerprint = $3",
-        )
-        .bind(until_ms)
-        .bind(i64::from(acknowledged))
-        .bind(fingerprint)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Outbox entries due at `now_ms`, oldest first; those naming an unknown notifier or
-    /// event apart, with why.
-    pub async fn due_notifications(
-        &self,
-        now_ms: i64,
-        limit: i64,
-    ) -> Result<DueNotifications, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, fingerprint, notifier, event, payload, attempts FROM outbox
-             WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2",
-        )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut due = DueNotifications::default();
-        for r in &rows {
-            let id: i64 = r.try_get(0)?;
-            let words = (|| {
-                let notifier = r.try_get::<String, _>(2)?.parse::<Notifier>();
-                let event = r.try_get::<String, _>(3)?.parse::<Status>();
-                Ok::<_, sqlx::Error>(notifier.and_then(|n| event.map(|e| (n, e))))
-            })()?;
-            match words {
-                Ok((notifier, event)) => due.rows.push(OutboxRow {
-                    id,
-                    fingerprint: r.try_get(1)?,
-                    notifier,
-                    event,
-                    payload: r.try_get(4)?,
-                    attempts: r.try_get(5)?,
-                }),
-                Err(unknown) => due.unreadable.push((id, unknown)),
-            }
-        }
-        Ok(due)
-    }
-
-    /// Gives up an outbox entry that can never be delivered, saying why.
-    pub async fn discard_notification(&self, id: i64, why: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET state = 'failed', last_outcome = $1 WHERE id = $2")
-            .bind(why)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records a delivery attempt: `state` is 'sent', 'failed' or 'pending' (retry at `next_ms`).
-    pub async fn record_attempt(
-        &self,
-        row: &OutboxRow,
-        state: &str,
-        next_ms: i64,
-        outcome: &str,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET state = $1, next_attempt_ms = $2, attempts = attempts + 1, last_outcome = $3
-             WHERE id = $4",
-        )
-        .bind(state)
-        .bind(next_ms)
-        .bind(outcome)
-        .bind(row.id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE alerts SET last_delivery = $1 WHERE fingerprint = $2")
-            .bind(format!("{}: {outcome}", row.notifier))
-            .bind(&row.fingerprint)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// When a notification for `fingerprint` was last queued for `notifier`.
-    pub async fn last_queued(
-        &self,
-        fingerprint: &str,
-        notifier: Notifier,
-    ) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT MAX(created_ms) FROM outbox WHERE fingerprint = $1 AND notifier = $2",
-        )
-        .bind(fingerprint)
-        .bind(notifier.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?)
-    }
-
-    /// Outbox entries by state, for tests and diagnostics.
-    pub async fn outbox_count(&self, state: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM outbox WHERE state = $1")
-            .bind(state)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?)
+        })
+        .await
     }
 
     pub async fn close(&self) {
@@ -579,78 +545,22 @@ impl Store {
     }
 }
 
-const ALERT_COLUMNS: &str = "fingerprint, rule, dataset, severity, state, active_since_ms, \
-    firing_since_ms, resolved_ms, updated_ms, silenced_until_ms, acknowledged, last_delivery, summary";
-
-/// An alert as stored. Times are ms since the epoch; 0 means "not yet".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertRow {
-    pub fingerprint: String,
-    pub rule: String,
-    pub dataset: String,
-    pub severity: AlertSeverity,
-    pub state: AlertState,
-    pub active_since_ms: i64,
-    pub firing_since_ms: i64,
-    pub resolved_ms: i64,
-    pub updated_ms: i64,
-    pub silenced_until_ms: i64,
-    pub acknowledged: bool,
-    pub last_delivery: String,
-    /// The latest notification, as JSON.
-    pub summary: String,
+/// One connection, within `timeout`.
+async fn connect_one(url: &Secret, timeout: Duration) -> Result<AnyConnection, StoreError> {
+    tokio::time::timeout(timeout, AnyConnection::connect(url.expose()))
+        .await
+        .map_err(|_| StoreError::Unavailable(Outage::NoAnswer(timeout)))?
+        .map_err(StoreError::from)
 }
 
-fn alert_row(r: &sqlx::any::AnyRow) -> Result<AlertRow, StoreError> {
-    let fingerprint: String = r.try_get(0)?;
-    let unreadable = |e: crate::alert_model::UnknownName| {
-        StoreError::Corrupt(format!("alert {fingerprint}: {e}"))
-    };
-    let severity = r.try_get::<String, _>(3)?.parse().map_err(unreadable)?;
-    let state = r.try_get::<String, _>(4)?.parse().map_err(unreadable)?;
-    Ok(AlertRow {
-        fingerprint,
-        rule: r.try_get(1)?,
-        dataset: r.try_get(2)?,
-        severity,
-        state,
-        active_since_ms: r.try_get(5)?,
-        firing_since_ms: r.try_get(6)?,
-        resolved_ms: r.try_get(7)?,
-        updated_ms: r.try_get(8)?,
-        silenced_until_ms: r.try_get(9)?,
-        acknowledged: r.try_get::<i64, _>(10)? != 0,
-        last_delivery: r.try_get(11)?,
-        summary: r.try_get(12)?,
-    })
-}
-
-/// A notification to enqueue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEntry {
-    pub fingerprint: String,
-    pub notifier: Notifier,
-    pub event: Status,
-    pub payload: String,
-    pub created_ms: i64,
-}
-
-/// A notification waiting in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub fingerprint: String,
-    pub notifier: Notifier,
-    pub event: Status,
-    pub payload: String,
-    pub attempts: i64,
-}
-
-/// Outbox entries due for delivery, and those that cannot be read (by id, with why).
-#[derive(Debug, Default)]
-pub struct DueNotifications {
-    pub rows: Vec<OutboxRow>,
-    pub unreadable: Vec<(i64, crate::alert_model::UnknownName)>,
+async fn migrations_applied(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?,
+    )
 }
 
 /// Writes (or replaces) the profile at a key: the key binds $1..$6, then end, rows, body and

@@ -39,11 +39,20 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SPAN_TARGET: &str = "driftd::span";
 
 /// Keeps span export running. Dropping it sends the spans still queued (for at most five
-/// seconds) and stops the exporter, so `driftd serve` holds it until it exits.
+/// seconds, or what [`Telemetry::finish_within`] allows) and stops the exporter, so `driftd
+/// serve` holds it until it exits.
 #[must_use = "dropping the guard stops span export"]
 pub struct Telemetry {
     provider: SdkTracerProvider,
     exporting: bool,
+    timeout: Duration,
+}
+
+impl Telemetry {
+    /// Sends what is queued within `time` at most (what is left of the shutdown's grace).
+    pub fn finish_within(mut self, time: Duration) {
+        self.timeout = self.timeout.min(time);
+    }
 }
 
 impl Drop for Telemetry {
@@ -51,7 +60,9 @@ impl Drop for Telemetry {
         if !self.exporting {
             return;
         }
-        if let Err(error) = self.provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT) {
+        // The SDK refuses a zero timeout; a millisecond gives up just as surely.
+        let timeout = self.timeout.max(Duration::from_millis(1));
+        if let Err(error) = self.provider.shutdown_with_timeout(timeout) {
             tracing::warn!(%error, "Spans still queued at exit may be lost");
         }
     }
@@ -111,5 +122,6 @@ pub fn init() -> anyhow::Result<Telemetry> {
     Ok(Telemetry {
         provider,
         exporting,
+        timeout: SHUTDOWN_TIMEOUT,
     })
 }

@@ -165,6 +165,8 @@ pub async fn run(
         }
         let due = match store.due_notifications(now_ms(), 50).await {
             Ok(due) => due,
+            // The database health check logs the outage, once: nothing to deliver meanwhile.
+            Err(e) if e.outage().is_some() => continue,
             Err(e) => {
                 warn!(error = %e, "Cannot read the notification outbox");
                 continue;

@@ -1,6 +1,9 @@
 //! Admission: what ingest lets in. The profiling queue is bounded in batches and in bytes,
 //! the number of datasets by `max_datasets` and each dataset's features by `max_features`;
 //! whatever is over a bound is refused (or dropped) and counted, never queued without bound.
+//! While the database is out, accepted batches keep their share of `queue_bytes` until their
+//! window is written: ingest goes on into memory up to that budget, then answers 503 naming
+//! the outage rather than 429.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -11,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use super::aggregate::Batch;
 use super::metrics::{DropReason, IngestMetrics};
 use crate::profile::DatasetProfile;
+use crate::store::{Health, Outage};
 
 /// Longest feature name kept; longer ones are dropped like features over the limit.
 const MAX_FEATURE_NAME_BYTES: usize = 256;
@@ -36,6 +40,9 @@ pub enum Refusal {
     Busy(u64),
     #[error("driftd is shutting down")]
     ShuttingDown,
+    /// The queue or its byte budget is full because the database is out.
+    #[error("database unavailable ({0}); records waiting in memory fill queue_bytes")]
+    DatabaseUnavailable(Outage),
     #[error("dataset limit reached: driftd accepts {0} datasets (max_datasets)")]
     DatasetLimit(usize),
 }
@@ -60,6 +67,8 @@ pub struct Admission {
     max_datasets: usize,
     max_features: usize,
     metrics: IngestMetrics,
+    /// The database's standing: why a full queue is full.
+    database: Health,
 }
 
 impl Admission {
@@ -78,6 +87,27 @@ impl Admission {
             max_datasets,
             max_features,
             metrics,
+            database: Health::default(),
+        }
+    }
+
+    /// Says why the queue is full when the database is out: 503 naming the outage, not 429.
+    pub fn watching(mut self, database: Health) -> Admission {
+        self.database = database;
+        self
+    }
+
+    /// A full queue or budget, refused and counted: busy, or waiting for the database.
+    fn full(&self) -> Refusal {
+        match self.database.outage() {
+            Some(outage) => {
+                self.metrics.dropped(DropReason::database_unavailable, 1);
+                Refusal::DatabaseUnavailable(outage)
+            }
+            None => {
+                self.metrics.dropped(DropReason::queue_full, 1);
+                Refusal::Busy(1)
+            }
         }
     }
 
@@ -91,8 +121,7 @@ impl Admission {
     /// now: such a body is never read. Nothing is taken: see [`Admission::hold_bytes`].
     pub fn check_room(&self, bytes: usize) -> Result<(), Refusal> {
         if bytes > self.budget.available_permits() {
-            self.metrics.dropped(DropReason::queue_full, 1);
-            return Err(Refusal::Busy(1));
+            return Err(self.full());
         }
         Ok(())
     }
@@ -113,10 +142,7 @@ impl Admission {
             .budget
             .clone()
             .try_acquire_many_owned(bytes.min(u32::MAX as usize) as u32)
-            .map_err(|_| {
-                self.metrics.dropped(DropReason::queue_full, 1);
-                Refusal::Busy(1)
-            })?;
+            .map_err(|_| self.full())?;
         match held {
             Some(permit) => permit.merge(more),
             None => *held = Some(more),
@@ -130,13 +156,11 @@ impl Admission {
             .queue_bytes(self.queue_bytes - self.budget.available_permits());
     }
 
-    /// Queues a batch if there is a place, or refuses (full: 429, shutting down: 503), counted.
+    /// Queues a batch if there is a place, or refuses (full: 429, or 503 in a database outage;
+    /// shutting down: 503), counted.
     pub fn enqueue(&self, batch: Batch) -> Result<(), Refusal> {
         let permit = self.queue.try_reserve().map_err(|e| match e {
-            mpsc::error::TrySendError::Full(()) => {
-                self.metrics.dropped(DropReason::queue_full, 1);
-                Refusal::Busy(1)
-            }
+            mpsc::error::TrySendError::Full(()) => self.full(),
             mpsc::error::TrySendError::Closed(()) => {
                 self.metrics.dropped(DropReason::shutting_down, 1);
                 Refusal::ShuttingDown

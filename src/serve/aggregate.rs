@@ -2,19 +2,32 @@
 //! their run. Open windows are written to the store every `flush_interval` (what a crash can
 //! lose), closed windows are written for good and merged into their rollup, and everything is
 //! flushed when the queue closes at shutdown.
+//!
+//! A write that fails is retried, never dropped: the window stays in memory, dirty, and is
+//! written at the next flush (at once when the database is reachable again). While writes
+//! fail for an outage, the batches folded keep their share of `queue_bytes`, so what waits in
+//! memory stays within that budget; ingest answers 503 beyond it. At shutdown the writes are
+//! retried until the deadline, and what is still unwritten is reported.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{info, warn};
 
-use super::metrics::IngestMetrics;
+use super::metrics::{DatabaseMetrics, IngestMetrics};
+use super::shutdown::{Shutdown, Unwritten};
 use crate::clock::now_ms;
 use crate::config::ServeConfig;
 use crate::profile::{DatasetProfile, Stage};
-use crate::store::{Key, Kind, Store};
+use crate::store::{Key, Kind, Outage, Store, StoreError};
+
+/// Failed writes an outage does not explain (a bug, corrupt data) before a window is given up.
+const MAX_FAILURES: u32 = 3;
+/// How often the last writes are retried at shutdown.
+const RETRY_AT_SHUTDOWN: Duration = Duration::from_millis(200);
 
 /// What the ingest handlers hand over.
 #[derive(Debug)]
@@ -25,22 +38,38 @@ pub enum Batch {
         run_id: Option<String>,
         /// The batch's records, profiled by the handler.
         profile: Box<DatasetProfile>,
-        /// The request's share of `queue_bytes`, given back when the batch is folded.
-        budget: Option<tokio::sync::OwnedSemaphorePermit>,
+        /// The request's share of `queue_bytes`, given back when the batch is folded (or,
+        /// while the database is out, when its window is written).
+        budget: Option<OwnedSemaphorePermit>,
     },
     /// An online profile uploaded by a sidecar: merged into the current window.
     Profile {
         dataset: Arc<str>,
         profile: Box<DatasetProfile>,
+        /// The upload's share of `queue_bytes`, as for records.
+        budget: Option<OwnedSemaphorePermit>,
     },
 }
 
 /// An open window or run: the merge of what was stored before a restart and every batch
 /// profile and uploaded profile since.
+#[derive(Default)]
 struct Open {
     profile: Option<DatasetProfile>,
     end_ms: i64,
+    /// Holds records the database lacks.
     dirty: bool,
+    /// The stored profile was read (or there was none, or it was unreadable). `false` when
+    /// reading it failed in an outage: it is merged in before the first write.
+    loaded: bool,
+    /// Rows the database had of it after the last write (or the load).
+    written_rows: u64,
+    /// The window ended: once written, it is merged into its rollup and forgotten.
+    closing: bool,
+    /// The budget of batches folded while writes failed, given back once written.
+    held: Vec<OwnedSemaphorePermit>,
+    /// Failed writes an outage does not explain.
+    failures: u32,
 }
 
 impl Open {
@@ -55,33 +84,67 @@ impl Open {
         }
         self.dirty = true;
     }
+
+    fn unwritten_rows(&self) -> u64 {
+        match (&self.profile, self.dirty) {
+            (Some(p), true) => p.rows.saturating_sub(self.written_rows),
+            _ => 0,
+        }
+    }
 }
 
 pub struct Aggregator {
     store: Store,
     config: Arc<ServeConfig>,
     metrics: IngestMetrics,
+    database: DatabaseMetrics,
+    shutdown: Shutdown,
     open: HashMap<Key, Open>,
+    /// Why the last flush could not write everything, while it could not.
+    outage: Option<Outage>,
 }
 
 fn window_ms(d: Duration) -> i64 {
     d.as_millis().max(1) as i64
 }
 
+/// `operation`, abandoned when shutdown's writes are over.
+async fn bounded<T>(
+    shutdown: &Shutdown,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::select! {
+        done = operation => done,
+        () = shutdown.writes_over() => Err(StoreError::Unavailable(Outage::Deadline)),
+    }
+}
+
 impl Aggregator {
-    pub fn new(store: Store, config: Arc<ServeConfig>, metrics: IngestMetrics) -> Self {
+    pub fn new(
+        store: Store,
+        config: Arc<ServeConfig>,
+        metrics: IngestMetrics,
+        database: DatabaseMetrics,
+        shutdown: Shutdown,
+    ) -> Self {
         Aggregator {
             store,
             config,
             metrics,
+            database,
+            shutdown,
             open: HashMap::new(),
+            outage: None,
         }
     }
 
-    /// Runs until the queue closes (every sender dropped), then flushes everything.
-    pub async fn run(mut self, mut queue: mpsc::Receiver<Batch>) {
+    /// Runs until the queue closes (every sender dropped), or until requests in flight have
+    /// had their share of the grace period; then writes everything it can by the deadline and
+    /// returns what it could not.
+    pub async fn run(mut self, mut queue: mpsc::Receiver<Batch>) -> Unwritten {
         let mut flush = tokio::time::interval(self.config.flush_interval);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reachable = self.store.health().watch();
         loop {
             tokio::select! {
                 batch = queue.recv() => match batch {
@@ -92,29 +155,62 @@ impl Aggregator {
                     None => break,
                 },
                 _ = flush.tick() => self.flush(now_ms(), false).await,
+                Ok(()) = reachable.changed() => {
+                    if *reachable.borrow_and_update() {
+                        self.flush(now_ms(), false).await;
+                    }
+                }
+                () = self.shutdown.intake_over() => {
+                    // Batches already answered 202 are in the queue: take them, refuse more.
+                    queue.close();
+                    while let Some(batch) = queue.recv().await {
+                        self.fold(batch).await;
+                    }
+                    break;
+                }
             }
         }
+        self.finish().await
+    }
+
+    /// The last writes, retried until the deadline.
+    async fn finish(mut self) -> Unwritten {
         let open = self.open.len();
-        self.flush(now_ms(), true).await;
-        info!(windows = open, "Open windows flushed");
+        loop {
+            self.flush(now_ms(), true).await;
+            if self.unwritten().is_empty() {
+                info!(windows = open, "Open windows flushed");
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(RETRY_AT_SHUTDOWN) => {}
+                () = self.shutdown.writes_over() => break,
+            }
+        }
+        self.unwritten()
     }
 
     async fn slot(&mut self, key: Key, end_ms: i64) -> &mut Open {
         if !self.open.contains_key(&key) {
             // After a restart the window (or run) may already hold data: continue from it.
-            let merged = match self.store.get(&key).await {
-                Ok(stored) => stored,
+            let (profile, loaded) = match bounded(&self.shutdown, self.store.get(&key)).await {
+                Ok(stored) => (stored, true),
+                // Read again before the first write, so that write adds to it.
+                Err(e) if e.outage().is_some() => (None, false),
                 Err(e) => {
                     warn!(error = %e, dataset = %key.dataset, "Cannot load a stored window; starting it afresh");
-                    None
+                    (None, true)
                 }
             };
+            let written_rows = profile.as_ref().map_or(0, |p| p.rows);
             self.open.insert(
                 key.clone(),
                 Open {
-                    profile: merged,
+                    profile,
                     end_ms,
-                    dirty: false,
+                    loaded,
+                    written_rows,
+                    ..Open::default()
                 },
             );
         }
@@ -124,94 +220,188 @@ impl Aggregator {
     async fn fold(&mut self, batch: Batch) {
         let now = now_ms();
         let window = window_ms(self.config.window);
-        match batch {
+        // While writes fail, a batch keeps its share of the budget until it is written.
+        let hold = self.outage.is_some() || self.store.health().outage().is_some();
+        let (key, end, profile, budget) = match batch {
             Batch::Records {
                 dataset,
                 stage,
                 run_id,
                 profile,
-                budget: _budget,
+                budget,
+            } => match (stage, run_id) {
+                (Stage::Offline, Some(run_id)) => {
+                    let key = Key {
+                        dataset: dataset.to_string(),
+                        stage,
+                        kind: Kind::Run,
+                        run_id,
+                        part: "records".into(),
+                        start_ms: 0,
+                    };
+                    (key, now, profile, budget)
+                }
+                _ => {
+                    let start = now - now.rem_euclid(window);
+                    (window_key(&dataset, start), start + window, profile, budget)
+                }
+            },
+            Batch::Profile {
+                dataset,
+                profile,
+                budget,
             } => {
-                let (key, end) = match (stage, run_id) {
-                    (Stage::Offline, Some(run_id)) => (
-                        Key {
-                            dataset: dataset.to_string(),
-                            stage,
-                            kind: Kind::Run,
-                            run_id,
-                            part: "records".into(),
-                            start_ms: 0,
-                        },
-                        now,
-                    ),
-                    _ => {
-                        let start = now - now.rem_euclid(window);
-                        (window_key(&dataset, start), start + window)
-                    }
-                };
-                let open = self.slot(key, end).await;
-                open.add(*profile);
-                open.end_ms = open.end_ms.max(end);
-            }
-            Batch::Profile { dataset, profile } => {
                 let start = now - now.rem_euclid(window);
-                let open = self.slot(window_key(&dataset, start), start + window).await;
-                open.add(*profile);
+                (window_key(&dataset, start), start + window, profile, budget)
             }
+        };
+        let open = self.slot(key, end).await;
+        open.add(*profile);
+        open.end_ms = open.end_ms.max(end);
+        if let Some(budget) = budget.filter(|_| hold) {
+            open.held.push(budget);
         }
     }
 
-    /// Writes dirty open windows; closes (and rolls up) windows that ended; with `all`, closes
-    /// everything.
+    /// Writes dirty open windows; closes (and rolls up) windows that ended. Failed writes stay
+    /// for the next flush. With `all` (at shutdown), old windows are not expired.
     async fn flush(&mut self, now: i64, all: bool) {
-        let rollup = window_ms(self.config.rollup);
         let keys: Vec<Key> = self.open.keys().cloned().collect();
+        let mut failed = None;
         for key in keys {
-            let open = &self.open[&key];
-            let closed = key.kind == Kind::Window && open.end_ms <= now;
-            if !(open.dirty || closed) {
-                continue;
+            if let Err(e) = self.write(&key, now).await {
+                failed = self.failed(&key, e).or(failed);
             }
-            let Some(profile) = open.profile.clone() else {
-                self.open.remove(&key);
-                continue;
-            };
-            let end = open.end_ms;
-            if let Err(e) = self.store.put(&key, end, &profile, now).await {
-                warn!(error = %e, dataset = %key.dataset, "Cannot store a window; will retry");
-                continue;
-            }
-            if closed {
-                let rollup_start = key.start_ms - key.start_ms.rem_euclid(rollup);
-                let rollup_key = Key {
-                    kind: Kind::Rollup,
-                    start_ms: rollup_start,
-                    ..key.clone()
-                };
-                if let Err(e) = self
-                    .store
-                    .merge_into(&rollup_key, rollup_start + rollup, &profile, now)
-                    .await
-                {
-                    warn!(error = %e, dataset = %key.dataset, "Cannot roll a closed window up");
-                }
-            }
-            if closed || all || key.kind == Kind::Run {
-                // Runs are reloaded from the store when more records arrive.
-                self.open.remove(&key);
-            } else if let Some(open) = self.open.get_mut(&key) {
-                open.dirty = false;
-            }
+        }
+        self.account(failed, now);
+        if all || self.outage.is_some() {
+            return;
         }
         let retention = self.config.retention.as_millis() as i64;
         let rollup_retention = self.config.rollup_retention.as_millis() as i64;
-        if let Err(e) = self
-            .store
-            .expire(now - retention, now - rollup_retention)
-            .await
-        {
+        let expired = self.store.expire(now - retention, now - rollup_retention);
+        if let Err(e) = bounded(&self.shutdown, expired).await {
             warn!(error = %e, "Cannot expire old windows");
         }
+    }
+
+    /// Writes one open window or run if it holds unwritten records, and rolls a closed window
+    /// up. Each step happens once: after a failure the next flush goes on from there.
+    async fn write(&mut self, key: &Key, now: i64) -> Result<(), StoreError> {
+        let Some(open) = self.open.get_mut(key) else {
+            return Ok(());
+        };
+        open.closing |= key.kind == Kind::Window && open.end_ms <= now;
+        let Some(profile) = open.profile.as_mut() else {
+            self.open.remove(key);
+            return Ok(());
+        };
+        if open.dirty {
+            if !open.loaded {
+                match bounded(&self.shutdown, self.store.get(key)).await {
+                    Ok(Some(stored)) => {
+                        if let Err(e) = profile.merge(&stored) {
+                            warn!(error = %e, dataset = %key.dataset, "Cannot merge the stored window; replacing it");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.outage().is_some() => return Err(e),
+                    Err(e) => {
+                        warn!(error = %e, dataset = %key.dataset, "Cannot load a stored window; replacing it");
+                    }
+                }
+                open.loaded = true;
+            }
+            let put = self.store.put(key, open.end_ms, profile, now);
+            bounded(&self.shutdown, put).await?;
+            open.dirty = false;
+            open.written_rows = profile.rows;
+            open.failures = 0;
+            open.held.clear();
+        }
+        if open.closing {
+            let rollup = window_ms(self.config.rollup);
+            let rollup_start = key.start_ms - key.start_ms.rem_euclid(rollup);
+            let rollup_key = Key {
+                kind: Kind::Rollup,
+                start_ms: rollup_start,
+                ..key.clone()
+            };
+            // A merge whose commit failed after it happened is merged again: a rollup may
+            // then count a window twice, never lose one.
+            let merged = self
+                .store
+                .merge_into(&rollup_key, rollup_start + rollup, profile, now);
+            bounded(&self.shutdown, merged).await?;
+        }
+        if open.closing || key.kind == Kind::Run {
+            // Runs are reloaded from the store when more records arrive.
+            self.open.remove(key);
+        }
+        Ok(())
+    }
+
+    /// A failed write: the outage, when one explains it (the write is retried); otherwise
+    /// retried a few times, then given up, loudly.
+    fn failed(&mut self, key: &Key, error: StoreError) -> Option<Outage> {
+        if let Some(outage) = error.outage() {
+            return Some(outage);
+        }
+        let open = self.open.get_mut(key)?;
+        open.failures += 1;
+        if open.failures < MAX_FAILURES {
+            warn!(%error, dataset = %key.dataset, "Cannot store a window; will retry");
+        } else {
+            let records = open.unwritten_rows();
+            tracing::error!(%error, dataset = %key.dataset, records, "Cannot store a window; given up");
+            self.open.remove(key);
+        }
+        None
+    }
+
+    /// Tells the health state, the metrics and the log what waits in memory.
+    fn account(&mut self, failed: Option<Outage>, now: i64) {
+        // A write cut short by the shutdown deadline keeps the outage that held it up.
+        let failed = match (failed, &self.outage) {
+            (Some(Outage::Deadline), Some(before)) => Some(before.clone()),
+            (failed, _) => failed,
+        };
+        let unwritten = self.unwritten();
+        let windows = unwritten.windows + unwritten.runs + unwritten.rollups;
+        self.database.unwritten(windows, unwritten.records);
+        match (&self.outage, &failed) {
+            (None, Some(outage)) => warn!(
+                reason = %outage, windows, records = unwritten.records,
+                "Cannot write to the database; windows stay in memory and are retried, ingest \
+                 goes on up to queue_bytes"
+            ),
+            (Some(_), None) => info!("Windows written after a database outage"),
+            _ => {}
+        }
+        self.outage = failed;
+        self.store.health().set_unwritable(self.outage.clone(), now);
+    }
+
+    /// What the database lacks of the windows and runs held here.
+    fn unwritten(&self) -> Unwritten {
+        let mut unwritten = Unwritten {
+            reason: self.outage.as_ref().map(ToString::to_string),
+            ..Unwritten::default()
+        };
+        for (key, open) in &self.open {
+            let lacking = open.dirty || open.closing;
+            if !lacking {
+                continue;
+            }
+            match (open.dirty, key.kind) {
+                (true, Kind::Run) => unwritten.runs += 1,
+                (true, _) => unwritten.windows += 1,
+                (false, _) => unwritten.rollups += 1,
+            }
+            unwritten.records += open.unwritten_rows();
+            unwritten.datasets.insert(key.dataset.clone());
+        }
+        unwritten
     }
 }
 

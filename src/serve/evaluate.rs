@@ -38,6 +38,8 @@ pub async fn run(
         }
         let datasets = match store.datasets().await {
             Ok(d) => d,
+            // The database health check logs the outage, once: nothing to evaluate meanwhile.
+            Err(e) if e.outage().is_some() => continue,
             Err(e) => {
                 warn!(error = %e, "Cannot list datasets to evaluate");
                 continue;
@@ -61,7 +63,9 @@ pub async fn run(
                 Ok(false) => debug!(%dataset, "Nothing to evaluate"),
                 Err(e) => {
                     metrics.evaluation_failed();
-                    warn!(error = %e, %dataset, "Evaluation failed");
+                    if e.outage().is_none() {
+                        warn!(error = %e, %dataset, "Evaluation failed");
+                    }
                 }
             }
         }
@@ -73,6 +77,7 @@ pub async fn run(
 async fn count_alerts(store: &Store, metrics: &EvaluationMetrics) {
     let alerts = match store.alerts().await {
         Ok(a) => a,
+        Err(e) if e.outage().is_some() => return,
         Err(e) => {
             warn!(error = %e, "Cannot count alerts");
             return;

@@ -46,6 +46,9 @@ pub enum DropReason {
     queue_full,
     /// Shutting down: 503.
     shutting_down,
+    /// The database is unreachable or cannot be written and the memory set aside for
+    /// unwritten records (`queue_bytes`) is full: 503.
+    database_unavailable,
     /// Body over the limit: 413.
     too_large,
     /// Not JSON / NDJSON, or a coding other than gzip and zstd: 415.
@@ -206,6 +209,7 @@ pub struct Metrics {
     pub evaluation: EvaluationMetrics,
     pub delivery: DeliveryMetrics,
     pub counters: CounterMetrics,
+    pub database: DatabaseMetrics,
     pub http: HttpMetrics,
 }
 
@@ -218,8 +222,56 @@ impl Metrics {
             evaluation: EvaluationMetrics::register(r),
             delivery: DeliveryMetrics::register(r),
             counters: CounterMetrics::register(r),
+            database: DatabaseMetrics::register(r),
             http: HttpMetrics::register(r),
         }
+    }
+}
+
+/// The database: whether the health check reaches it, and what waits in memory to be written.
+#[derive(Clone, Debug)]
+pub struct DatabaseMetrics {
+    up: Gauge,
+    unwritten_windows: Gauge,
+    unwritten_records: Gauge,
+}
+
+impl DatabaseMetrics {
+    pub fn register(registry: &mut Registry) -> DatabaseMetrics {
+        let m = DatabaseMetrics {
+            up: Gauge::default(),
+            unwritten_windows: Gauge::default(),
+            unwritten_records: Gauge::default(),
+        };
+        // Up until the health check says otherwise: driftd serves only once it reached it.
+        m.up.set(1);
+        registry.register(
+            "database_up",
+            "1 while the database answers the health check, 0 while it does not",
+            m.up.clone(),
+        );
+        registry.register(
+            "database_unwritten_windows",
+            "Windows and runs held in memory because writing them failed",
+            m.unwritten_windows.clone(),
+        );
+        registry.register(
+            "database_unwritten_records",
+            "Records in windows and runs held in memory because writing them failed",
+            m.unwritten_records.clone(),
+        );
+        m
+    }
+
+    pub fn up(&self, up: bool) {
+        self.up.set(i64::from(up));
+    }
+
+    /// What waits in memory for the database.
+    pub fn unwritten(&self, windows: usize, records: u64) {
+        self.unwritten_windows.set(windows as i64);
+        self.unwritten_records
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 }
 

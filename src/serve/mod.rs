@@ -3,19 +3,25 @@
 //! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`); the
 //! listeners, their connection caps, deadlines and TLS (`listen`).
 //!
+//! The database is reached (with retries) and watched by `database`; `shutdown` bounds the
+//! way out.
+//!
 //! `run` takes its listener and its shutdown signal as arguments, so tests start and stop it.
 //! On shutdown: intake stops (in-flight requests finish), the queue drains, open windows are
-//! flushed, and background tasks get `shutdown_grace` to end.
+//! flushed, and background tasks end — all within `shutdown_grace` of the signal, whatever the
+//! database does; what could not be written is reported, and `run` fails.
 
 pub mod admission;
 pub mod aggregate;
 pub mod api;
 pub mod counters;
+pub mod database;
 pub mod evaluate;
 pub mod listen;
 pub mod metrics;
 pub mod offline;
 pub mod runs;
+pub mod shutdown;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,13 +32,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::alert::deliver::{self, Notifiers};
 use crate::alert::engine::Alerting;
 use crate::config::ServeConfig;
 use crate::rules::RuleSet;
-use crate::store::Store;
+use shutdown::Shutdown;
 
 /// Where `driftd serve` listens: the API, and optionally a second listener for probes and
 /// metrics only (`metrics_listen`).
@@ -58,25 +64,39 @@ pub async fn run(
         probes,
     } = listeners.into();
     let config = Arc::new(config);
-    let rules = match &config.rules {
-        Some(path) => RuleSet::load(path).map_err(|errors| {
-            let lines = crate::rules::report(&errors);
-            anyhow::anyhow!("invalid rules:\n  {}", lines.join("\n  "))
-        })?,
-        None => RuleSet::default(),
+    let rules = load_rules(&config)?;
+    let ending = Shutdown::new(config.shutdown_grace);
+    let shutdown = ending.on(shutdown);
+    let Some(store) = database::connect(&config, &ending).await? else {
+        info!("Stopped before the database could be reached");
+        return Ok(());
     };
-    let store = Store::connect(&config.database_url)
-        .await
-        .context("cannot open the database")?;
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
 
     let (queue, receiver) = mpsc::channel(config.queue_capacity);
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    tasks.spawn(
-        aggregate::Aggregator::new(store.clone(), config.clone(), metrics.ingest.clone())
-            .run(receiver),
+    let background = shutdown::Tasks {
+        tracker: TaskTracker::new(),
+        stop: CancellationToken::new(),
+        checks: CancellationToken::new(),
+    };
+    let (tasks, stop) = (&background.tracker, &background.stop);
+    let (health, database) = (store.health().clone(), metrics.database.clone());
+    tasks.spawn(database::watch(
+        store.clone(),
+        config.clone(),
+        database.clone(),
+        background.checks.clone(),
+    ));
+    let aggregator = tasks.spawn(
+        aggregate::Aggregator::new(
+            store.clone(),
+            config.clone(),
+            metrics.ingest.clone(),
+            database,
+            ending.clone(),
+        )
+        .run(receiver),
     );
     let alerting = Alerting::new(&config, &rules);
     let runs = runs::Runs::new(rules.clone(), alerting.clone());
@@ -110,7 +130,8 @@ pub async fn run(
         known,
         (config.max_datasets, config.max_features),
         metrics.ingest.clone(),
-    );
+    )
+    .watching(health);
     let state = api::AppState {
         store: store.clone(),
         metrics,
@@ -133,19 +154,20 @@ pub async fn run(
         }
         info!("Shutting down: intake stopped");
     };
-    listen::serve(listener, probes, state, intake_stopped, (&stop, &tasks))
+    let served = listen::serve(listener, probes, state, intake_stopped, (stop, tasks));
+    shutdown::drain(&ending, served)
         .await
         .context("server failed")?;
     // The router and its queue sender are gone: the aggregator drains, flushes and ends.
-    stop.cancel();
-    tasks.close();
-    if tokio::time::timeout(config.shutdown_grace, tasks.wait())
-        .await
-        .is_err()
-    {
-        warn!(grace = ?config.shutdown_grace, tasks = tasks.len(), "Shutdown grace period over; exiting with tasks still running");
+    shutdown::finish(&ending, &background, aggregator, &store).await
+}
+
+fn load_rules(config: &ServeConfig) -> anyhow::Result<RuleSet> {
+    match &config.rules {
+        Some(path) => RuleSet::load(path).map_err(|errors| {
+            let lines = crate::rules::report(&errors);
+            anyhow::anyhow!("invalid rules:\n  {}", lines.join("\n  "))
+        }),
+        None => Ok(RuleSet::default()),
     }
-    store.close().await;
-    info!("Stopped");
-    Ok(())
 }

@@ -66,6 +66,7 @@ fn every_alert_is_tested_firing_and_not_firing_and_explains_itself() {
             "DriftdIngestDropping",
             "DriftdNotificationsFailing",
             "DriftdDown",
+            "DriftdDatabaseDown",
             "DriftdRunAnomalous"
         ]
     );

@@ -689,6 +689,28 @@ pub async fn spawn_binary(
     env: &[(&str, &str)],
     stderr: std::process::Stdio,
 ) -> (tokio::process::Child, String) {
+    let (child, base) = start_binary(database_url, env, stderr);
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("driftd did not become ready on {base}");
+}
+
+/// Starts the `driftd serve` binary on a free port with `env` added, without waiting for it.
+pub fn start_binary(
+    database_url: &str,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -713,20 +735,7 @@ pub async fn spawn_binary(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return (child, base);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("driftd did not become ready on {base}");
+    (child, format!("http://127.0.0.1:{port}"))
 }
 
 /// No recent traffic, no verdict: drift series are withdrawn instead of showing their last value.

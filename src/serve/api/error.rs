@@ -37,6 +37,10 @@ pub enum ApiError {
     Busy(u64),
     #[error("driftd is shutting down")]
     ShuttingDown,
+    /// The database is out (the reason is an [`Outage`](crate::store::Outage), never database
+    /// text): 503 with `Retry-After`.
+    #[error("{0}; retry later")]
+    DatabaseUnavailable(String),
     /// Logged in full; the client sees only "internal error".
     #[error("internal error")]
     Internal(String),
@@ -54,7 +58,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,7 +80,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Busy(seconds) => Some(*seconds),
-            ApiError::ShuttingDown => Some(5),
+            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) => Some(5),
             _ => None,
         }
     }
@@ -110,7 +116,12 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e.outage() {
+            Some(outage) => {
+                ApiError::DatabaseUnavailable(format!("database unavailable ({outage})"))
+            }
+            None => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -119,6 +130,9 @@ impl From<Refusal> for ApiError {
         match refusal {
             Refusal::Busy(seconds) => ApiError::Busy(seconds),
             Refusal::ShuttingDown => ApiError::ShuttingDown,
+            held @ Refusal::DatabaseUnavailable(_) => {
+                ApiError::DatabaseUnavailable(held.to_string())
+            }
             limit @ Refusal::DatasetLimit(_) => ApiError::Unprocessable(limit.to_string()),
         }
     }

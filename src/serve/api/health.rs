@@ -1,14 +1,20 @@
 //! Probes and the scrape: `GET /healthz` (alive), `GET /readyz` (database reachable,
-//! migrations applied) and `GET /metrics` (OpenMetrics text).
+//! migrations applied, windows being written) and `GET /metrics` (OpenMetrics text).
+//!
+//! `/readyz` answers from the database health check's latest finding (one a second, see
+//! `serve::database`) without waiting on the database itself: an outage is answered at once,
+//! `503` with the reason in a JSON body.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::json;
 use tracing::warn;
 
 use super::AppState;
+use crate::store::health::{Down, Standing};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -37,15 +43,23 @@ async fn get_metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn get_ready(State(state): State<AppState>) -> Response {
-    match state.store.ready().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => {
-            warn!(error = %e, "Not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable or migrations not applied\n",
-            )
-                .into_response()
-        }
+    let backend = match state.store.backend() {
+        crate::store::Backend::Sqlite => "sqlite",
+        crate::store::Backend::Postgres => "postgres",
+    };
+    let not_ready = |state: &str, what: &str, down: Down| {
+        let body = json!({
+            "error": format!("database {what}: {}", down.outage),
+            "database": {
+                "backend": backend, "state": state, "reason": down.outage.to_string(),
+                "since_ms": down.since_ms,
+            },
+        });
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    };
+    match state.store.health().standing() {
+        Standing::Ready => (StatusCode::OK, "ready\n").into_response(),
+        Standing::Unreachable(down) => not_ready("unreachable", "unreachable", down),
+        Standing::Unwritable(down) => not_ready("unwritable", "cannot be written", down),
     }
 }

@@ -61,7 +61,7 @@ async fn post_profile(
     }
     match stage {
         Stage::Offline => post_run_part(&state, dataset, query, profile).await,
-        Stage::Online => post_online(&state, dataset, profile),
+        Stage::Online => post_online(&state, dataset, profile, bytes.len()),
     }
 }
 
@@ -111,11 +111,15 @@ fn post_online(
     state: &AppState,
     dataset: DatasetName,
     profile: DatasetProfile,
+    body_bytes: usize,
 ) -> Result<Response, ApiError> {
     let (rows, features) = (profile.rows, profile.features.len());
+    let mut budget = None;
+    state.admission.hold_bytes(&mut budget, body_bytes)?;
     state.admission.enqueue(Batch::Profile {
         dataset: dataset.as_str().into(),
         profile: Box::new(profile),
+        budget,
     })?;
     state
         .metrics

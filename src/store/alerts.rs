@@ -1,0 +1,310 @@
+//! Alerts and the notification outbox: an alert's standing and the messages its transitions
+//! owe, written together; deliveries claimed, recorded and given up.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::alert_model::{AlertSeverity, AlertState, Notifier, Status};
+
+impl Store {
+    pub async fn alert(&self, fingerprint: &str) -> Result<Option<AlertRow>, StoreError> {
+        self.bounded(async {
+            let row = sqlx::query(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE fingerprint = $1"
+            ))
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|r| alert_row(&r)).transpose()
+        })
+        .await
+    }
+
+    /// Every alert, firing first, then pending, then resolved; newest first within a state.
+    pub async fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.bounded(async {
+            let rows = sqlx::query(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY
+                 CASE state WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, updated_ms DESC"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(alert_row).collect()
+        })
+        .await
+    }
+
+    /// Writes an alert's new standing and the notifications its transition owes, in one
+    /// transaction: a state change and its messages are stored together or not at all.
+    pub async fn save_alert(
+        &self,
+        alert: &AlertRow,
+        notifications: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO alerts (fingerprint, rule, dataset, severity, state, active_since_ms,
+                     firing_since_ms, resolved_ms, updated_ms, summary)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (fingerprint) DO UPDATE SET rule = excluded.rule, dataset = excluded.dataset,
+                     severity = excluded.severity, state = excluded.state,
+                     active_since_ms = excluded.active_since_ms, firing_since_ms = excluded.firing_since_ms,
+                     resolved_ms = excluded.resolved_ms, updated_ms = excluded.updated_ms,
+                     summary = excluded.summary",
+            )
+            .bind(&alert.fingerprint)
+            .bind(&alert.rule)
+            .bind(&alert.dataset)
+            .bind(alert.severity.as_str())
+            .bind(alert.state.as_str())
+            .bind(alert.active_since_ms)
+            .bind(alert.firing_since_ms)
+            .bind(alert.resolved_ms)
+            .bind(alert.updated_ms)
+            .bind(&alert.summary)
+            .execute(&mut *tx)
+            .await?;
+            for n in notifications {
+                sqlx::query(
+                    "INSERT INTO outbox (fingerprint, notifier, event, payload, created_ms, next_attempt_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&n.fingerprint)
+                .bind(n.notifier.as_str())
+                .bind(n.event.as_str())
+                .bind(&n.payload)
+                .bind(n.created_ms)
+                .bind(n.created_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets an alert (a pending one whose condition cleared before it fired).
+    pub async fn delete_alert(&self, fingerprint: &str) -> Result<(), StoreError> {
+        self.bounded(async {
+            sqlx::query("DELETE FROM alerts WHERE fingerprint = $1")
+                .bind(fingerprint)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Silences (or acknowledges) an alert until `until_ms`; `false` if there is no such alert.
+    pub async fn silence_alert(
+        &self,
+        fingerprint: &str,
+        until_ms: i64,
+        acknowledged: bool,
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let done = sqlx::query(
+                "UPDATE alerts SET silenced_until_ms = $1, acknowledged = $2 WHERE fingerprint = $3",
+            )
+            .bind(until_ms)
+            .bind(i64::from(acknowledged))
+            .bind(fingerprint)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
+    }
+
+    /// Outbox entries due at `now_ms`, oldest first; those naming an unknown notifier or
+    /// event apart, with why.
+    pub async fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<DueNotifications, StoreError> {
+        self.bounded(async {
+            let rows = sqlx::query(
+                "SELECT id, fingerprint, notifier, event, payload, attempts FROM outbox
+                 WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2",
+            )
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut due = DueNotifications::default();
+            for r in &rows {
+                let id: i64 = r.try_get(0)?;
+                let words = (|| {
+                    let notifier = r.try_get::<String, _>(2)?.parse::<Notifier>();
+                    let event = r.try_get::<String, _>(3)?.parse::<Status>();
+                    Ok::<_, sqlx::Error>(notifier.and_then(|n| event.map(|e| (n, e))))
+                })()?;
+                match words {
+                    Ok((notifier, event)) => due.rows.push(OutboxRow {
+                        id,
+                        fingerprint: r.try_get(1)?,
+                        notifier,
+                        event,
+                        payload: r.try_get(4)?,
+                        attempts: r.try_get(5)?,
+                    }),
+                    Err(unknown) => due.unreadable.push((id, unknown)),
+                }
+            }
+            Ok(due)
+        })
+        .await
+    }
+
+    /// Gives up an outbox entry that can never be delivered, saying why.
+    pub async fn discard_notification(&self, id: i64, why: &str) -> Result<(), StoreError> {
+        self.bounded(async {
+            sqlx::query("UPDATE outbox SET state = 'failed', last_outcome = $1 WHERE id = $2")
+                .bind(why)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a delivery attempt: `state` is 'sent', 'failed' or 'pending' (retry at `next_ms`).
+    pub async fn record_attempt(
+        &self,
+        row: &OutboxRow,
+        state: &str,
+        next_ms: i64,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "UPDATE outbox SET state = $1, next_attempt_ms = $2, attempts = attempts + 1, last_outcome = $3
+                 WHERE id = $4",
+            )
+            .bind(state)
+            .bind(next_ms)
+            .bind(outcome)
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE alerts SET last_delivery = $1 WHERE fingerprint = $2")
+                .bind(format!("{}: {outcome}", row.notifier))
+                .bind(&row.fingerprint)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// When a notification for `fingerprint` was last queued for `notifier`.
+    pub async fn last_queued(
+        &self,
+        fingerprint: &str,
+        notifier: Notifier,
+    ) -> Result<Option<i64>, StoreError> {
+        self.bounded(async {
+            let row = sqlx::query(
+                "SELECT MAX(created_ms) FROM outbox WHERE fingerprint = $1 AND notifier = $2",
+            )
+            .bind(fingerprint)
+            .bind(notifier.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(row.try_get::<Option<i64>, _>(0)?)
+        })
+        .await
+    }
+
+    /// Outbox entries by state, for tests and diagnostics.
+    pub async fn outbox_count(&self, state: &str) -> Result<i64, StoreError> {
+        self.bounded(async {
+            Ok(sqlx::query("SELECT COUNT(*) FROM outbox WHERE state = $1")
+                .bind(state)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?)
+        })
+        .await
+    }
+}
+
+const ALERT_COLUMNS: &str = "fingerprint, rule, dataset, severity, state, active_since_ms, \
+    firing_since_ms, resolved_ms, updated_ms, silenced_until_ms, acknowledged, last_delivery, summary";
+
+/// An alert as stored. Times are ms since the epoch; 0 means "not yet".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub fingerprint: String,
+    pub rule: String,
+    pub dataset: String,
+    pub severity: AlertSeverity,
+    pub state: AlertState,
+    pub active_since_ms: i64,
+    pub firing_since_ms: i64,
+    pub resolved_ms: i64,
+    pub updated_ms: i64,
+    pub silenced_until_ms: i64,
+    pub acknowledged: bool,
+    pub last_delivery: String,
+    /// The latest notification, as JSON.
+    pub summary: String,
+}
+
+fn alert_row(r: &sqlx::any::AnyRow) -> Result<AlertRow, StoreError> {
+    let fingerprint: String = r.try_get(0)?;
+    let unreadable = |e: crate::alert_model::UnknownName| {
+        StoreError::Corrupt(format!("alert {fingerprint}: {e}"))
+    };
+    let severity = r.try_get::<String, _>(3)?.parse().map_err(unreadable)?;
+    let state = r.try_get::<String, _>(4)?.parse().map_err(unreadable)?;
+    Ok(AlertRow {
+        fingerprint,
+        rule: r.try_get(1)?,
+        dataset: r.try_get(2)?,
+        severity,
+        state,
+        active_since_ms: r.try_get(5)?,
+        firing_since_ms: r.try_get(6)?,
+        resolved_ms: r.try_get(7)?,
+        updated_ms: r.try_get(8)?,
+        silenced_until_ms: r.try_get(9)?,
+        acknowledged: r.try_get::<i64, _>(10)? != 0,
+        last_delivery: r.try_get(11)?,
+        summary: r.try_get(12)?,
+    })
+}
+
+/// A notification to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub fingerprint: String,
+    pub notifier: Notifier,
+    pub event: Status,
+    pub payload: String,
+    pub created_ms: i64,
+}
+
+/// A notification waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub fingerprint: String,
+    pub notifier: Notifier,
+    pub event: Status,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// Outbox entries due for delivery, and those that cannot be read (by id, with why).
+#[derive(Debug, Default)]
+pub struct DueNotifications {
+    pub rows: Vec<OutboxRow>,
+    pub unreadable: Vec<(i64, crate::alert_model::UnknownName)>,
+}
