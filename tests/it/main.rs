@@ -13,6 +13,7 @@ mod counters;
 mod dashboards;
 mod drift_statistics;
 mod drift_verdicts;
+mod fuzz_corpus;
 mod helpers;
 mod merge_laws;
 mod otlp;

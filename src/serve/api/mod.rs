@@ -9,7 +9,7 @@ mod drift;
 pub mod error;
 mod health;
 mod profiles;
-mod records;
+pub(crate) mod records;
 mod reference;
 mod runs;
 
