@@ -50,6 +50,8 @@ pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod names;
 pub mod pictures;

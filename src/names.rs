@@ -12,7 +12,7 @@ pub const MAX_DATASET_NAME: usize = 128;
 
 /// A dataset's name: 1 to 128 letters, digits, `_ - . :`. Parsed once; holding one means it
 /// is valid.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct DatasetName(String);
 
@@ -87,6 +87,13 @@ impl<'de> Deserialize<'de> for DatasetName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Quoted like the text it is: `"search"` in messages, never `DatasetName("search")`.
+impl fmt::Debug for DatasetName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 

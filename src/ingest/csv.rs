@@ -2,7 +2,7 @@
 //! (see `Value::from_text`), so a column mixing numbers and text keeps both, counted by type.
 
 use std::collections::HashSet;
-use std::fs::File;
+use std::io::Read;
 
 use csv::{ByteRecord, ReaderBuilder, StringRecord};
 use indicatif::ProgressBar;
@@ -12,7 +12,7 @@ use crate::profile::{Profiler, Value};
 
 pub(super) fn read(
     path: &str,
-    file: File,
+    input: impl Read,
     profiler: &mut Profiler,
     progress: &ProgressBar,
 ) -> Result<(), IngestError> {
@@ -20,7 +20,7 @@ pub(super) fn read(
         .flexible(true)
         .has_headers(true)
         .buffer_capacity(1 << 20)
-        .from_reader(file);
+        .from_reader(input);
     let fail = |e: csv::Error| IngestError::Csv {
         path: path.to_owned(),
         why: e.to_string(),

@@ -1,8 +1,7 @@
 //! JSON Lines (NDJSON): one JSON object per line. Blank lines are skipped; a line that is not
 //! valid JSON, not an object or longer than `MAX_LINE_BYTES` is refused with its line number.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 
 use indicatif::ProgressBar;
 
@@ -15,11 +14,11 @@ pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 pub(super) fn read(
     path: &str,
-    file: File,
+    input: impl Read,
     profiler: &mut Profiler,
     progress: &ProgressBar,
 ) -> Result<(), IngestError> {
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut buf = Vec::new();
     let mut line_no: u64 = 0;
     let mut offset: u64 = 0;

@@ -108,6 +108,35 @@ pub fn read_file(
         Format::JsonLines => jsonl::read(&shown, file, profiler, progress)?,
         Format::Parquet => parquet::read(path, &shown, file, profiler, progress)?,
     }
+    readable(shown, format, profiler)?;
+    Ok(format)
+}
+
+/// Profiles CSV or JSON Lines held in memory exactly as `read_file` profiles a file of that
+/// format named `shown` (the fuzz targets' way in: `crate::fuzzing`).
+pub(crate) fn read_bytes(
+    format: Format,
+    shown: &str,
+    bytes: &[u8],
+    profiler: &mut Profiler,
+) -> Result<(), IngestError> {
+    let progress = ProgressBar::hidden();
+    match format {
+        Format::Csv => csv::read(shown, bytes, profiler, &progress)?,
+        Format::JsonLines => jsonl::read(shown, bytes, profiler, &progress)?,
+        Format::Parquet => {
+            return Err(IngestError::Parquet {
+                path: shown.to_owned(),
+                why: "read from a file, not from memory".to_owned(),
+            });
+        }
+    }
+    readable(shown.to_owned(), format, profiler)
+}
+
+/// After reading: refuses a file of which nothing was readable, or, with a sample, in which
+/// no record had a usable id.
+fn readable(shown: String, format: Format, profiler: &Profiler) -> Result<(), IngestError> {
     if let Some(sample) = profiler.sample()
         && sample.offered() == 0
         && profiler.rows() > 0
@@ -134,7 +163,7 @@ pub fn read_file(
             },
         });
     }
-    Ok(format)
+    Ok(())
 }
 
 /// How often (in records) readers advance the progress bar.

@@ -149,8 +149,17 @@ impl<'de, F: FnMut(Map<String, Value>)> serde::de::Visitor<'de> for DocumentVisi
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // A repeated key is refused, not read twice or overridden: readers of JSON disagree on
+        // which copy counts, and a body must mean one thing to every one of them.
+        let mut saw_labels = false;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
+                "records" if self.streamed.saw_records => {
+                    return Err(serde::de::Error::duplicate_field("records"));
+                }
+                "labels" if saw_labels => {
+                    return Err(serde::de::Error::duplicate_field("labels"));
+                }
                 "records" => {
                     self.streamed.saw_records = true;
                     map.next_value_seed(RecordsSeed {
@@ -158,7 +167,10 @@ impl<'de, F: FnMut(Map<String, Value>)> serde::de::Visitor<'de> for DocumentVisi
                         streamed: &mut *self.streamed,
                     })?
                 }
-                "labels" => self.streamed.labels = map.next_value()?,
+                "labels" => {
+                    saw_labels = true;
+                    self.streamed.labels = map.next_value()?;
+                }
                 other => {
                     return Err(serde::de::Error::unknown_field(
                         other,
@@ -259,6 +271,16 @@ mod tests {
         );
         let err = parse(BodyFormat::Json, br#"{"rows": []}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `rows`"), "{err}");
+        for twice in [
+            r#"{"records": [{"a": 1}], "records": [{"b": 2}, {"b": 3}]}"#,
+            r#"{"records": [], "labels": {"a": "1"}, "labels": {"b": "2"}}"#,
+        ] {
+            let err = parse(BodyFormat::Json, twice.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&err, BodyError::Shape(why) if why.starts_with("duplicate field `")),
+                "{err}"
+            );
+        }
 
         let b = parse(
             BodyFormat::Ndjson,

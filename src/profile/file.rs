@@ -37,7 +37,7 @@ use super::sample::{Sample, SampleParts, SamplePolicy, SampleValue, SampledRow};
 
 pub const MAGIC: [u8; 8] = *b"\x89DPF\r\n\x1a\n";
 pub const FORMAT_VERSION: u16 = 1;
-const HEADER_LEN: usize = 20;
+pub const HEADER_LEN: usize = 20;
 /// Larger bodies are refused before they are read: a profile is kilobytes per feature.
 pub const MAX_BODY_BYTES: u32 = 1 << 30;
 

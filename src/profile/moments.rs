@@ -14,12 +14,37 @@ pub struct Moments {
     m2: f64,
 }
 
+/// Moments whose mean overflowed: the mean and the variance are unknown from then on, and
+/// stay so through updates and merges. Both parts are +∞, which every reader of the profile
+/// file accepts (a NaN, or a negative sum of squares, is refused as corrupt).
+const OVERFLOWED: (f64, f64) = (f64::INFINITY, f64::INFINITY);
+
 impl Moments {
+    /// Adds one finite value.
     pub fn push(&mut self, x: f64) {
         self.n += 1;
+        if !self.mean.is_finite() {
+            return;
+        }
         let delta = x - self.mean;
-        self.mean += delta / self.n as f64;
+        if delta.is_finite() {
+            self.mean += delta / self.n as f64;
+        } else {
+            // Values of opposite signs near f64::MAX: their difference overflows, their mean
+            // does not.
+            self.mean += x / self.n as f64 - self.mean / self.n as f64;
+        }
+        // An overflowing delta makes the sum of squares +∞ (the variance did overflow).
         self.m2 += delta * (x - self.mean);
+        self.settle();
+    }
+
+    /// Keeps an overflowed mean, or a sum of squares that is no longer a number, in the one
+    /// state the profile file reads back: +∞ for both.
+    fn settle(&mut self) {
+        if !self.mean.is_finite() || self.m2.is_nan() {
+            (self.mean, self.m2) = OVERFLOWED;
+        }
     }
 
     pub fn merge(&mut self, other: &Moments) {
@@ -31,6 +56,11 @@ impl Moments {
             return;
         }
         let n = self.n + other.n;
+        if !self.mean.is_finite() || !other.mean.is_finite() {
+            self.n = n;
+            (self.mean, self.m2) = OVERFLOWED;
+            return;
+        }
         let (na, nb, nf) = (self.n as f64, other.n as f64, n as f64);
         let delta = other.mean - self.mean;
         // Weighted mean rather than `mean + delta * nb / n`: it is symmetric in the two sides,
@@ -41,6 +71,7 @@ impl Moments {
         }
         self.m2 = self.m2 + other.m2 + delta * delta * (na * nb / nf);
         self.n = n;
+        self.settle();
     }
 
     pub fn count(&self) -> u64 {
@@ -76,7 +107,10 @@ impl Moments {
         } else {
             !mean.is_nan() && !m2.is_nan() && m2 >= 0.0
         };
-        consistent.then_some(Moments { n, mean, m2 })
+        let mut moments = Moments { n, mean, m2 };
+        // A mean of -∞ (written by nothing, read all the same) is the overflowed state too.
+        moments.settle();
+        consistent.then_some(moments)
     }
 }
 
@@ -143,6 +177,44 @@ mod tests {
             m.sample_variance(),
             None,
             "overflowed variance is reported as unknown"
+        );
+    }
+
+    /// Values of both signs near f64::MAX once made the mean -∞ and then NaN, which the
+    /// profile file refuses: a profile of such values could be written but not read back.
+    #[test]
+    fn overflow_is_a_state_the_file_reads_back() {
+        let mut m = Moments::default();
+        for x in [1e308, -1e308, 5e-324, 1.0, -1e308, 1e308] {
+            m.push(x);
+            let (n, mean, m2) = m.parts();
+            assert!(Moments::from_parts(n, mean, m2).is_some(), "{m:?}");
+        }
+        assert_eq!(m.count(), 6);
+        assert!(m.mean().is_some_and(f64::is_finite), "{m:?}");
+        assert_eq!(m.sample_variance(), None);
+
+        let mut huge = Moments::default();
+        [f64::MAX, f64::MAX].iter().for_each(|&x| huge.push(x));
+        assert_eq!(huge.mean(), Some(f64::MAX));
+        huge.push(f64::MAX);
+        let mut other = Moments::default();
+        other.push(-f64::MAX);
+        for (a, b) in [(huge, other), (other, huge)] {
+            let mut merged = a;
+            merged.merge(&b);
+            let (n, mean, m2) = merged.parts();
+            assert_eq!(n, 4);
+            assert!(Moments::from_parts(n, mean, m2).is_some(), "{merged:?}");
+        }
+        let mut overflowed = Moments::from_parts(2, f64::NEG_INFINITY, 1.0).unwrap();
+        assert_eq!(overflowed.parts(), (2, f64::INFINITY, f64::INFINITY));
+        overflowed.push(3.0);
+        overflowed.merge(&other);
+        assert_eq!(overflowed.parts(), (4, f64::INFINITY, f64::INFINITY));
+        assert_eq!(
+            (overflowed.mean(), overflowed.sample_variance()),
+            (None, None)
         );
     }
 }

@@ -16,7 +16,7 @@ pub struct RuleSet {
 }
 
 /// Largest rule file read: rules are configuration, not data.
-const MAX_RULE_FILE_BYTES: u64 = 4 << 20;
+pub const MAX_RULE_FILE_BYTES: u64 = 4 << 20;
 
 impl RuleSet {
     /// Loads `path` (a `.yaml`/`.yml` file, or a directory of them, in name order). Returns

@@ -53,7 +53,7 @@ mod validate;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use load::RuleSet;
+pub use load::{MAX_RULE_FILE_BYTES, RuleSet};
 pub use model::{
     AlertSeverity, AlertSpec, AlertWhen, AnomalyRules, CounterRule, DEFAULT_ABSOLUTE_TOLERANCE,
     DEFAULT_ANOMALY_HISTORY, DEFAULT_CATEGORICAL, DEFAULT_MIN_COUNT, DEFAULT_MIN_JOINED,

@@ -12,6 +12,21 @@ use super::model::{
 };
 use crate::profile::Kind;
 
+/// Collections nested in one another at most. A rule file nests four deep (`features:` → a
+/// feature → `range:` → its list); the YAML reader's own limit (64) lets a small file nest
+/// deeply enough to exhaust a 2 MiB thread stack — a test's, a runtime worker's — in the
+/// recursive reading of debug builds.
+pub(super) const MAX_DEPTH: usize = 16;
+
+/// How rule files are read: the YAML reader's budgets, with nesting bounded by `MAX_DEPTH`.
+pub(super) fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// A whole rule file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

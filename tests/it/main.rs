@@ -17,6 +17,7 @@ mod datasets;
 mod drift_statistics;
 mod drift_verdicts;
 mod full_disk;
+mod fuzz_corpus;
 mod helpers;
 mod inference_logs;
 mod merge_laws;

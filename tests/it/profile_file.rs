@@ -174,3 +174,29 @@ proptest! {
         let _ = decode(bad.as_slice());
     }
 }
+
+/// Values of both signs near f64::MAX made a feature's mean overflow to NaN, which the decoder
+/// refuses: `profile --out` wrote a file that `compare` then called corrupt, and the daemon
+/// stored windows it could not read back. (Found by the `csv` fuzz target's seed corpus.)
+#[test]
+fn a_profile_whose_mean_overflows_reads_back() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let csv = dir.path().join("huge.csv");
+    std::fs::write(&csv, "n\n1e308\n-1e308\n5e-324\n1\n-1e308\n").expect("written");
+    let out = dir.path().join("huge.dpf");
+    let (csv, out) = (csv.to_str().unwrap(), out.to_str().unwrap());
+    let written = crate::helpers::driftd(&["profile", csv, "--out", out]);
+    assert!(
+        written.status.success(),
+        "{}",
+        crate::helpers::stderr(&written)
+    );
+    let compared = crate::helpers::driftd(&["compare", out, out, "--json"]);
+    let report = crate::helpers::stdout_json(&compared);
+    assert_eq!(report["drifted"], serde_json::json!([]));
+    let profiled = crate::helpers::driftd(&["profile", out, "--json"]);
+    let n = &crate::helpers::stdout_json(&profiled)["features"]["n"];
+    assert_eq!(n["count"], 5);
+    assert_eq!(n["numeric"]["max"], 1e308);
+    assert_eq!(n["numeric"]["stddev"], serde_json::Value::Null, "{n}");
+}

@@ -363,3 +363,34 @@ fn a_hundred_problems_are_shown_and_the_rest_counted() {
     let errors = RuleSet::load(&rules).unwrap_err();
     assert_eq!(errors.len(), 150);
 }
+
+/// A small file nested 60 deep overflowed a 2 MiB thread stack (a test's, a runtime worker's)
+/// while its mistakes were looked for, and aborted the process. (Found by the `rule_file`
+/// fuzz target's seed corpus.) Nesting is bounded now; the file is refused with a location.
+#[test]
+fn deeply_nested_rule_files_are_refused_on_a_small_stack() {
+    let mut text = String::from("dataset: d\nfeatures:\n");
+    for i in 0..60 {
+        text += &format!("{}k{i}:\n", "  ".repeat(i + 1));
+    }
+    let flow = format!(
+        "dataset: d\nfeatures:\n  x: {}{}\n",
+        "[".repeat(60),
+        "]".repeat(60)
+    );
+    for text in [text, flow] {
+        let errors = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || errors_of(&text))
+            .expect("a thread")
+            .join()
+            .expect("reading the file does not panic");
+        assert!(!errors.is_empty());
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.starts_with("r.yaml:") && e.split(':').nth(1) != Some("0")),
+            "{errors:?}"
+        );
+    }
+}

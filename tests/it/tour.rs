@@ -223,7 +223,7 @@ fn assert_tour_printed(out: &str, context: &str) {
         "{context}"
     );
     // 3. The daemon's verdict: the two drifted features and nothing missing.
-    let verdict = json_line(out, "{\"current\":", context);
+    let verdict = json_line(out, "{\"age_seconds\":", context);
     let mut drifted: Vec<&str> = verdict["drifted"]
         .as_array()
         .expect("drifted is a list")

@@ -51,7 +51,8 @@ pub(super) struct Recovered {
 
 /// Every mistake of `text` against the schema, and what remains of it without them.
 pub(super) fn read(text: &str) -> Recovered {
-    let Ok(root) = serde_saphyr::from_str::<Node>(text) else {
+    let Ok(root) = serde_saphyr::from_str_with_options::<Node>(text, super::schema::yaml_options())
+    else {
         return Recovered::default();
     };
     let excluded = RefCell::new(HashSet::new());

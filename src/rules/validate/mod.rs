@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::Location;
 
 use super::model::{AlertSpec, FeatureRule, Method, ParityRules, SkewRules};
-use super::schema::{RawAnomaly, RawFile};
+use super::schema::{RawAnomaly, RawFile, yaml_options};
 use super::{RuleError, recover};
 use crate::names::DatasetName;
 
@@ -62,7 +62,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<RuleFile, Vec<RuleError>>
         file: path,
         found: Vec::new(),
     };
-    let file = match serde_saphyr::from_str::<RawFile>(text) {
+    let file = match serde_saphyr::from_str_with_options::<RawFile>(text, yaml_options()) {
         Ok(raw) => Some(validate(path, raw, &mut problems)),
         Err(first) => {
             // What the schema refuses is found again, every mistake of it, and the sections

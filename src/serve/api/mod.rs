@@ -13,7 +13,7 @@ mod health;
 mod index;
 mod inference_logs;
 mod profiles;
-mod records;
+pub(crate) mod records;
 mod reference;
 mod runs;
 

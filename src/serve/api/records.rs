@@ -156,7 +156,7 @@ async fn post_records(
 
 /// Profiles a batch as it is parsed, one record in memory at a time: what waits in the queue
 /// is a compact, mergeable profile of the batch, not the records.
-fn profile_batch(
+pub(crate) fn profile_batch(
     format: BodyFormat,
     bytes: &[u8],
     dataset: &str,
