@@ -746,18 +746,12 @@ async fn drift_series_are_withdrawn_when_traffic_stops() {
     }
 }
 
-async fn drift_series_are_withdrawn_when_traffic_stops_on(db: Db) {
-    let dir = TempDir::new().unwrap();
-    let Some(url) = fresh_database(db, dir.path()).await else {
-        return;
-    };
-    let mut config = test_config(&url);
-    config.window = Duration::from_millis(400);
-    let app = spawn_app(config).await;
+/// Dataset `search`: offline run `r1` from the sample, then 300 drifted online records.
+pub async fn reference_then_drift(app: &crate::helpers::TestApp, dir: &TempDir) {
     let r = app
         .client
         .post(app.url("/v1/datasets/search/profiles?run_id=r1"))
-        .body(reference_profile(&dir))
+        .body(reference_profile(dir))
         .send()
         .await
         .unwrap();
@@ -770,6 +764,17 @@ async fn drift_series_are_withdrawn_when_traffic_stops_on(db: Db) {
         )
         .await;
     assert_eq!(r.status(), 202);
+}
+
+async fn drift_series_are_withdrawn_when_traffic_stops_on(db: Db) {
+    let dir = TempDir::new().unwrap();
+    let Some(url) = fresh_database(db, dir.path()).await else {
+        return;
+    };
+    let mut config = test_config(&url);
+    config.window = Duration::from_millis(400);
+    let app = spawn_app(config).await;
+    reference_then_drift(&app, &dir).await;
     let metrics = || async { app.metrics().await };
     let mut seen = false;
     for _ in 0..40 {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
-use crate::helpers::{BOTH, Db, fresh_database, reference_profile, spawn_app, test_config};
-use crate::serve::drifted_records;
+use crate::helpers::{BOTH, Db, fresh_database, spawn_app, test_config};
+use crate::serve::{drifted_records, reference_then_drift};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_verdict_tells_one_story_everywhere() {
@@ -52,22 +52,7 @@ async fn a_stale_verdict_tells_one_story_everywhere_on(db: Db) {
     config.window = Duration::from_millis(400);
     config.rules = Some(rules);
     let app = spawn_app(config).await;
-    let r = app
-        .client
-        .post(app.url("/v1/datasets/search/profiles?run_id=r1"))
-        .body(reference_profile(&dir))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = app
-        .send_json(
-            reqwest::Method::POST,
-            "/v1/datasets/search/records",
-            &json!({"records": drifted_records(300)}),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
+    reference_then_drift(&app, &dir).await;
 
     // While traffic flows: a fresh verdict, one alert firing and one pending.
     let (fresh, alerts) = eventually(10, async || {

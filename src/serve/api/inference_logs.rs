@@ -11,13 +11,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::records::{Queued, queue_records};
 use super::{ApiError, AppState, read_body_holding};
 use crate::ingest::inference::{self, Envelope, EventError, Options};
 use crate::ingest::records::RecordError;
 use crate::names::DatasetName;
 use crate::profile::{Limits, Profiler, Stage, Value};
-use crate::serve::aggregate::Batch;
-use crate::serve::metrics::DropReason;
 use crate::telemetry::spans::{self, RecordSampler};
 
 pub(super) fn router() -> Router<AppState> {
@@ -144,39 +143,28 @@ async fn post_inference_log(
         );
     })
     .map_err(|e| fail(ApiError::BadRequest(e.to_string())))?;
-    let (mut profile, problems) = profiler.finish();
+    let (mut profile, mut problems) = profiler.finish();
     profile.labels = envelope.labels.clone();
-    let dropped = state.admission.admit(&dataset, &mut profile)?;
-    let ignored_values = rows.ignored_values + problems.ignored_values + dropped.values;
-    let mut ignored_features = rows.ignored_features;
-    ignored_features.extend(problems.ignored_features);
-    ignored_features.extend(dropped.names);
-    ignored_features.truncate(10);
-    let (accepted, rejected) = (profile.rows as usize, rows.rejected_count);
-    spans::record_ingest(
-        &profile.labels,
+    // Values the payload walk dropped first, then the profiler's.
+    problems.ignored_values += rows.ignored_values;
+    let mut ignored = rows.ignored_features;
+    ignored.append(&mut problems.ignored_features);
+    problems.ignored_features = ignored;
+    let rejected = rows.rejected_count;
+    let Queued {
         accepted,
-        rejected,
         ignored_values,
+        ignored_features,
+    } = queue_records(
+        &state,
+        &dataset,
+        (Stage::Online, None),
+        profile,
+        budget,
+        problems,
+        rejected,
         &sampled,
-    );
-    if accepted > 0 {
-        state.admission.enqueue(Batch::Records {
-            dataset: dataset.as_str().into(),
-            stage: Stage::Online,
-            run_id: None,
-            profile: Box::new(profile),
-            budget,
-        })?;
-        state.admission.count_depth();
-    }
-    metrics.records_accepted(&dataset, Stage::Online, accepted as u64);
-    if rejected > 0 {
-        metrics.records_rejected(&dataset, Stage::Online, rejected as u64);
-    }
-    if ignored_values > 0 {
-        metrics.dropped(DropReason::feature_limit, ignored_values);
-    }
+    )?;
     let answer = Accepted {
         dataset,
         event: envelope.direction.as_str(),

@@ -113,19 +113,62 @@ async fn post_records(
         profile_batch(format, &bytes, &dataset, stage, max_features, &mut sampled)
             .map_err(|e| fail(DropReason::invalid_request)(ApiError::BadRequest(e.to_string())))?;
     profile.labels = streamed.labels;
-    let dropped = state.admission.admit(&dataset, &mut profile)?;
+    let rejected = streamed.rejected_count;
+    let queued = queue_records(
+        &state,
+        &dataset,
+        (stage, run_id),
+        profile,
+        budget,
+        problems,
+        rejected,
+        &sampled,
+    )?;
+    let Queued {
+        accepted,
+        ignored_values,
+        ignored_features,
+    } = queued;
+    let answer = Accepted {
+        accepted,
+        rejected,
+        errors: streamed.rejected,
+        ignored_values,
+        ignored_features,
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// What a profiled batch came to once admitted and queued.
+pub(super) struct Queued {
+    pub accepted: usize,
+    pub ignored_values: u64,
+    /// The first ten features whose values were dropped, over limits of the batch or the dataset.
+    pub ignored_features: Vec<String>,
+}
+
+/// Admits a profiled batch of records (the dataset's feature limit), queues it for its window
+/// or run, records the ingest span and counts it: the one way records of any route reach the
+/// aggregator. `problems` are the batch's own ignored values; `rejected` its refused records.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn queue_records(
+    state: &AppState,
+    dataset: &DatasetName,
+    (stage, run_id): (Stage, Option<String>),
+    mut profile: DatasetProfile,
+    budget: Option<tokio::sync::OwnedSemaphorePermit>,
+    problems: Problems,
+    rejected: usize,
+    sampled: &RecordSampler,
+) -> Result<Queued, ApiError> {
+    let metrics = &state.metrics.ingest;
+    let dropped = state.admission.admit(dataset, &mut profile)?;
     let ignored_values = problems.ignored_values + dropped.values;
     let mut ignored_features = problems.ignored_features;
     ignored_features.extend(dropped.names);
     ignored_features.truncate(10);
-    let (accepted, rejected) = (profile.rows as usize, streamed.rejected_count);
-    spans::record_ingest(
-        &profile.labels,
-        accepted,
-        rejected,
-        ignored_values,
-        &sampled,
-    );
+    let accepted = profile.rows as usize;
+    spans::record_ingest(&profile.labels, accepted, rejected, ignored_values, sampled);
     if accepted > 0 {
         // A place in the queue before counting anything: a full queue refuses the whole batch.
         state.admission.enqueue(Batch::Records {
@@ -137,21 +180,18 @@ async fn post_records(
         })?;
         state.admission.count_depth();
     }
-    metrics.records_accepted(&dataset, stage, accepted as u64);
+    metrics.records_accepted(dataset, stage, accepted as u64);
     if rejected > 0 {
-        metrics.records_rejected(&dataset, stage, rejected as u64);
+        metrics.records_rejected(dataset, stage, rejected as u64);
     }
     if ignored_values > 0 {
         metrics.dropped(DropReason::feature_limit, ignored_values);
     }
-    let answer = Accepted {
+    Ok(Queued {
         accepted,
-        rejected,
-        errors: streamed.rejected,
         ignored_values,
         ignored_features,
-    };
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    })
 }
 
 /// Profiles a batch as it is parsed, one record in memory at a time: what waits in the queue
