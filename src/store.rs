@@ -198,6 +198,17 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a concurrent writer makes it wait out `busy_timeout`; a deferred `BEGIN`
+    /// that reads first fails with "database is locked" when another connection wrote since its
+    /// read began, and no timeout helps.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The database's standing, shared by every clone of this store.
     pub fn health(&self) -> &Health {
         &self.health
@@ -314,7 +325,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let existing = bind_key(sqlx::query(SELECT_ONE), key)
                 .fetch_optional(&mut *tx)
                 .await?;

@@ -42,7 +42,7 @@ impl Store {
         notifications: &[OutboxEntry],
     ) -> Result<(), StoreError> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             sqlx::query(
                 "INSERT INTO alerts (fingerprint, rule, dataset, severity, state, active_since_ms,
                      firing_since_ms, resolved_ms, updated_ms, summary)
@@ -181,7 +181,7 @@ impl Store {
         outcome: &str,
     ) -> Result<(), StoreError> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             sqlx::query(
                 "UPDATE outbox SET state = $1, next_attempt_ms = $2, attempts = attempts + 1, last_outcome = $3
                  WHERE id = $4",

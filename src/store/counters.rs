@@ -152,7 +152,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Vec<Option<f64>>, StoreError> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let mut earlier = Vec::with_capacity(counters.len());
             for (name, value) in counters {
                 let old: Option<f64> = sqlx::query(
@@ -213,7 +213,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             for (name, value) in counters {
                 sqlx::query(
                     "INSERT INTO counters (dataset, stage, run_id, start_ms, name, value, updated_ms)
@@ -273,7 +273,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             for name in names {
                 sqlx::query(
                     "INSERT INTO counter_names (dataset, name, stage, first_seen_ms, last_seen_ms)
@@ -396,7 +396,7 @@ impl Store {
         anomalies: &[RunAnomaly],
     ) -> Result<(), StoreError> {
         self.bounded(async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let keep: Vec<&str> = anomalies.iter().map(|a| a.name.as_str()).collect();
             let stored =
                 sqlx::query("SELECT name FROM run_anomalies WHERE dataset = $1 AND run_id = $2")
