@@ -167,14 +167,15 @@ impl Tokens {
             return Err(Refusal::Unauthenticated("a bearer token is required"));
         };
         let presented = match value.split_once(' ') {
-            Some((kind, rest)) if kind.eq_ignore_ascii_case("bearer") => rest.trim(),
+            Some((kind, rest)) if kind.eq_ignore_ascii_case("bearer") => rest.trim().to_owned(),
+            Some((kind, rest)) if kind.eq_ignore_ascii_case("basic") => basic_password(rest)?,
             _ => {
                 return Err(Refusal::Unauthenticated(
                     "the Authorization header must be \"Bearer <token>\"",
                 ));
             }
         };
-        self.find(presented)
+        self.find(&presented)
             .ok_or(Refusal::Unauthenticated("the bearer token is not valid"))
     }
 
@@ -190,6 +191,20 @@ impl Tokens {
             })
         }
     }
+}
+
+/// The password of `Basic base64(user:password)`, taken as the token (the user is ignored).
+/// Clients that can be given only a URL send credentials this way: Go's HTTP client — KServe's
+/// and Seldon's inference loggers — turns `http://driftd:TOKEN@host/…` into Basic.
+fn basic_password(credentials: &str) -> Result<String, Refusal> {
+    use base64::Engine as _;
+    let malformed = Refusal::Unauthenticated("the Basic credentials are not base64 of user:token");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim())
+        .map_err(|_| malformed.clone())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed.clone())?;
+    let (_, password) = text.split_once(':').ok_or(malformed)?;
+    Ok(password.to_owned())
 }
 
 /// The `auth:` section of a config file.
@@ -315,9 +330,30 @@ mod tests {
             t.authorize(Some("Bearer sidecar-token-012345678"), Scope::Online),
             Err(Refusal::Unauthenticated("the bearer token is not valid"))
         ));
+        // Basic: the password is the token, whatever the user.
         assert!(matches!(
             t.authorize(Some("Basic c2lkZWNhcg=="), Scope::Online),
-            Err(Refusal::Unauthenticated(_))
+            Err(Refusal::Unauthenticated(
+                "the Basic credentials are not base64 of user:token"
+            ))
+        ));
+        use base64::Engine as _;
+        let basic = |credentials: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            )
+        };
+        let ok = t.authorize(
+            Some(&basic("kserve:sidecar-token-0123456789")),
+            Scope::Online,
+        );
+        assert_eq!(ok.unwrap().name, "sidecar");
+        let ok = t.authorize(Some(&basic(":pipeline-token-0123456789")), Scope::Offline);
+        assert_eq!(ok.unwrap().name, "pipeline");
+        assert!(matches!(
+            t.authorize(Some(&basic("sidecar-token-0123456789:")), Scope::Online),
+            Err(Refusal::Unauthenticated("the bearer token is not valid"))
         ));
         assert!(matches!(
             t.authorize(None, Scope::Online),

@@ -88,6 +88,10 @@ pub struct PushArgs {
     /// variable: a flag shows in the process list).
     #[arg(long, env = "DRIFTD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of the certificate authorities to trust for an https URL, e.g. a private CA
+    /// (DRIFTD_CA_CERT) [default: the public web roots].
+    #[arg(long, env = "DRIFTD_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// The dataset the profile belongs to.
     #[arg(long)]
     pub dataset: String,
@@ -252,6 +256,7 @@ fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     let upload = crate::push::Upload {
         url: args.url.clone(),
         token: args.token.clone().map(crate::secret::Secret::new),
+        ca_cert: args.ca_cert.clone(),
         dataset,
         stage: stage.as_str(),
         run_id,

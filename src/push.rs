@@ -17,6 +17,8 @@ pub struct Upload {
     pub url: String,
     /// The API token, sent as `Authorization: Bearer …`.
     pub token: Option<Secret>,
+    /// A PEM bundle of certificate authorities to trust besides the public web roots.
+    pub ca_cert: Option<std::path::PathBuf>,
     pub dataset: DatasetName,
     /// `offline` or `online`.
     pub stage: &'static str,
@@ -49,6 +51,23 @@ pub enum PushError {
     Url(String),
     #[error("the API token holds characters an HTTP header cannot carry")]
     Token,
+    #[error("--ca-cert {path}: {reason}")]
+    CaCert { path: String, reason: String },
+}
+
+/// The certificates of a PEM bundle, refused with the file's name when it holds none.
+fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, PushError> {
+    let refuse = |reason: String| PushError::CaCert {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| refuse(format!("cannot read it: {e}")))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| refuse("not a PEM certificate bundle".into()))?;
+    if certificates.is_empty() {
+        return Err(refuse("holds no PEM certificate".into()));
+    }
+    Ok(certificates)
 }
 
 /// Uploads `profile` (a profile file's bytes), then the counters; returns a summary for the
@@ -66,7 +85,13 @@ pub async fn push(upload: &Upload, profile: Vec<u8>) -> Result<Value, PushError>
         value.set_sensitive(true);
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = &upload.ca_cert {
+        for certificate in ca_certificates(path)? {
+            client = client.add_root_certificate(certificate);
+        }
+    }
+    let client = client
         .default_headers(headers)
         .timeout(upload.timeout)
         .user_agent(concat!("driftd-push/", env!("CARGO_PKG_VERSION")))

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::RuleError;
-use super::model::{AlertSpec, DatasetRules};
+use super::model::{AlertSpec, DatasetRules, InferenceNames};
 use super::validate::{self, RuleFile};
 
 /// All rule files of a directory (or one file).
@@ -107,6 +107,18 @@ impl RuleSet {
     }
 
     /// The rules for `dataset`: defaults, then files for "*", then files naming it.
+    /// The dataset's `inference:` names alone (the last file naming them wins, as in
+    /// `for_dataset`), without resolving the rest: what each inference-log request needs.
+    pub fn inference_names(&self, dataset: &str) -> InferenceNames {
+        let wildcard = self.files.iter().filter(|f| f.dataset == "*");
+        let named = self.files.iter().filter(|f| f.dataset == dataset);
+        wildcard
+            .chain(named)
+            .filter_map(|f| f.inference.clone())
+            .last()
+            .unwrap_or_default()
+    }
+
     pub fn for_dataset(&self, dataset: &str) -> DatasetRules {
         let mut rules = DatasetRules::default();
         let wildcard = self.files.iter().filter(|f| f.dataset == "*");
@@ -149,6 +161,9 @@ impl RuleSet {
             }
             if let Some(s) = &file.skew {
                 rules.skew.overlay(s);
+            }
+            if let Some(names) = &file.inference {
+                rules.inference = names.clone();
             }
             if let Some(p) = &file.parity {
                 rules.parity.ratios.extend(p.ratios.iter().cloned());

@@ -33,6 +33,9 @@
 //!   threshold: 0.005
 //!   features:
 //!     price: {tolerance: 1e-6}
+//! inference:                    # names of positional values in inference-logger payloads
+//!   inputs: [sepal_length, sepal_width, petal_length, petal_width]
+//!   outputs: [species]
 //! ```
 //!
 //! Unknown keys are errors. Every problem of a file is reported at once, each with its file,
@@ -59,8 +62,8 @@ pub use model::{
     DEFAULT_ANOMALY_HISTORY, DEFAULT_CATEGORICAL, DEFAULT_MIN_COUNT, DEFAULT_MIN_JOINED,
     DEFAULT_MIN_RUNS, DEFAULT_NEW_CATEGORY_SHARE, DEFAULT_NULL_RATIO_INCREASE, DEFAULT_NUMERIC,
     DEFAULT_OUT_OF_RANGE_SHARE, DEFAULT_SKEW_THRESHOLD, DEFAULT_THRESHOLD, DEFAULT_TOLERANCE,
-    DatasetRules, FeatureRule, Method, NOTIFIERS, ParityRules, Policy, RatioRule, Seasonality,
-    Severity, SkewOverrides, SkewRules, SkewSettings, default_threshold,
+    DatasetRules, FeatureRule, InferenceNames, Method, NOTIFIERS, ParityRules, Policy, RatioRule,
+    Seasonality, Severity, SkewOverrides, SkewRules, SkewSettings, default_threshold,
 };
 
 /// A problem in a rule file, with where it is.

@@ -140,6 +140,18 @@ pub struct DatasetRules {
     pub parity: ParityRules,
     /// Training/serving feature skew of the id-joined samples (`skew:`).
     pub skew: SkewRules,
+    /// Names of positional payload values (`inference:`).
+    pub inference: InferenceNames,
+}
+
+/// What the values of an inference payload's rows are called when the payload gives them no
+/// names (KServe V1 rows of numbers, Seldon `ndarray` without `names`): the i-th input value is
+/// `inputs[i]`, the i-th output value `prediction.<outputs[i]>`; past the lists (or without
+/// them), `input_<i>` and `prediction_<i>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InferenceNames {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
 }
 
 /// Training/serving parity checks of one dataset.
@@ -178,6 +190,7 @@ impl Default for DatasetRules {
             anomaly: AnomalyRules::default(),
             parity: ParityRules::default(),
             skew: SkewRules::default(),
+            inference: InferenceNames::default(),
         }
     }
 }

@@ -46,6 +46,18 @@ pub(super) struct RawFile {
     pub(super) parity: Option<Spanned<RawParity>>,
     #[serde(default)]
     pub(super) skew: Option<Spanned<RawSkew>>,
+    #[serde(default)]
+    pub(super) inference: Option<Spanned<RawInference>>,
+}
+
+/// `inference:` — names for the positional values of inference-logger payloads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInference {
+    #[serde(default)]
+    pub(super) inputs: Vec<String>,
+    #[serde(default)]
+    pub(super) outputs: Vec<String>,
 }
 
 impl RawFile {
@@ -60,6 +72,7 @@ impl RawFile {
                 "anomaly" => self.anomaly = None,
                 "parity" => self.parity = None,
                 "skew" => self.skew = None,
+                "inference" => self.inference = None,
                 _ => {}
             }
         }

@@ -69,13 +69,26 @@ async fn every_route_needs_its_scope_and_refusals_change_nothing() {
         assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="driftd""#));
         assert!(body.contains("bearer token"), "{body}");
     }
+    // Basic carries the token as its password (what an inference logger given a URL with
+    // user info sends); a wrong password is refused like a wrong bearer token.
     let r = c
         .get(url("/v1/alerts"))
         .basic_auth("reader", Some(READER))
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(url("/v1/alerts"))
+        .basic_auth(READER, Some("not-a-token-0123456789"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"].to_str().unwrap(),
+        r#"Bearer realm="driftd""#
+    );
 
     // Reads need `read`.
     let (status, _, body) = call(c, Method::GET, &url("/metrics"), Some(READER), None).await;

@@ -84,7 +84,11 @@ async fn kserve_and_seldon_events_become_records_of_their_service() {
         let Some(url) = fresh_database(db, dir.path()).await else {
             continue;
         };
-        let app = spawn_app(test_config(&url)).await;
+        let mut config = test_config(&url);
+        // The 100 back-to-back events below measure how fast each is answered, not how fast
+        // a busy test machine profiles them: room for all of them in the queue.
+        config.queue_capacity = 256;
+        let app = spawn_app(config).await;
         let path = "/v1/inference-logs";
 
         let (status, body) = event(
@@ -390,5 +394,90 @@ async fn inference_logs_need_the_online_scope() {
             .status(),
         202
     );
+    // A logger given only a URL: the token as the URL's password, sent as Basic (what Go's
+    // HTTP client, KServe's and Seldon's loggers, do with user info).
+    let with_userinfo = format!(
+        "http://kserve:sidecar-token-0123456789abcdef@{}/v1/inference-logs",
+        app.address
+    );
+    let r = app
+        .client
+        .post(&with_userinfo)
+        .header("ce-type", "org.kubeflow.serving.inference.request")
+        .header("ce-id", "b")
+        .header("ce-inferenceservicename", "iris")
+        .body(IRIS_REQUEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
     app.stop().await;
+}
+
+/// Rows of bare numbers take the names the dataset's rule file gives (`inference:`), on the
+/// request's and the response's side; a dataset without them keeps `input_<j>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positional_values_are_named_by_the_datasets_rules() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let rules = dir.path().join("iris.yaml");
+        std::fs::write(
+            &rules,
+            "dataset: sklearn-iris\ninference:\n  inputs: [sepal_length, sepal_width, petal_length, petal_width]\n  outputs: [species]\n",
+        )
+        .unwrap();
+        let mut config = test_config(&url);
+        config.rules = Some(rules);
+        let app = spawn_app(config).await;
+        for (kind, data) in [
+            ("org.kubeflow.serving.inference.request", IRIS_REQUEST),
+            (
+                "org.kubeflow.serving.inference.response",
+                r#"{"predictions": [[1], [1]]}"#,
+            ),
+        ] {
+            let (status, body) = event(&app, "/v1/inference-logs", &kserve(kind), data).await;
+            assert_eq!(status, 202, "{db:?}: {body}");
+        }
+        let (status, body) = event(
+            &app,
+            "/v1/inference-logs?dataset=unnamed",
+            &kserve("org.kubeflow.serving.inference.request"),
+            IRIS_REQUEST,
+        )
+        .await;
+        assert_eq!(status, 202, "{db:?}: {body}");
+        let profile = stored(&url, "sklearn-iris", 2).await;
+        // `_id` is the record id, whether or not it is profiled.
+        let features = |p: &DatasetProfile| -> Vec<String> {
+            names(p)
+                .into_iter()
+                .filter(|n| *n != "_id")
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            features(&profile),
+            [
+                "petal_length",
+                "petal_width",
+                "prediction.species",
+                "sepal_length",
+                "sepal_width"
+            ],
+            "{db:?}"
+        );
+        assert_eq!(feature_count(&profile, "sepal_length"), 2);
+        assert_eq!(feature_count(&profile, "prediction.species"), 2);
+        let unnamed = stored(&url, "unnamed", 2).await;
+        assert_eq!(
+            features(&unnamed),
+            ["input_0", "input_1", "input_2", "input_3"],
+            "{db:?}"
+        );
+        app.stop().await;
+    }
 }

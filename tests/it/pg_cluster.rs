@@ -248,6 +248,34 @@ impl ThrowawayPg {
         self.signal("STOP");
     }
 
+    /// Makes the server refuse writes, as a standby or a disk-full guard does: every session,
+    /// open ones included, gets `default_transaction_read_only` on the configuration reload,
+    /// and writes fail with SQLSTATE 25006.
+    pub fn read_only(&self) {
+        let socket_dir = self.dir.path().to_str().unwrap().to_owned();
+        let port = self.port.to_string();
+        for sql in [
+            "ALTER SYSTEM SET default_transaction_read_only = on",
+            "SELECT pg_reload_conf()",
+        ] {
+            self.run(
+                "psql",
+                &[
+                    "-h",
+                    &socket_dir,
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-qc",
+                    sql,
+                ],
+            );
+        }
+    }
+
     pub fn resume(&self) {
         if self.paused.swap(false, std::sync::atomic::Ordering::SeqCst) {
             self.signal("CONT");

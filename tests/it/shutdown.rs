@@ -140,6 +140,17 @@ async fn sigterm_while_postgres_hangs_ends_in_time_and_names_the_loss() {
     .await;
 }
 
+/// A server that answers but refuses writes (a standby after a failover, or read-only by
+/// configuration): the open windows cannot be written either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_postgres_is_read_only_ends_in_time_and_names_the_loss() {
+    let Some(pg) = ThrowawayPg::start() else {
+        return;
+    };
+    let url = pg.url("driftd:hunter2secret");
+    loses_and_says_so("postgres read-only", &url, || pg.read_only(), "read-only").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_a_full_sqlite_disk_ends_in_time_and_names_the_loss() {
     let Some(disk) = TinyDisk::mount(1024) else {

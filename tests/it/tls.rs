@@ -44,10 +44,12 @@ impl TestCa {
     }
 
     fn server(&self) -> ServerCert {
-        let mut params = CertificateParams::new(vec!["driftd.test".to_owned()]).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "driftd.test");
+        self.server_named("driftd.test")
+    }
+
+    fn server_named(&self, name: &str) -> ServerCert {
+        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
         params
             .extended_key_usages
             .push(ExtendedKeyUsagePurpose::ServerAuth);
@@ -346,4 +348,64 @@ async fn certificate_files_that_do_not_load_stop_the_start() {
         mismatch.contains("other.key is not the private key of the certificate in"),
         "{mismatch}"
     );
+}
+
+/// `driftd push` to an HTTPS server whose certificate a private CA signed: refused without
+/// `--ca-cert` (the public roots do not know the CA), uploaded with it; a file holding no
+/// certificate is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_trusts_a_private_ca_given_with_ca_cert() {
+    let dir = TempDir::new().unwrap();
+    let db = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
+    let ca = TestCa::new("driftd private CA");
+    let (cert, key) = install(dir.path(), &ca.server_named("localhost"));
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let mut config = test_config(&db);
+    config.tls_cert = Some(cert);
+    config.tls_key = Some(key.clone());
+    let app = crate::helpers::spawn_app(config).await;
+    let url = format!(
+        "https://localhost:{}",
+        app.address.rsplit(':').next().unwrap()
+    );
+    let push = |extra: Vec<String>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+                .args(["push", &crate::helpers::sample(), "--url", &url])
+                .args(["--dataset", "ranking", "--attempts", "1"])
+                .args(extra)
+                .env_remove("DRIFTD_CA_CERT")
+                .output()
+                .unwrap()
+        })
+    };
+    let refused = push(vec![]).await.unwrap();
+    let said = crate::helpers::stderr(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert!(said.contains("certificate"), "{said}");
+    let pushed = push(vec!["--ca-cert".into(), ca_file.display().to_string()])
+        .await
+        .unwrap();
+    let said = crate::helpers::stderr(&pushed);
+    assert_eq!(pushed.status.code(), Some(0), "{said}");
+    let summary: serde_json::Value = serde_json::from_slice(&pushed.stdout).unwrap();
+    assert_eq!(summary["dataset"], "ranking", "{summary}");
+    assert!(summary["rows"].as_u64().unwrap() > 0, "{summary}");
+    // The private key is not a certificate bundle: named, and its contents never shown.
+    let wrong = push(vec!["--ca-cert".into(), key.display().to_string()])
+        .await
+        .unwrap();
+    let said = crate::helpers::stderr(&wrong);
+    assert_eq!(wrong.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!(
+            "--ca-cert {}: holds no PEM certificate",
+            key.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("PRIVATE KEY"), "{said}");
+    app.stop().await;
 }

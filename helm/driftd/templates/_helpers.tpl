@@ -105,6 +105,12 @@ slack-webhook-url: {{ .Values.slack.webhookUrl | b64enc }}
 {{- end }}
 {{- end }}
 
+{{/* "https" when the listener (api or metrics) serves TLS, else "http". */}}
+{{- define "driftd.scheme" -}}
+{{- $ctx := index . 0 -}}{{- $listener := index . 1 -}}
+{{- if and $ctx.Values.tls.enabled (has $ctx.Values.tls.listeners (list "all" $listener)) }}https{{ else }}http{{ end }}
+{{- end }}
+
 {{/* env entry NAME taken from a Secret: the user's existingSecret or the chart's own. */}}
 {{- define "driftd.secretEnv" -}}
 - name: {{ .name }}
@@ -136,15 +142,23 @@ slack-webhook-url: {{ .Values.slack.webhookUrl | b64enc }}
 {{- if and (eq .Values.mode "standalone") .Values.sidecar.modelServer }}
 {{- fail "sidecar.modelServer is set but mode is standalone: set mode: sidecar" }}
 {{- end }}
+{{- if .Values.tls.enabled }}
+{{- if not .Values.tls.existingSecret }}
+{{- fail "tls.enabled needs tls.existingSecret: a kubernetes.io/tls Secret with tls.crt and tls.key (e.g. from a cert-manager Certificate)" }}
+{{- end }}
+{{- if not (has .Values.tls.listeners (list "all" "api" "metrics")) }}
+{{- fail (printf "tls.listeners must be all, api or metrics, not %q" (toString .Values.tls.listeners)) }}
+{{- end }}
+{{- end }}
 {{- if kindIs "map" .Values.config }}
 {{- range $key := list "database_url" "slack_webhook_url" "webhook_url" "webhook_secret" "alertmanager_url" "api_token" }}
 {{- if hasKey $.Values.config $key }}
 {{- fail (printf "config.%s is a secret and would land in a ConfigMap: use database.url / slack.webhookUrl (or their existingSecret), or extraEnv with valueFrom.secretKeyRef (DRIFTD_%s)" $key (upper $key)) }}
 {{- end }}
 {{- end }}
-{{- range $key := list "listen" "metrics_listen" "allow_unauthenticated" }}
+{{- range $key := list "listen" "metrics_listen" "allow_unauthenticated" "tls_cert" "tls_key" "tls_listeners" }}
 {{- if hasKey $.Values.config $key }}
-{{- fail (printf "config.%s is set by the chart: use ports.http / ports.metrics / auth.allowUnauthenticated" $key) }}
+{{- fail (printf "config.%s is set by the chart: use ports.http / ports.metrics / auth.allowUnauthenticated / tls" $key) }}
 {{- end }}
 {{- end }}
 {{- with .Values.config.auth }}
@@ -228,20 +242,28 @@ dependency then renders only driftd's ConfigMap and Secret).
     - name: DRIFTD_RULES
       value: /etc/driftd/rules
     {{- end }}
+    {{- if .Values.tls.enabled }}
+    - name: DRIFTD_TLS_CERT
+      value: /etc/driftd/tls/tls.crt
+    - name: DRIFTD_TLS_KEY
+      value: /etc/driftd/tls/tls.key
+    - name: DRIFTD_TLS_LISTENERS
+      value: {{ .Values.tls.listeners | quote }}
+    {{- end }}
     {{- with .Values.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   startupProbe:
-    httpGet: {path: /healthz, port: metrics}
+    httpGet: {path: /healthz, port: metrics{{ if eq (include "driftd.scheme" (list . "metrics")) "https" }}, scheme: HTTPS{{ end }}}
     periodSeconds: {{ .Values.probes.startup.periodSeconds }}
     failureThreshold: {{ .Values.probes.startup.failureThreshold }}
   readinessProbe:
-    httpGet: {path: /readyz, port: metrics}
+    httpGet: {path: /readyz, port: metrics{{ if eq (include "driftd.scheme" (list . "metrics")) "https" }}, scheme: HTTPS{{ end }}}
     periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
     timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
     failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
   livenessProbe:
-    httpGet: {path: /healthz, port: metrics}
+    httpGet: {path: /healthz, port: metrics{{ if eq (include "driftd.scheme" (list . "metrics")) "https" }}, scheme: HTTPS{{ end }}}
     periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
     timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
     failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
@@ -265,6 +287,11 @@ dependency then renders only driftd's ConfigMap and Secret).
     {{- end }}
     - name: driftd-tmp
       mountPath: /tmp
+    {{- if .Values.tls.enabled }}
+    - name: driftd-tls
+      mountPath: /etc/driftd/tls
+      readOnly: true
+    {{- end }}
 {{- end }}
 
 {{/* The volumes driftd.sidecarContainer mounts. */}}
@@ -291,4 +318,9 @@ dependency then renders only driftd's ConfigMap and Secret).
 - name: driftd-tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- if .Values.tls.enabled }}
+- name: driftd-tls
+  secret:
+    secretName: {{ .Values.tls.existingSecret }}
+{{- end }}
 {{- end }}

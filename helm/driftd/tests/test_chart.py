@@ -11,6 +11,7 @@ files (DRIFTD_UPDATE_GOLDEN=1 rewrites them).
 from __future__ import annotations
 
 import base64
+import http.client
 import copy
 import json
 import os
@@ -61,6 +62,9 @@ CASES = {
     "sidecar": {"mode": "sidecar", "sidecar": {"modelServer": MODEL_SERVER, "servicePorts": [{"name": "http", "port": 80, "targetPort": "http"}]}},
     "sidecar-native": {"mode": "sidecar", "sidecar": {"modelServer": MODEL_SERVER, "native": True}, "auth": {"apiToken": TOKEN}},
     "sidecar-library": {"mode": "sidecar"},
+    "sidecar-tls-metrics": {"mode": "sidecar", "sidecar": {"modelServer": MODEL_SERVER}, "tls": {"enabled": True, "existingSecret": "driftd-tls", "listeners": "metrics"},
+                            "serviceMonitor": {"enabled": True, "tlsConfig": {"ca": {"secret": {"name": "driftd-tls", "key": "ca.crt"}}, "serverName": "driftd.ml.svc"}}},
+    "standalone-tls": {"tls": {"enabled": True, "existingSecret": "driftd-tls"}, "serviceMonitor": {"enabled": True}},
 }
 EXAMPLES = sorted(p.stem for p in (CHART / "examples").glob("*.yaml"))
 
@@ -353,6 +357,110 @@ def test_named_templates_add_driftd_to_another_charts_pod():
     assert yaml.safe_load(config["data"]["driftd.yaml"]) == {"window": "60s"}
 
 
+# --- TLS ----------------------------------------------------------------------------------------
+
+
+def probes(container: dict) -> dict[str, dict]:
+    return {k: container[k]["httpGet"] for k in ("startupProbe", "readinessProbe", "livenessProbe")}
+
+
+def test_tls_mounts_the_secret_and_switches_probes_and_scrapes_to_https(chart):
+    objs = objects(render(chart, CASES["standalone-tls"]))
+    spec = pod_spec(objs)
+    container = driftd_container(spec)
+    variables = env(container)
+    assert variables["DRIFTD_TLS_CERT"]["value"] == "/etc/driftd/tls/tls.crt"
+    assert variables["DRIFTD_TLS_KEY"]["value"] == "/etc/driftd/tls/tls.key"
+    assert variables["DRIFTD_TLS_LISTENERS"]["value"] == "all"
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "driftd-tls"]
+    # A directory, not a subPath: a renewed certificate reaches the running pod.
+    assert mount == {"name": "driftd-tls", "mountPath": "/etc/driftd/tls", "readOnly": True}
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "driftd-tls"]
+    assert volume["secret"] == {"secretName": "driftd-tls"}
+    assert {p["scheme"] for p in probes(container).values()} == {"HTTPS"}
+    (monitor,) = by_kind(objs, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["scheme"] == "https"
+
+
+def test_tls_on_the_metrics_listener_keeps_sidecar_ingest_plain_on_loopback(chart):
+    objs = objects(render(chart, CASES["sidecar-tls-metrics"]))
+    spec = pod_spec(objs)
+    container = driftd_container(spec)
+    assert env(container)["DRIFTD_TLS_LISTENERS"]["value"] == "metrics"
+    assert {p["scheme"] for p in probes(container).values()} == {"HTTPS"}
+    assert env(spec["containers"][0])["DRIFTD_URL"]["value"] == "http://127.0.0.1:8471"
+    (monitor,) = by_kind(objs, "ServiceMonitor")
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == CASES["sidecar-tls-metrics"]["serviceMonitor"]["tlsConfig"]
+    # TLS on the API only: the probes stay plain HTTP, the model server's URL becomes https.
+    values = copy.deepcopy(CASES["sidecar-tls-metrics"])
+    values["tls"]["listeners"] = "api"
+    spec = pod_spec(objects(render(chart, values)))
+    assert all("scheme" not in p for p in probes(driftd_container(spec)).values())
+    assert env(spec["containers"][0])["DRIFTD_URL"]["value"] == "https://127.0.0.1:8471"
+
+
+def test_without_tls_nothing_of_it_is_rendered(chart):
+    container = driftd_container(pod_spec(objects(render(chart, {}))))
+    assert not any(name.startswith("DRIFTD_TLS") for name in env(container))
+    assert all("scheme" not in p for p in probes(container).values())
+
+
+def test_driftd_serves_https_with_the_mounted_certificate(chart):
+    """The pod's environment with the Secret's files in a temporary directory: the probe
+    listener answers HTTPS that a client verifying the certificate accepts."""
+    binary = driftd_bin()
+    if not binary:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no driftd binary: scripts/test.sh passes DRIFTD_BIN")
+        pytest.skip("no driftd binary (set DRIFTD_BIN)")
+    import socket
+    import ssl
+    import time
+    import urllib.request
+
+    container = driftd_container(pod_spec(objects(render(chart, CASES["standalone-tls"]))))
+    with tempfile.TemporaryDirectory() as tmp:
+        tls = Path(tmp) / "tls"
+        tls.mkdir()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", str(tls / "tls.key"), "-out", str(tls / "tls.crt")], check=True, capture_output=True)
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        variables = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "DRIFTD_API_TOKEN": "chart-test-token-0123456789",
+                     "DRIFTD_DATABASE_URL": f"sqlite://{tmp}/driftd.db"}
+        for name, variable in env(container).items():
+            if name.startswith("DRIFTD_TLS"):
+                variables[name] = variable["value"].replace("/etc/driftd/tls", str(tls))
+        variables["DRIFTD_LISTEN"] = f"127.0.0.1:{ports[0]}"
+        variables["DRIFTD_METRICS_LISTEN"] = f"127.0.0.1:{ports[1]}"
+        process = subprocess.Popen([binary, "serve"], env=variables, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            context = ssl.create_default_context(cafile=str(tls / "tls.crt"))
+            path = probes(container)["readinessProbe"]["path"]
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with urllib.request.urlopen(f"https://localhost:{ports[1]}{path}", context=context, timeout=2) as answer:
+                        assert answer.status == 200
+                        break
+                except (ConnectionError, urllib.error.URLError):
+                    assert process.poll() is None, process.stderr.read().decode()
+                    assert time.monotonic() < deadline, "driftd did not answer HTTPS within 20 s"
+                    time.sleep(0.2)
+            # Plain HTTP on the TLS port is not served.
+            with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+                urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}{path}", timeout=2).read()
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
 # --- values refused with a reason ----------------------------------------------------------------
 
 
@@ -369,6 +477,9 @@ def test_named_templates_add_driftd_to_another_charts_pod():
         ({"mode": "sidecar", "persistence": {"enabled": True}}, "persistence is for standalone mode"),
         ({"sidecar": {"modelServer": MODEL_SERVER}}, "set mode: sidecar"),
         ({"replicas": 2}, "additional properties 'replicas' not allowed"),
+        ({"tls": {"enabled": True}}, "tls.enabled needs tls.existingSecret"),
+        ({"tls": {"enabled": True, "existingSecret": "s", "listeners": "both"}}, "value must be one of 'all', 'api', 'metrics'"),
+        ({"config": {"tls_cert": "/x.crt"}}, "config.tls_cert is set by the chart"),
     ],
 )
 def test_bad_values_are_refused_with_a_reason(chart, values, expected):

@@ -36,6 +36,9 @@ pub struct Options {
     /// The event's record id: `_id` of a single row, `<id>:<row>` of each row of a batch.
     pub id: Option<String>,
     pub max_columns: usize,
+    /// Names of the positional values of this direction's rows (the dataset's rules'
+    /// `inference:` inputs or outputs); past its end, `input_<j>` / `prediction_<j>`.
+    pub positional_names: Vec<String>,
 }
 
 /// What walking a payload found besides its rows.
@@ -130,6 +133,9 @@ impl<F: FnMut(Map<String, Value>)> Walk<'_, F> {
     }
 
     fn positional(&self, j: usize) -> String {
+        if let Some(name) = self.options.positional_names.get(j) {
+            return self.named(name);
+        }
         match self.options.direction {
             Direction::Request => format!("input_{j}"),
             Direction::Response => format!("prediction_{j}"),

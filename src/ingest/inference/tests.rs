@@ -9,6 +9,7 @@ fn rows(data: &str, direction: Direction, id: Option<&str>) -> (Vec<Value>, Rows
         direction,
         id: id.map(str::to_owned),
         max_columns: 100,
+        positional_names: Vec::new(),
     };
     let mut out = Vec::new();
     let found = for_each_row(data.as_bytes(), &options, |r: Map<String, Value>| {
@@ -147,6 +148,7 @@ fn bad_tensors_are_refused_naming_the_row_or_the_tensor() {
         direction: Direction::Request,
         id: None,
         max_columns: 100,
+        positional_names: Vec::new(),
     };
     let refused = |data: &str| {
         for_each_row(data.as_bytes(), &options, |_| {})
@@ -340,6 +342,7 @@ fn wide_rows_keep_max_columns_and_count_the_rest() {
         direction: Direction::Request,
         id: None,
         max_columns: 3,
+        positional_names: Vec::new(),
     };
     let mut kept = Vec::new();
     let found = for_each_row(br#"{"instances": [[1, 2, 3, 4, 5], [6]]}"#, &options, |r| {
@@ -349,4 +352,58 @@ fn wide_rows_keep_max_columns_and_count_the_rest() {
     assert_eq!(kept, [3, 1]);
     assert_eq!(found.ignored_values, 2);
     assert_eq!(found.ignored_features, ["input_3", "input_4"]);
+}
+
+#[test]
+fn positional_values_take_the_names_the_rules_give() {
+    let named = |direction, names: &[&str], data: &str| {
+        let options = Options {
+            direction,
+            id: None,
+            max_columns: 100,
+            positional_names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        let mut out = Vec::new();
+        for_each_row(data.as_bytes(), &options, |r: Map<String, Value>| {
+            out.push(Value::Object(r))
+        })
+        .unwrap();
+        out
+    };
+    // KServe V1 rows of numbers (docs/samples/v1beta1/sklearn iris-input.json's shape).
+    let iris = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
+    assert_eq!(
+        named(
+            Direction::Request,
+            &iris,
+            r#"{"instances": [[6.8, 2.8, 4.8, 1.4]]}"#
+        ),
+        [json!({"sepal_length": 6.8, "sepal_width": 2.8, "petal_length": 4.8, "petal_width": 1.4})]
+    );
+    // Fewer names than values: the rest stay positional.
+    assert_eq!(
+        named(
+            Direction::Request,
+            &iris[..2],
+            r#"{"data": {"ndarray": [[1, 2, 3]]}}"#
+        ),
+        [json!({"sepal_length": 1, "sepal_width": 2, "input_2": 3})]
+    );
+    // Outputs are predictions; names the payload carries win over the rules'.
+    assert_eq!(
+        named(
+            Direction::Response,
+            &["setosa", "versicolor"],
+            r#"{"predictions": [[0.9, 0.1]]}"#
+        ),
+        [json!({"prediction.setosa": 0.9, "prediction.versicolor": 0.1})]
+    );
+    assert_eq!(
+        named(
+            Direction::Response,
+            &["a", "b"],
+            r#"{"data": {"names": ["t:0", "t:1"], "ndarray": [[0.8, 0.2]]}}"#
+        ),
+        [json!({"prediction.t:0": 0.8, "prediction.t:1": 0.2})]
+    );
 }

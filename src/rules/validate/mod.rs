@@ -5,6 +5,7 @@ mod alerts;
 mod anomaly;
 mod drift;
 mod features;
+mod inference;
 mod invariants;
 mod parity;
 mod skew;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::Location;
 
-use super::model::{AlertSpec, FeatureRule, Method, ParityRules, SkewRules};
+use super::model::{AlertSpec, FeatureRule, InferenceNames, Method, ParityRules, SkewRules};
 use super::schema::{RawAnomaly, RawFile, yaml_options};
 use super::{RuleError, recover};
 use crate::names::DatasetName;
@@ -36,6 +37,7 @@ pub(super) struct RuleFile {
     pub(super) anomaly: Option<RawAnomaly>,
     pub(super) parity: Option<ParityRules>,
     pub(super) skew: Option<SkewRules>,
+    pub(super) inference: Option<InferenceNames>,
 }
 
 /// The problems found in one file so far.
@@ -133,6 +135,10 @@ fn validate(path: &Path, raw: RawFile, p: &mut Problems) -> RuleFile {
     anomaly::validate(raw.anomaly.as_ref(), p);
     let parity = raw.parity.map(|section| parity::validate(section, p));
     let skew = raw.skew.as_ref().map(|section| skew::validate(section, p));
+    let inference = raw
+        .inference
+        .as_ref()
+        .map(|section| inference::validate(section, p));
     RuleFile {
         path: path.to_owned(),
         dataset,
@@ -147,6 +153,7 @@ fn validate(path: &Path, raw: RawFile, p: &mut Problems) -> RuleFile {
         anomaly: raw.anomaly.map(|a| a.value),
         parity,
         skew,
+        inference,
     }
 }
 

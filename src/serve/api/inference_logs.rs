@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::records::{Queued, queue_records};
 use super::{ApiError, AppState, read_body_holding};
-use crate::ingest::inference::{self, Envelope, EventError, Options};
+use crate::ingest::inference::{self, Direction, Envelope, EventError, Options};
 use crate::ingest::records::RecordError;
 use crate::names::DatasetName;
 use crate::profile::{Limits, Profiler, Stage, Value};
@@ -128,10 +128,15 @@ async fn post_inference_log(
         ..Limits::default()
     };
     let mut profiler = Profiler::new(dataset.as_str(), Stage::Online, limits);
+    let names = state.offline.runs.rules.inference_names(&dataset);
     let options = Options {
         direction: envelope.direction,
         id: envelope.id.clone(),
         max_columns: state.config.max_features,
+        positional_names: match envelope.direction {
+            Direction::Request => names.inputs,
+            Direction::Response => names.outputs,
+        },
     };
     let rows = inference::for_each_row(&data, &options, |record| {
         sampled.observe(&record);
