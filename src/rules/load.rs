@@ -114,8 +114,8 @@ impl RuleSet {
         let named = self.files.iter().filter(|f| f.dataset == dataset);
         wildcard
             .chain(named)
-            .filter_map(|f| f.inference.clone())
-            .last()
+            .rev()
+            .find_map(|f| f.inference.clone())
             .unwrap_or_default()
     }
 
