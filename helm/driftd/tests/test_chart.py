@@ -161,8 +161,11 @@ def test_driftd_container_is_probed_limited_and_locked_down(chart, case):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == metrics_port
     assert env(container)["DRIFTD_METRICS_LISTEN"]["value"] == f"0.0.0.0:{metrics_port}"
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    tls = values.get("tls", {})
+    https = tls.get("enabled") and tls.get("listeners", "all") in ("all", "metrics")
+    scheme = {"scheme": "HTTPS"} if https else {}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics", **scheme}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics", **scheme}
     assert container["startupProbe"]["httpGet"]["port"] == "metrics"
 
     assert re.fullmatch(r"\d+(Mi|Gi)", container["resources"]["limits"]["memory"])
