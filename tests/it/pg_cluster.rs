@@ -87,9 +87,15 @@ impl ThrowawayPg {
         );
         pg.start_again();
         // The role the tests connect as (any password passes: trust authentication).
-        let socket_dir = pg.dir.path().to_str().unwrap().to_owned();
-        let port = pg.port.to_string();
-        pg.run(
+        pg.sql("CREATE ROLE driftd LOGIN SUPERUSER");
+        Some(pg)
+    }
+
+    /// Runs one SQL statement as `postgres` through the server's socket.
+    fn sql(&self, statement: &str) {
+        let socket_dir = self.dir.path().to_str().unwrap().to_owned();
+        let port = self.port.to_string();
+        self.run(
             "psql",
             &[
                 "-h",
@@ -101,10 +107,9 @@ impl ThrowawayPg {
                 "-d",
                 "postgres",
                 "-qc",
-                "CREATE ROLE driftd LOGIN SUPERUSER",
+                statement,
             ],
         );
-        Some(pg)
     }
 
     fn data(&self) -> PathBuf {
@@ -252,28 +257,8 @@ impl ThrowawayPg {
     /// open ones included, gets `default_transaction_read_only` on the configuration reload,
     /// and writes fail with SQLSTATE 25006.
     pub fn read_only(&self) {
-        let socket_dir = self.dir.path().to_str().unwrap().to_owned();
-        let port = self.port.to_string();
-        for sql in [
-            "ALTER SYSTEM SET default_transaction_read_only = on",
-            "SELECT pg_reload_conf()",
-        ] {
-            self.run(
-                "psql",
-                &[
-                    "-h",
-                    &socket_dir,
-                    "-p",
-                    &port,
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-qc",
-                    sql,
-                ],
-            );
-        }
+        self.sql("ALTER SYSTEM SET default_transaction_read_only = on");
+        self.sql("SELECT pg_reload_conf()");
     }
 
     pub fn resume(&self) {

@@ -11,14 +11,19 @@ files (DRIFTD_UPDATE_GOLDEN=1 rewrites them).
 from __future__ import annotations
 
 import base64
-import http.client
 import copy
+import http.client
 import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import functools
@@ -418,11 +423,6 @@ def test_driftd_serves_https_with_the_mounted_certificate(chart):
         if os.environ.get("CI") == "true":
             pytest.fail("no driftd binary: scripts/test.sh passes DRIFTD_BIN")
         pytest.skip("no driftd binary (set DRIFTD_BIN)")
-    import socket
-    import ssl
-    import time
-    import urllib.request
-
     container = driftd_container(pod_spec(objects(render(chart, CASES["standalone-tls"]))))
     with tempfile.TemporaryDirectory() as tmp:
         tls = Path(tmp) / "tls"
