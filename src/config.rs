@@ -211,6 +211,13 @@ settings! {
         env "DRIFTD_QUEUE_BYTES", read values::byte_budget, show values::show_display,
         secret false,
         help "request bytes waiting to be profiled, all batches together, before 429 (default 16777216)";
+    /// Memory the open windows of every dataset and the queued requests may hold together,
+    /// estimated from their sketches; beyond, ingest answers 503 until windows close. Sized
+    /// for a sidecar: a 100-feature window costs a few MiB (docs/performance.md).
+    max_memory: usize = 256 << 20,
+        env "DRIFTD_MAX_MEMORY", read values::count, show values::show_display,
+        secret false,
+        help "memory open windows and queued requests may hold before ingest answers 503 (default 268435456)";
     max_datasets: usize = 100,
         env "DRIFTD_MAX_DATASETS", read values::count, show values::show_display,
         secret false,

@@ -61,6 +61,17 @@ pub struct DatasetProfile {
 }
 
 impl DatasetProfile {
+    /// Bytes this profile holds in memory, estimated from its features' sketches (see
+    /// `FeatureProfile::memory_estimate`).
+    pub fn memory_estimate(&self) -> usize {
+        let features: usize = self
+            .features
+            .iter()
+            .map(|(name, f)| name.len() + f.memory_estimate())
+            .sum();
+        std::mem::size_of::<Self>() + features
+    }
+
     pub fn new(dataset: impl Into<String>, stage: Stage) -> Self {
         DatasetProfile {
             dataset: dataset.into(),

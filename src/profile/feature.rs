@@ -18,11 +18,19 @@ pub const KLL_K: u16 = 400;
 /// retained value.
 pub const CDF_GRID: usize = 512;
 /// HLL register count is 2^14: relative standard error about 0.8 %. Sketches stay in sparse
-/// (list/set) mode, a few bytes per distinct value, until they hold a few thousand values.
+/// (list/set) mode, a few bytes per distinct value, until they hold a few thousand values;
+/// then they hold 4-bit registers (HLL-4, 8 KiB), the same estimate as HLL-8 in half the
+/// memory (`benches/feature_memory.rs`).
 pub const HLL_LG_K: u8 = 14;
-/// Frequent-items map size. The map holds 0.75 × 2048 = 1536 items before its first purge, so
-/// every count is exact while a feature has fewer distinct strings than that.
-pub const FREQUENT_ITEMS_MAP_SIZE: usize = 2048;
+/// Frequent-items map size. The map holds 0.75 × 512 = 384 items before its first purge, so
+/// every count is exact while a feature has fewer distinct strings than that; beyond, counts
+/// carry the sketch's error bound. 512 keeps a high-cardinality string feature's open window
+/// near 36 KiB (2,048 took 101 KiB), so a 100-feature window costs a few MiB.
+pub const FREQUENT_ITEMS_MAP_SIZE: usize = 512;
+/// Distinct strings below which every frequent-value count is exact.
+pub const FREQUENT_ITEMS_EXACT: usize = FREQUENT_ITEMS_MAP_SIZE * 3 / 4;
+/// Bytes per KLL level beyond its values (the level's `Vec` header), for memory estimates.
+const KLL_LEVEL_OVERHEAD: usize = 24;
 
 /// What a feature mostly holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -207,6 +215,18 @@ impl NumericSummary {
         self.quantiles.normalized_rank_error()
     }
 
+    /// Heap bytes of the quantile sketch: its retained values and their levels.
+    fn memory_estimate(&self) -> usize {
+        let q = &self.quantiles;
+        // Level 0 is allocated to its capacity (k values) as soon as a value arrives.
+        let retained = if q.is_empty() {
+            0
+        } else {
+            q.num_retained().max(usize::from(KLL_K))
+        };
+        retained * std::mem::size_of::<f64>() + KLL_LEVEL_OVERHEAD * 8
+    }
+
     fn push(&mut self, x: f64) {
         self.moments.push(x);
         if x < self.min {
@@ -276,8 +296,8 @@ impl StringSummary {
     }
 
     /// Up to `limit` most frequent strings, most frequent first, ties by value. Only values whose
-    /// count is certain to exceed the sketch's error are listed; below about 1,500 distinct
-    /// values every count is exact and every value is listed.
+    /// count is certain to exceed the sketch's error are listed; below `FREQUENT_ITEMS_EXACT`
+    /// distinct values every count is exact and every value is listed.
     pub fn frequent(&self, limit: usize) -> Vec<FrequentValue> {
         let mut rows: Vec<FrequentValue> = self
             .items
@@ -313,6 +333,14 @@ impl StringSummary {
     }
     pub fn lengths(&self) -> &Moments {
         &self.lengths
+    }
+
+    /// Heap bytes of the frequent-items map: its slots, and the strings it holds (their mean
+    /// length, plus the allocator's rounding).
+    fn memory_estimate(&self) -> usize {
+        let mean_bytes = self.lengths.mean().unwrap_or(0.0).ceil() as usize;
+        let string = (mean_bytes + 15) & !15;
+        self.items.estimated_size() + self.items.num_active_items() * string
     }
 
     fn push(&mut self, s: &str) {
@@ -390,7 +418,7 @@ impl Default for FeatureProfile {
 }
 
 pub(crate) fn new_hll() -> HllSketch {
-    HllSketch::new(HLL_LG_K, HllType::Hll8).expect("HLL_LG_K is within the sketch's range")
+    HllSketch::new(HLL_LG_K, HllType::Hll4).expect("HLL_LG_K is within the sketch's range")
 }
 
 /// Distinct counting hashes a type tag with the value, so `1`, `"1"` and `true` stay distinct.
@@ -575,7 +603,7 @@ impl FeatureProfile {
         let mut union = HllUnion::new(HLL_LG_K).expect("HLL_LG_K is within the sketch's range");
         union.update(&self.distinct);
         union.update(&other.distinct);
-        self.distinct = union.to_sketch(HllType::Hll8);
+        self.distinct = union.to_sketch(HllType::Hll4);
         self.declared = match (self.declared, other.declared) {
             (a, b) if a == b => a,
             (a, None) => a,
@@ -584,6 +612,16 @@ impl FeatureProfile {
             _ => None,
         };
         Ok(())
+    }
+
+    /// Bytes this profile holds in memory, estimated from the sketches' state: what the
+    /// daemon's memory budget (`max_memory`) counts for each feature of an open window.
+    /// `benches/feature_memory.rs` compares it with what a counting allocator measures.
+    pub fn memory_estimate(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.numeric.memory_estimate()
+            + self.strings.memory_estimate()
+            + self.distinct.estimated_size()
     }
 
     /// Adds `n` nulls: rows in which the feature did not appear.

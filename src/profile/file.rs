@@ -440,3 +440,62 @@ fn decode_feature(fb: FeatureBody, rows: u64) -> Result<FeatureProfile, String> 
         declared: fb.declared,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use datasketches::frequencies::FrequentItemsSketch;
+    use datasketches::hll::{HllSketch, HllType};
+
+    use super::{decode, encode};
+    use crate::profile::{DatasetProfile, FeatureProfile, Stage, Value};
+
+    /// A feature profiled with the sketch sizes of earlier releases (an HLL-8 distinct sketch,
+    /// a frequent-items map of 2,048), as stored windows and profile files still hold them.
+    fn earlier_feature(values: impl Iterator<Item = String>) -> FeatureProfile {
+        let mut f = FeatureProfile::default();
+        f.strings.items = FrequentItemsSketch::new(2048).expect("a power of two");
+        f.distinct = HllSketch::new(14, HllType::Hll8).expect("valid HLL parameters");
+        for v in values {
+            f.observe(Value::Str(&v));
+        }
+        f
+    }
+
+    fn dataset(f: FeatureProfile) -> DatasetProfile {
+        let mut p = DatasetProfile::new("d", Stage::Online);
+        p.rows = f.count();
+        p.features.insert("s".into(), f);
+        p
+    }
+
+    #[test]
+    fn files_of_earlier_sketch_sizes_read_and_merge_with_todays() {
+        // 1,000 distinct strings: exact in the earlier map, past what today's holds exactly.
+        let earlier = earlier_feature((0..3000).map(|i| format!("v{}", i % 1000)));
+        let decoded = decode(&encode(&dataset(earlier))[..]).expect("an earlier file reads");
+        let old = &decoded.features["s"];
+        assert_eq!(old.strings().max_error(), 0);
+        assert_eq!(old.strings().estimate("v7"), 3);
+
+        let mut today = FeatureProfile::default();
+        for i in 0..2000 {
+            today.observe(Value::Str(&format!("w{i}")));
+        }
+        for (mut into, from) in [(old.clone(), &today), (today.clone(), old)] {
+            into.merge(from).expect("sizes merge");
+            assert_eq!(into.count(), 5000);
+            let distinct = into.distinct() as f64;
+            assert!(
+                (distinct - 3000.0).abs() <= 0.03 * 3000.0,
+                "distinct {distinct}"
+            );
+            let s = into.strings();
+            assert!(
+                s.estimate("v7").abs_diff(3) <= s.max_error(),
+                "v7 within the bound"
+            );
+            let again = decode(&encode(&dataset(into.clone()))[..]).expect("merged reads");
+            assert_eq!(again.features["s"].count(), 5000);
+        }
+    }
+}

@@ -14,8 +14,8 @@ mod value;
 
 pub use dataset::{DatasetProfile, FeatureRefused, Limits, Problems, Profiler, Stage};
 pub use feature::{
-    BooleanCounts, FREQUENT_ITEMS_MAP_SIZE, FeatureProfile, FrequentValue, HLL_LG_K, KLL_K, Kind,
-    MergeError, NonFinite, NumericSummary, StringSummary, TypeCounts,
+    BooleanCounts, FREQUENT_ITEMS_EXACT, FREQUENT_ITEMS_MAP_SIZE, FeatureProfile, FrequentValue,
+    HLL_LG_K, KLL_K, Kind, MergeError, NonFinite, NumericSummary, StringSummary, TypeCounts,
 };
 pub use moments::Moments;
 pub use sample::{Sample, SamplePolicy, SampleValue, SampledRow, id_hash};

@@ -3,7 +3,8 @@
 //! whatever is over a bound is refused (or dropped) and counted, never queued without bound.
 //! While the database is out, accepted batches keep their share of `queue_bytes` until their
 //! window is written: ingest goes on into memory up to that budget, then answers 503 naming
-//! the outage rather than 429.
+//! the outage rather than 429. Open windows and queued bytes together stay within
+//! `max_memory` (see `memory`): at the limit, new data is refused with 503, counted.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -12,6 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::aggregate::Batch;
+use super::memory::Memory;
 use super::metrics::{DropReason, IngestMetrics};
 use crate::profile::DatasetProfile;
 use crate::store::{Health, Outage};
@@ -45,6 +47,12 @@ pub enum Refusal {
     DatabaseUnavailable(Outage),
     #[error("dataset limit reached: driftd accepts {0} datasets (max_datasets)")]
     DatasetLimit(usize),
+    /// Open windows and queued requests hold `max_memory`: new data waits for windows to close.
+    #[error(
+        "memory budget reached: open windows and queued requests hold {used} of max_memory \
+         {limit} bytes; retry when the current window closes"
+    )]
+    MemoryFull { used: usize, limit: usize },
 }
 
 /// Features dropped from a profile for being over the dataset's limit.
@@ -69,6 +77,8 @@ pub struct Admission {
     metrics: IngestMetrics,
     /// The database's standing: why a full queue is full.
     database: Health,
+    /// The memory budget shared with the aggregator.
+    memory: std::sync::Arc<Memory>,
 }
 
 impl Admission {
@@ -88,7 +98,32 @@ impl Admission {
             max_features,
             metrics,
             database: Health::default(),
+            memory: std::sync::Arc::new(Memory::new(usize::MAX)),
         }
+    }
+
+    /// Refuses new data while open windows and queued bytes hold the memory budget.
+    pub fn within(mut self, memory: std::sync::Arc<Memory>) -> Admission {
+        self.memory = memory;
+        self
+    }
+
+    /// Bytes of the queue's byte budget held now.
+    fn queued(&self) -> usize {
+        self.queue_bytes - self.budget.available_permits()
+    }
+
+    /// The memory budget reached, refused and counted.
+    fn memory_full(&self) -> Result<(), Refusal> {
+        let queued = self.queued();
+        if !self.memory.full(queued) {
+            return Ok(());
+        }
+        self.metrics.dropped(DropReason::memory_limit, 1);
+        Err(Refusal::MemoryFull {
+            used: self.memory.windows().saturating_add(queued),
+            limit: self.memory.limit(),
+        })
     }
 
     /// Says why the queue is full when the database is out: 503 naming the outage, not 429.
@@ -123,7 +158,7 @@ impl Admission {
         if bytes > self.budget.available_permits() {
             return Err(self.full());
         }
-        Ok(())
+        self.memory_full()
     }
 
     /// Adds `bytes` that just arrived to what `held` holds of the queue's byte budget (given
@@ -152,13 +187,13 @@ impl Admission {
 
     /// Exports how many bytes hold the queue's byte budget now.
     pub fn count_bytes(&self) {
-        self.metrics
-            .queue_bytes(self.queue_bytes - self.budget.available_permits());
+        self.metrics.queue_bytes(self.queued());
     }
 
     /// Queues a batch if there is a place, or refuses (full: 429, or 503 in a database outage;
-    /// shutting down: 503), counted.
+    /// the memory budget reached or shutting down: 503), counted.
     pub fn enqueue(&self, batch: Batch) -> Result<(), Refusal> {
+        self.memory_full()?;
         let permit = self.queue.try_reserve().map_err(|e| match e {
             mpsc::error::TrySendError::Full(()) => self.full(),
             mpsc::error::TrySendError::Closed(()) => {

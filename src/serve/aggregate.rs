@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{info, warn};
 
+use super::memory::Memory;
 use super::metrics::{DatabaseMetrics, IngestMetrics};
 use super::shutdown::{Shutdown, Unwritten};
 use crate::clock::now_ms;
@@ -70,6 +71,8 @@ struct Open {
     held: Vec<OwnedSemaphorePermit>,
     /// Failed writes an outage does not explain.
     failures: u32,
+    /// What `profile` holds in memory (`DatasetProfile::memory_estimate`).
+    bytes: usize,
 }
 
 impl Open {
@@ -83,6 +86,10 @@ impl Open {
             }
         }
         self.dirty = true;
+        self.bytes = self
+            .profile
+            .as_ref()
+            .map_or(0, DatasetProfile::memory_estimate);
     }
 
     fn unwritten_rows(&self) -> u64 {
@@ -102,6 +109,8 @@ pub struct Aggregator {
     open: HashMap<Key, Open>,
     /// Why the last flush could not write everything, while it could not.
     outage: Option<Outage>,
+    /// Where what the open windows hold is told (`max_memory`).
+    memory: Arc<Memory>,
 }
 
 fn window_ms(d: Duration) -> i64 {
@@ -135,7 +144,21 @@ impl Aggregator {
             shutdown,
             open: HashMap::new(),
             outage: None,
+            memory: Arc::new(Memory::new(usize::MAX)),
         }
+    }
+
+    /// Tells `memory` what the open windows hold after every change.
+    pub fn accounting(mut self, memory: Arc<Memory>) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// Tells the memory budget and its gauge what the open windows hold now.
+    fn account_memory(&self) {
+        let bytes = self.open.values().map(|open| open.bytes).sum();
+        self.memory.set_windows(bytes);
+        self.metrics.open_windows_bytes(bytes);
     }
 
     /// Runs until the queue closes (every sender dropped), or until requests in flight have
@@ -261,6 +284,7 @@ impl Aggregator {
         if let Some(budget) = budget.filter(|_| hold) {
             open.held.push(budget);
         }
+        self.account_memory();
     }
 
     /// Writes dirty open windows; closes (and rolls up) windows that ended. Failed writes stay
@@ -366,6 +390,7 @@ impl Aggregator {
             (Some(Outage::Deadline), Some(before)) => Some(before.clone()),
             (failed, _) => failed,
         };
+        self.account_memory();
         let unwritten = self.unwritten();
         let windows = unwritten.windows + unwritten.runs + unwritten.rollups;
         self.database.unwritten(windows, unwritten.records);

@@ -59,6 +59,8 @@ pub enum DropReason {
     invalid_record,
     /// A new dataset over `max_datasets`.
     dataset_limit,
+    /// Open windows and queued requests hold `max_memory`: 503.
+    memory_limit,
     /// Values of features over `max_features`.
     feature_limit,
     /// A connection over `max_connections`, closed at once.
@@ -283,6 +285,8 @@ pub struct IngestMetrics {
     dropped: Family<Reason, Counter>,
     queue_depth: Gauge,
     queue_bytes: Gauge,
+    open_windows_bytes: Gauge,
+    memory_limit: Gauge,
 }
 
 impl IngestMetrics {
@@ -293,6 +297,8 @@ impl IngestMetrics {
             dropped: Family::default(),
             queue_depth: Gauge::default(),
             queue_bytes: Gauge::default(),
+            open_windows_bytes: Gauge::default(),
+            memory_limit: Gauge::default(),
         };
         registry.register(
             "records",
@@ -319,7 +325,28 @@ impl IngestMetrics {
             "Request bytes holding the queue's byte budget (queue_bytes): bodies being read and batches waiting",
             m.queue_bytes.clone(),
         );
+        registry.register(
+            "memory_open_windows_bytes",
+            "Memory the open windows of every dataset hold, estimated from their sketches",
+            m.open_windows_bytes.clone(),
+        );
+        registry.register(
+            "memory_limit_bytes",
+            "The memory budget (max_memory) of open windows and queued requests together",
+            m.memory_limit.clone(),
+        );
         m
+    }
+
+    /// What the open windows hold in memory.
+    pub fn open_windows_bytes(&self, bytes: usize) {
+        self.open_windows_bytes
+            .set(bytes.min(i64::MAX as usize) as i64);
+    }
+
+    /// The memory budget, exported once at start.
+    pub fn memory_limit(&self, bytes: usize) {
+        self.memory_limit.set(bytes.min(i64::MAX as usize) as i64);
     }
 
     /// `n` records of `dataset` accepted on `stage` (the series exists from the first request,

@@ -1,6 +1,7 @@
 //! `driftd serve`: ingest over HTTP (`api`) into a bounded queue (`admission`), windows of
 //! profiles in a database (`aggregate`), offline runs stored and judged (`offline`, `runs`),
-//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`); the
+//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`); one
+//! memory budget over open windows and queued bytes (`memory`); the
 //! listeners, their connection caps, deadlines and TLS (`listen`).
 //!
 //! The database is reached (with retries) and watched by `database`; `shutdown` bounds the
@@ -18,6 +19,7 @@ pub mod counters;
 pub mod database;
 pub mod evaluate;
 pub mod listen;
+pub mod memory;
 pub mod metrics;
 pub mod offline;
 pub mod runs;
@@ -88,6 +90,8 @@ pub async fn run(
         database.clone(),
         background.checks.clone(),
     ));
+    let memory = Arc::new(memory::Memory::new(config.max_memory));
+    metrics.ingest.memory_limit(config.max_memory);
     let aggregator = tasks.spawn(
         aggregate::Aggregator::new(
             store.clone(),
@@ -96,6 +100,7 @@ pub async fn run(
             database,
             ending.clone(),
         )
+        .accounting(memory.clone())
         .run(receiver),
     );
     let alerting = Alerting::new(&config, &rules);
@@ -131,7 +136,8 @@ pub async fn run(
         (config.max_datasets, config.max_features),
         metrics.ingest.clone(),
     )
-    .watching(health);
+    .watching(health)
+    .within(memory);
     let state = api::AppState {
         store: store.clone(),
         metrics,

@@ -1,10 +1,10 @@
 //! Accuracy against exact computation on 100,000 generated rows: quantiles within 1 % rank
 //! error, distinct counts within 5 %, exact counts, nulls, min and max, mean and sample
-//! standard deviation to 1e-6 relative, exact frequent-value counts below 1,000 distinct values.
+//! standard deviation to 1e-6 relative, exact frequent-value counts below `FREQUENT_ITEMS_EXACT` distinct values.
 
 use std::collections::HashMap;
 
-use driftd::profile::{Limits, Profiler, Stage, Value};
+use driftd::profile::{FREQUENT_ITEMS_EXACT, Limits, Profiler, Stage, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal, Normal, Zipf};
@@ -120,7 +120,7 @@ fn profiles_match_exact_computation_on_100k_rows() {
             strings
                 .iter()
                 .for_each(|s| *counts.entry(s).or_default() += 1);
-            if counts.len() < 1000 {
+            if counts.len() < FREQUENT_ITEMS_EXACT {
                 let top = f.strings().frequent(20);
                 assert_eq!(top.len(), 20);
                 let mut expected: Vec<(&str, u64)> = counts.into_iter().collect();

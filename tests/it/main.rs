@@ -20,6 +20,7 @@ mod full_disk;
 mod fuzz_corpus;
 mod helpers;
 mod inference_logs;
+mod memory;
 mod merge_laws;
 mod otlp;
 mod outage;

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// text): 503 with `Retry-After`.
     #[error("{0}; retry later")]
     DatabaseUnavailable(String),
+    /// The memory budget is reached: 503 with `Retry-After`.
+    #[error("{0}")]
+    MemoryFull(String),
     /// Logged in full; the client sees only "internal error".
     #[error("internal error")]
     Internal(String),
@@ -58,7 +61,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) => {
+            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) | ApiError::MemoryFull(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -80,7 +83,9 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Busy(seconds) => Some(*seconds),
-            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) => Some(5),
+            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) | ApiError::MemoryFull(_) => {
+                Some(5)
+            }
             _ => None,
         }
     }
@@ -134,6 +139,7 @@ impl From<Refusal> for ApiError {
                 ApiError::DatabaseUnavailable(held.to_string())
             }
             limit @ Refusal::DatasetLimit(_) => ApiError::Unprocessable(limit.to_string()),
+            full @ Refusal::MemoryFull { .. } => ApiError::MemoryFull(full.to_string()),
         }
     }
 }
