@@ -5,7 +5,9 @@ Drives Chromium through the DevTools protocol over --remote-debugging-pipe (file
 3 and 4, NUL-terminated JSON), so it needs nothing but the Python standard library and the
 browser. Usage:
 
-    inspect_page.py CHROMIUM PAGE.html OUT_DIR [--filter TEXT] [--timeout SECONDS]
+    inspect_page.py CHROMIUM PAGE OUT_DIR [--filter TEXT] [--timeout SECONDS] [--height PIXELS]
+
+PAGE is a file, or an http:// URL (a page `driftd serve` serves).
 
 Prints one JSON object: console messages and exceptions, every request the page made besides
 the page itself, load timings, facts read from the DOM (cards, charts, table order, what the
@@ -228,6 +230,10 @@ FACTS = r"""(() => {
     controls_shown: !document.getElementById('controls').hidden,
     verdict: document.querySelector('.cards .big').textContent,
     csp: (document.querySelector('meta[http-equiv="Content-Security-Policy"]') || {}).content,
+    history_names: [...document.querySelectorAll('#history section.history')]
+      .map(s => s.querySelector('h3 .name').textContent),
+    history_points: [...document.querySelectorAll('#history svg.line')].map(s => +s.dataset.points),
+    counter_charts: document.querySelectorAll('#counters svg.line').length,
   };
 })()"""
 
@@ -260,9 +266,11 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--filter", default="")
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--height", type=int, default=2200)
     args = ap.parse_args()
-    page = pathlib.Path(args.page).resolve()
-    url = page.as_uri()
+    served = args.page.startswith("http://")
+    page = None if served else pathlib.Path(args.page).resolve()
+    url = args.page if served else page.as_uri()
     out_dir = pathlib.Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     browser = Browser(args.chromium, args.timeout)
@@ -281,9 +289,9 @@ def main():
         timing["opened_ms"] = opened_ms
         facts = tab.js(FACTS)
         facts["printed_cards"] = tab.printed_cards()
-        shots = {"light": tab.screenshot(out_dir / "report-light.png", 2200)}
+        shots = {"light": tab.screenshot(out_dir / "report-light.png", args.height)}
         tab.media("dark")
-        shots["dark"] = tab.screenshot(out_dir / "report-dark.png", 2200)
+        shots["dark"] = tab.screenshot(out_dir / "report-dark.png", args.height)
         tab.media("light")
         shots["pdf"] = tab.pdf(out_dir / "report.pdf")
         interaction = tab.js(f"({INTERACT})({json.dumps(args.filter)})")
@@ -304,7 +312,8 @@ def main():
             "interaction": interaction,
             "without_scripts": without_scripts,
             "files": shots,
-            "bytes": page.stat().st_size,
+            "bytes": page.stat().st_size if page else len(tab.js(
+                "document.documentElement.outerHTML").encode()),
         }))
     finally:
         browser.close()

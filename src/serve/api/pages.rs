@@ -19,8 +19,8 @@ use crate::serve::evaluate::{self, Judgement};
 use crate::serve::runs::describe;
 use crate::store::{AlertRow, Source, Store, StoreError};
 
-/// Evaluations read for the score history: at the default 30 s interval, the last day.
-const HISTORY_ROWS: i64 = 2880;
+/// Evaluations read for the score history, as `/drift/history` reads them.
+const HISTORY_ROWS: i64 = super::drift::HISTORY_ROWS;
 /// Runs shown.
 const RUNS: i64 = 30;
 
