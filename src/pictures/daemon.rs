@@ -96,7 +96,7 @@ pub struct DatasetPage<'a> {
 /// `/`: every dataset, those with drift first.
 pub fn index(datasets: &[DatasetLine], now_ms: i64) -> String {
     let mut body = String::from(
-        r#"<header><h1>driftd</h1><p class="sources">Datasets and their latest verdicts · JSON at <code>/v1/datasets</code></p></header><main>"#,
+        r#"<header><h1>driftd</h1><p class="legend">Datasets and their latest verdicts · JSON at <code>/v1/datasets</code></p></header><main>"#,
     );
     let mut lines: Vec<&DatasetLine> = datasets.iter().collect();
     let drifted = |l: &DatasetLine| l.brief.as_ref().map_or(0, |b| b.drifted.len());

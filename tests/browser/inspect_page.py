@@ -227,8 +227,10 @@ FACTS = r"""(() => {
     external: [...document.querySelectorAll('[src],[href]')]
       .map(e => e.getAttribute('src') || e.getAttribute('href'))
       .filter(u => !u.startsWith('#')),
-    controls_shown: !document.getElementById('controls').hidden,
-    verdict: document.querySelector('.cards .big').textContent,
+    controls_shown: !!document.getElementById('controls') && !document.getElementById('controls').hidden,
+    verdict: (document.querySelector('.cards .big') || {}).textContent,
+    dataset_links: [...document.querySelectorAll('#datasets tbody td.name a')]
+      .map(a => a.getAttribute('href')),
     csp: (document.querySelector('meta[http-equiv="Content-Security-Policy"]') || {}).content,
     history_names: [...document.querySelectorAll('#history section.history')]
       .map(s => s.querySelector('h3 .name').textContent),
@@ -242,6 +244,7 @@ INTERACT = r"""(async (text) => {
   const cardsShown = () => [...document.querySelectorAll('section.feature')].filter(c => !c.hidden).length;
   const out = {};
   const only = document.getElementById('drifted-only');
+  if (!only) return out;
   only.checked = true; only.dispatchEvent(new Event('change'));
   out.drifted_only_rows = visible().length; out.drifted_only_cards = cardsShown();
   only.checked = false; only.dispatchEvent(new Event('change'));
@@ -302,7 +305,8 @@ def main():
         without_scripts = plain.js("""(() => ({
           cards_with_chart: document.querySelectorAll('section.feature svg.chart').length,
           rows: document.querySelectorAll('#features tbody tr').length,
-          controls_shown: !document.getElementById('controls').hidden}))()""")
+          controls_shown: !!document.getElementById('controls')
+            && !document.getElementById('controls').hidden}))()""")
         more_console, more_requests = page_events(browser, plain.session, url)
         print(json.dumps({
             "console": console + more_console,

@@ -311,7 +311,16 @@ async fn the_dataset_page_renders_in_chromium_without_errors_or_requests() {
         app.stop().await;
         return;
     };
+    // The index, as a browser asks for it (`Accept` prefers HTML).
+    let index_shots = screenshot_dir("daemon_index");
+    let index = inspect(app.url("/"), &index_shots, "", 900).unwrap();
     app.stop().await;
+    assert_eq!(index["console"], json!([]), "console messages");
+    assert_eq!(index["requests"], json!([]), "requests besides the page");
+    assert_eq!(
+        index["facts"]["dataset_links"],
+        json!([format!("datasets/{DATASET}")])
+    );
     assert_eq!(seen["console"], json!([]), "console messages");
     assert_eq!(seen["requests"], json!([]), "requests besides the page");
     let facts = &seen["facts"];
