@@ -20,6 +20,8 @@ use crate::store::Scores;
 /// Most points a line draws; longer histories are thinned, keeping each stretch's highest
 /// score (a spike stays visible) and whether it drifted.
 pub const MAX_POINTS: usize = 240;
+/// Most features whose score history is drawn (drifted first); the rest are counted.
+pub const MAX_HISTORIES: usize = 60;
 /// Most counters drawn for a dataset's runs.
 pub const MAX_COUNTERS: usize = 12;
 /// Drifted features named on the index before "and N more".
@@ -225,7 +227,7 @@ pub fn dataset(page: &DatasetPage) -> String {
 
 fn dataset_header(page: &DatasetPage, title: &str) -> String {
     let mut s = format!(
-        r#"<header><p class="nav"><a href="../">← all datasets</a></p><h1>{}</h1><dl class="sources">"#,
+        r##"<header><p class="nav"><a href="../">← all datasets</a> · <a href="#scores">score history</a> · <a href="#runs-h">runs</a> · <a href="#alerts-h">alerts</a></p><h1>{}</h1><dl class="sources">"##,
         Text(title)
     );
     if let Ok(view) = &page.comparison {
@@ -258,7 +260,7 @@ fn dataset_header(page: &DatasetPage, title: &str) -> String {
 /// A line per feature of its score over the evaluations, drifted features (as of the latest
 /// evaluation) first, highest score first.
 fn history(history: &[Scores]) -> String {
-    let mut s = String::from(r#"<h2>Drift score over time</h2>"#);
+    let mut s = String::from(r#"<h2 id="scores">Drift score over time</h2>"#);
     let (Some(first), Some(last)) = (history.first(), history.last()) else {
         s.push_str(r#"<p class="legend">No evaluation recorded yet.</p>"#);
         return s;
@@ -362,7 +364,7 @@ pub fn score_line(history: &[Scores], name: &str) -> TimeLine {
 /// The runs: a line per counter over the runs, anomalous values dotted with the band they
 /// were expected in; then the runs' table.
 fn runs(runs: &[RunView]) -> String {
-    let mut s = String::from("<h2>Offline runs</h2>");
+    let mut s = String::from(r#"<h2 id="runs-h">Offline runs</h2>"#);
     if runs.is_empty() {
         s.push_str(r#"<p class="legend">No offline run reported counters.</p>"#);
         return s;
@@ -448,7 +450,7 @@ fn runs_table(runs: &[RunView]) -> String {
 }
 
 fn alerts(alerts: &[AlertView], now_ms: i64) -> String {
-    let mut s = String::from("<h2>Alerts</h2>");
+    let mut s = String::from(r#"<h2 id="alerts-h">Alerts</h2>"#);
     if alerts.is_empty() {
         s.push_str(r#"<p class="legend">No alert.</p>"#);
         return s;

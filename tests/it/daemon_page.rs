@@ -216,13 +216,16 @@ async fn pages_show_datasets_verdicts_and_score_history() {
         assert_eq!(points.len(), 7, "{points:?}");
         assert!(points[..5].iter().all(|&n| n >= 3), "{points:?}");
         assert_eq!(points[5..], [10, 10]);
-        let runs = &html[html.find("<h2>Offline runs").unwrap()..];
+        let runs = &html[html.find(r#"<h2 id="runs-h">Offline runs"#).unwrap()..];
         assert!(
             runs.contains("rows_read = 1000 in run train-009; expected 9660 to 10420"),
             "{db:?}: {runs}"
         );
         assert!(html.contains(r#"class="band""#) && html.contains(r#"class="hit""#));
-        assert!(html.contains("offline run train-009") && html.contains("<h2>Alerts</h2>"));
+        assert!(
+            html.contains("offline run train-009")
+                && html.contains(r#"<h2 id="alerts-h">Alerts</h2>"#)
+        );
         assert!(!html.contains("<script>alert") && !html.contains("<img src=x"));
         assert!(!html.contains("://"), "a URL in a page that loads nothing");
 
@@ -273,6 +276,21 @@ async fn pages_need_the_read_scope() {
         let get = || app.client.get(app.url(path)).header(ACCEPT, BROWSER_ACCEPT);
         let r = get().send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
+        // Challenged for Basic too: a browser then asks for the token, as the password.
+        let challenges: Vec<&str> = r
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            challenges,
+            [
+                r#"Bearer realm="driftd""#,
+                r#"Basic realm="driftd", charset="UTF-8""#
+            ],
+            "{path}"
+        );
         assert!(
             !r.text().await.unwrap().contains("<html"),
             "{path}: a page without a token"
@@ -290,7 +308,17 @@ async fn pages_need_the_read_scope() {
             .unwrap();
         let expected = if path == "/" { 200 } else { 404 };
         assert_eq!(r.status(), expected, "{path}");
+        let r = get()
+            .basic_auth("anyone", Some("reader-token-0123456789abcdef"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected, "{path}");
     }
+    // An API client is challenged for Bearer only.
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers().get_all("www-authenticate").iter().count(), 1);
     app.stop().await;
 }
 
