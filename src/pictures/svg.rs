@@ -509,6 +509,8 @@ pub struct TimeLine {
 
 const LINE_HEIGHT: f64 = 132.0;
 const LINE_LEFT: f64 = 48.0;
+/// Room on the right for the last time label and a dot on the last point.
+const LINE_RIGHT: f64 = 580.0;
 const LINE_TOP: f64 = 8.0;
 const LINE_BASE: f64 = 106.0;
 
@@ -548,7 +550,7 @@ impl TimeLine {
 pub fn line_svg(line: &TimeLine, times: (&str, &str), label: &str) -> String {
     let (lo, hi) = line.value_range();
     let (t0, t1) = line.time_range();
-    let x = |at: i64| LINE_LEFT + (at - t0) as f64 / (t1 - t0) as f64 * (PLOT_RIGHT - LINE_LEFT);
+    let x = |at: i64| LINE_LEFT + (at - t0) as f64 / (t1 - t0) as f64 * (LINE_RIGHT - LINE_LEFT);
     let y = |v: f64| LINE_BASE - (v - lo) / (hi - lo) * (LINE_BASE - LINE_TOP);
     let mut s = format!(
         r#"<svg class="chart line" viewBox="0 0 {WIDTH} {LINE_HEIGHT}" role="img" aria-label="{}" data-points="{}">"#,
@@ -563,7 +565,7 @@ pub fn line_svg(line: &TimeLine, times: (&str, &str), label: &str) -> String {
             "M{},{}H{}",
             coord(LINE_LEFT),
             coord(y(t)),
-            coord(PLOT_RIGHT)
+            coord(LINE_RIGHT)
         );
         let _ = write!(
             labels,
@@ -597,7 +599,7 @@ pub fn line_svg(line: &TimeLine, times: (&str, &str), label: &str) -> String {
             s,
             r#"<path class="limit" d="M{},{l}H{}"/>"#,
             coord(LINE_LEFT),
-            coord(PLOT_RIGHT),
+            coord(LINE_RIGHT),
             l = coord(y(limit))
         );
     }
@@ -606,10 +608,10 @@ pub fn line_svg(line: &TimeLine, times: (&str, &str), label: &str) -> String {
         s,
         r#"<path class="axis" d="M{},{b}H{}"/><g class="tick"><text x="{}" y="{t}" text-anchor="start">{}</text><text x="{}" y="{t}" text-anchor="end">{}</text></g></svg>"#,
         coord(LINE_LEFT),
-        coord(PLOT_RIGHT),
+        coord(LINE_RIGHT),
         coord(LINE_LEFT),
         Text(times.0),
-        coord(PLOT_RIGHT),
+        coord(LINE_RIGHT),
         Text(times.1),
         b = coord(LINE_BASE),
         t = coord(LINE_BASE + 16.0),
