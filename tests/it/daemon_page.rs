@@ -385,3 +385,42 @@ async fn the_dataset_page_renders_in_chromium_without_errors_or_requests() {
     }
     println!("screenshots in {}; {}", shots.display(), seen["timing"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_score_history_expires_with_the_windows() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let app = drifted_app(&url, |c| {
+            c.window = std::time::Duration::from_secs(60);
+            c.retention = std::time::Duration::from_secs(1);
+        })
+        .await;
+        let history_url = app.url(&format!("/v1/datasets/{DATASET}/drift/history"));
+        let first = wait_for_json(&app.client, &history_url, 15, |v| {
+            v["evaluations"].as_array().is_some_and(|e| !e.is_empty())
+        })
+        .await["evaluations"][0]["evaluated_at_ms"]
+            .as_i64()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        app.stop().await;
+        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&*url))
+            .await
+            .unwrap();
+        let kept = store.score_history(DATASET, 0, 10_000).await.unwrap();
+        let oldest = kept
+            .first()
+            .expect("recent evaluations are kept")
+            .evaluated_ms;
+        // About 12 evaluations ran; those older than a second (and a flush) are gone.
+        assert!(oldest > first + 1000, "{db:?}: {oldest} vs first {first}");
+        assert!(kept.len() <= 8, "{db:?}: {} kept", kept.len());
+        assert_eq!(kept.last().unwrap().features.len(), 5);
+        store.expire(i64::MAX, 0).await.unwrap();
+        assert_eq!(store.score_history(DATASET, 0, 10_000).await.unwrap(), []);
+        store.close().await;
+    }
+}
