@@ -235,6 +235,9 @@ FACTS = r"""(() => {
     history_names: [...document.querySelectorAll('#history section.history')]
       .map(s => s.querySelector('h3 .name').textContent),
     history_points: [...document.querySelectorAll('#history svg.line')].map(s => +s.dataset.points),
+    history_hits: [...document.querySelectorAll('#history svg.line')]
+      .map(s => ((s.querySelector('path.hit') || {getAttribute: () => ''})
+        .getAttribute('d').match(/m-3,0/g) || []).length),
     counter_charts: document.querySelectorAll('#counters svg.line').length,
   };
 })()"""

@@ -41,18 +41,35 @@ fn reference() -> Vec<u8> {
     file::encode(&p.finish().0)
 }
 
-/// Serving traffic: `latency_ms` and the hostile feature moved, `plan` gains a hostile value.
-fn online_records(n: usize) -> Vec<Json> {
+/// Serving traffic like the reference, or `moved`: `latency_ms` and the hostile feature
+/// shifted, `plan` with a hostile value.
+fn online_records(n: usize, moved: bool) -> Vec<Json> {
     (0..n)
         .map(|i| {
             let x = (i % 100) as f64;
-            let plan = ["free", "pro", "<img src=x onerror=alert(1)>"][i % 3];
-            let mut record = json!({"latency_ms": x + 300.0, "plan": plan, "calm": x});
-            record[HOSTILE] = json!(x * 2.0 + 150.0);
+            let (shift, plans) = if moved {
+                (1.0, &["free", "pro", "<img src=x onerror=alert(1)>"][..])
+            } else {
+                (0.0, &["free", "pro"][..])
+            };
+            let plan = plans[i % plans.len()];
+            let mut record = json!({"latency_ms": x + 300.0 * shift, "plan": plan, "calm": x});
+            record[HOSTILE] = json!(x * 2.0 + 150.0 * shift);
             record[BIDI] = json!("a");
             record
         })
         .collect()
+}
+
+async fn post_records(app: &TestApp, records: Vec<Json>) {
+    let posted = app
+        .send_json(
+            reqwest::Method::POST,
+            format!("/v1/datasets/{DATASET}/records"),
+            &json!({ "records": records }),
+        )
+        .await;
+    assert_eq!(posted.status(), 202);
 }
 
 /// Ten runs' counters, a run a day; the last reads a tenth of the rows.
@@ -73,8 +90,8 @@ async fn post_runs(app: &TestApp) {
     }
 }
 
-/// A dataset with a reference, drifted traffic, evaluations and runs; the app serving it.
-async fn drifted_app(
+/// A dataset with runs and a reference; the app serving it.
+async fn reference_app(
     url: &str,
     configure: impl FnOnce(&mut driftd::config::ServeConfig),
 ) -> TestApp {
@@ -90,14 +107,16 @@ async fn drifted_app(
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let posted = app
-        .send_json(
-            reqwest::Method::POST,
-            format!("/v1/datasets/{DATASET}/records"),
-            &json!({"records": online_records(900)}),
-        )
-        .await;
-    assert_eq!(posted.status(), 202);
+    app
+}
+
+/// As [`reference_app`], with drifted traffic.
+async fn drifted_app(
+    url: &str,
+    configure: impl FnOnce(&mut driftd::config::ServeConfig),
+) -> TestApp {
+    let app = reference_app(url, configure).await;
+    post_records(&app, online_records(900, true)).await;
     app
 }
 
@@ -327,7 +346,13 @@ async fn the_dataset_page_renders_in_chromium_without_errors_or_requests() {
     let dir = TempDir::new().unwrap();
     let db = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
     // Traffic stays recent for the whole test: the comparison is drawn.
-    let app = drifted_app(&db, |c| c.window = std::time::Duration::from_secs(60)).await;
+    let app = reference_app(&db, |c| c.window = std::time::Duration::from_secs(60)).await;
+    // Traffic like the reference, then moved traffic joins it: the scores climb past their
+    // thresholds half way.
+    for moved in [false, false, false, false, true, true, true, true] {
+        post_records(&app, online_records(200, moved)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
     let history_url = app.url(&format!("/v1/datasets/{DATASET}/drift/history"));
     wait_for_json(&app.client, &history_url, 15, |v| {
         v["evaluations"].as_array().is_some_and(|e| e.len() >= 12)
@@ -367,6 +392,13 @@ async fn the_dataset_page_renders_in_chromium_without_errors_or_requests() {
             .all(|n| n.as_u64() >= Some(12))
     );
     assert_eq!(facts["counter_charts"], 2);
+    // latency_ms first: it drifted only once the moved traffic came.
+    assert_eq!(facts["history_names"][0], "latency_ms");
+    let (points, hits) = (&facts["history_points"][0], &facts["history_hits"][0]);
+    assert!(
+        hits.as_u64() > Some(0) && hits.as_u64() < points.as_u64(),
+        "{hits} of {points}"
+    );
     assert_eq!(facts["row_drift"], json!([true, true, true, false, false]));
     assert_eq!(facts["scripts"], 1);
     let links = facts["external"].as_array().unwrap();
