@@ -456,3 +456,54 @@ async fn the_score_history_expires_with_the_windows() {
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_page_says_what_it_cannot_compare() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let app = reference_app(&url, |c| c.window = std::time::Duration::from_secs(60)).await;
+        let (status, html, _) = get_page(&app, &format!("/datasets/{DATASET}")).await;
+        assert_eq!(status, 200, "{db:?}");
+        assert!(
+            html.contains("No online data in the last 2m to compare with offline run train-009."),
+            "{db:?}"
+        );
+        assert!(html.contains("No evaluation recorded yet."));
+        assert!(!html.contains(r#"<section class="feature""#));
+        assert!(
+            html.contains("rows_read = 1000 in run train-009"),
+            "the runs are shown"
+        );
+        // Online traffic without any offline run.
+        let r = app
+            .send_json(
+                reqwest::Method::POST,
+                "/v1/datasets/online_only/records",
+                &json!({"records": online_records(10, false)}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        let page = wait_for_page(&app, "/datasets/online_only").await;
+        assert!(page.contains("No reference yet: the dataset needs an offline run."));
+        assert!(page.contains("No offline run reported counters.") && page.contains("No alert."));
+        let (_, index, _) = get_page(&app, "/").await;
+        assert!(index.contains(r#"<a href="datasets/online_only">"#));
+        assert!(index.contains("no verdict"), "{db:?}");
+        app.stop().await;
+    }
+}
+
+/// The page at `path` once it answers 200 (a dataset exists once its first window is written).
+async fn wait_for_page(app: &TestApp, path: &str) -> String {
+    for _ in 0..100 {
+        let (status, html, _) = get_page(app, path).await;
+        if status == 200 {
+            return html;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} did not answer 200 in 5 s");
+}

@@ -164,7 +164,24 @@ async fn get_dataset_page(
         .collect();
     let horizon = humantime::format_duration(2 * state.config.window).to_string();
     let sources = sources(&judgement, &horizon);
-    let comparison = match &judgement {
+    let page = daemon::DatasetPage {
+        name: &dataset,
+        brief: brief.as_ref(),
+        comparison: comparison(&judgement, &sources),
+        history: &history,
+        runs: &runs,
+        alerts: &alerts,
+        now_ms: now,
+    };
+    Ok(page_response(daemon::dataset(&page)))
+}
+
+/// What the page draws of the judgement: both sides and their comparison, or why not.
+fn comparison<'a>(
+    judgement: &'a Judgement,
+    sources: &'a (String, String),
+) -> Result<Page<'a>, &'a str> {
+    match judgement {
         Judgement::Judged(j) => Ok(Page {
             reference: &j.reference,
             current: &j.current,
@@ -175,17 +192,7 @@ async fn get_dataset_page(
         }),
         Judgement::NoCurrent { .. } => Err(sources.1.as_str()),
         Judgement::NoReference => Err("No reference yet: the dataset needs an offline run."),
-    };
-    let page = daemon::DatasetPage {
-        name: &dataset,
-        brief: brief.as_ref(),
-        comparison,
-        history: &history,
-        runs: &runs,
-        alerts: &alerts,
-        now_ms: now,
-    };
-    Ok(page_response(daemon::dataset(&page)))
+    }
 }
 
 /// Where each side of the comparison comes from, in words; without current data, why.
