@@ -140,15 +140,12 @@ pub async fn evaluate(
     withdraw(metrics, &now_exported, dataset, exported);
     exported.insert(dataset.to_owned(), now_exported);
     store.put_verdict(dataset, &json.to_string(), now).await?;
-    store
-        .put_scores(
-            dataset,
-            &scores_of(&report, now, config.metrics_max_features),
-        )
-        .await?;
     alerting
         .observe(store, dataset, &reference, &current, &report, now)
         .await?;
+    // Last: the history is for people; failing to keep it must not hold back the alerts.
+    let scores = scores_of(&report, now, config.metrics_max_features);
+    store.put_scores(dataset, &scores).await?;
     Ok(true)
 }
 
@@ -161,7 +158,6 @@ pub enum Judgement {
     NoCurrent {
         run_id: String,
         pinned: bool,
-        reference: DatasetProfile,
     },
     Judged(Box<Judged>),
 }
@@ -194,11 +190,7 @@ pub async fn judge(
     };
     let since = now - 2 * config.window.as_millis() as i64;
     let Some(current) = store.recent_windows(dataset, since).await? else {
-        return Ok(Judgement::NoCurrent {
-            run_id,
-            pinned,
-            reference,
-        });
+        return Ok(Judgement::NoCurrent { run_id, pinned });
     };
     let dataset_rules = rules.for_dataset(dataset);
     let mut report = detect::compare(&reference, &current, &dataset_rules);
