@@ -11,6 +11,7 @@ use axum::routing::get;
 use serde_json::Value;
 
 use super::{ApiError, AppState, Path};
+use crate::alert_model::AlertState;
 use crate::clock::now_ms;
 use crate::names::DatasetName;
 use crate::pictures::daemon::{self, AlertView, AnomalyView, Brief, DatasetLine, RunView};
@@ -95,7 +96,7 @@ pub async fn index_page(state: &AppState) -> Result<Response, ApiError> {
             .and_then(|(text, at)| brief_of(&text, at));
         let firing = alerts
             .iter()
-            .filter(|a| a.dataset == s.dataset && a.state.as_str() == "firing")
+            .filter(|a| a.dataset == s.dataset && a.state == AlertState::Firing)
             .count();
         lines.push(DatasetLine {
             name: &s.dataset,
