@@ -11,7 +11,8 @@
 //!   Apache DataSketches sketches (KLL quantiles, HLL distinct counts, frequent items); the
 //!   dataset profile and the `Profiler` that builds it; the versioned profile file.
 //! - [`store`] keeps profiles (online windows and rollups, offline runs), reference pins,
-//!   verdicts, alerts, counters and run histories in SQLite or PostgreSQL.
+//!   verdicts and each evaluation's scores, alerts, counters and run histories in SQLite or
+//!   PostgreSQL.
 //! - [`rules`] is the rule-file model that `detect` and `alert` both read: per dataset and
 //!   feature, drift methods and thresholds, invariants, alert rules, run-anomaly, parity and
 //!   skew settings; their YAML schema, one validator per section (every problem of a file
@@ -30,7 +31,8 @@
 //!   listener; the listeners' connection caps, deadlines and TLS (`serve::listen`).
 //! - [`push`] uploads a pipeline step's profile and counters to a server (`driftd push`).
 //! - [`report`] renders profiles and comparisons for programs (JSON) and people (tables);
-//!   [`pictures`] draws a comparison as one self-contained HTML page (`driftd report`).
+//!   [`pictures`] draws a comparison as one self-contained HTML page (`driftd report`), and
+//!   the daemon's pages (`pictures::daemon`, served by `serve::api::pages`).
 //! - Leaves every stage may use: [`alert_model`], the words the store keeps and alerting acts
 //!   on (severity, alert state, notifier, event); [`clock`], the wall clock; [`names`],
 //!   names checked once where they enter; [`format`], printing helpers; [`auth`], API

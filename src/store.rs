@@ -1,4 +1,4 @@
-//! Store: profiles, reference pins, verdicts, alerts, counters and runs in SQLite (default) or
+//! Store: profiles, reference pins, verdicts and their score history, alerts, counters and runs in SQLite (default) or
 //! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
 //! are embedded and applied at start.
 //!
@@ -10,6 +10,7 @@ mod alerts;
 mod counters;
 mod datasets;
 pub mod health;
+mod scores;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use alerts::{AlertRow, DueNotifications, OutboxEntry, OutboxRow};
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use datasets::DatasetSummary;
 pub use health::{Health, Outage};
+pub use scores::{Score, Scores};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -505,7 +507,8 @@ impl Store {
         .await
     }
 
-    /// Deletes windows that ended before `window_cutoff_ms` and rollups before `rollup_cutoff_ms`.
+    /// Deletes windows that ended before `window_cutoff_ms` (and scores recorded before it) and
+    /// rollups before `rollup_cutoff_ms`.
     pub async fn expire(
         &self,
         window_cutoff_ms: i64,
@@ -524,6 +527,12 @@ impl Store {
                     .await?
                     .rows_affected();
             }
+            // The score history is drawn over the windows' span, and kept as long.
+            removed += sqlx::query("DELETE FROM score_history WHERE evaluated_ms < $1")
+                .bind(window_cutoff_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
             // Online counters are summed per window; they are kept as long as rollups. Offline
             // counters are the run history and stay.
             removed += sqlx::query("DELETE FROM counters WHERE stage = 'online' AND start_ms < $1")

@@ -1,5 +1,6 @@
 //! The report page: head (inline style and script allowed by hash, nothing else), summary,
-//! invariant findings, the features table and a card per feature.
+//! invariant findings, the features table and a card per feature. The document and the
+//! comparison's sections are also the daemon's pages' (`daemon`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -40,19 +41,40 @@ fn csp_hash(text: &str) -> String {
 }
 
 pub fn render(page: &Page) -> String {
-    let views = feature::views(page.reference, page.current, page.report);
-    // About 2 KB per feature, most of it the card.
-    let mut s = String::with_capacity(STYLE.len() + SCRIPT.len() + 4096 + views.len() * 2200);
     let title = format!("Drift report: {}", page.current.dataset);
+    let mut body = header(page, &title);
+    body.push_str("<main>");
+    body.push_str(&comparison(page));
+    body.push_str("</main>");
+    document(&title, &body)
+}
+
+/// A whole document around `body` (its header and main): the head with the policy, the
+/// inline style, the footer and the inline script.
+pub fn document(title: &str, body: &str) -> String {
+    let mut s = String::with_capacity(STYLE.len() + SCRIPT.len() + 1024 + body.len());
     let _ = write!(
         s,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta http-equiv="Content-Security-Policy" content="{}"><meta name="color-scheme" content="light dark"><meta name="generator" content="driftd {}"><title>{}</title><style>{STYLE}</style></head><body>"#,
         content_security_policy(),
         env!("CARGO_PKG_VERSION"),
-        Text(&title),
+        Text(title),
     );
-    s.push_str(&header(page, &title));
-    s.push_str("<main>");
+    s.push_str(body);
+    let _ = write!(
+        s,
+        "<footer>Made by driftd {} from profiles: exact counts, KLL quantile sketches and frequent-item sketches, not raw rows; a histogram's bins are read off the sketches' CDFs.</footer><script>{SCRIPT}</script></body></html>",
+        env!("CARGO_PKG_VERSION")
+    );
+    s
+}
+
+/// The comparison's sections: summary, invariant findings, the features table and a card per
+/// feature. The report's body, and the daemon's dataset page's.
+pub fn comparison(page: &Page) -> String {
+    let views = feature::views(page.reference, page.current, page.report);
+    // About 2 KB per feature, most of it the card.
+    let mut s = String::with_capacity(4096 + views.len() * 2200);
     s.push_str(&summary(page, &views));
     s.push_str(&findings(page, &views));
     s.push_str(&table(&views));
@@ -62,12 +84,7 @@ pub fn render(page: &Page) -> String {
     for (i, v) in views.iter().enumerate() {
         s.push_str(&feature::card(v, i));
     }
-    s.push_str("</div></main>");
-    let _ = write!(
-        s,
-        "<footer>Made by driftd {} from profiles: exact counts, KLL quantile sketches and frequent-item sketches, not raw rows; a histogram's bins are read off the sketches' CDFs.</footer><script>{SCRIPT}</script></body></html>",
-        env!("CARGO_PKG_VERSION")
-    );
+    s.push_str("</div>");
     s
 }
 

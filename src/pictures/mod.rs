@@ -1,5 +1,5 @@
-//! Pictures: a comparison drawn as one self-contained HTML page (`driftd report`), from the
-//! profiles alone — so the page is the same size for a thousand rows or a billion.
+//! Pictures: a comparison drawn as one self-contained HTML page (`driftd report`, and the
+//! daemon's pages), from the profiles alone — so the page is the same size for a thousand rows or a billion.
 //!
 //! Pure: profiles, the comparison and its invariant findings in, a `String` of HTML out; no
 //! I/O, no clock. The charts are SVG written here (`svg`), styled by the page's CSS so they
@@ -13,7 +13,10 @@
 //! - [`feature`]: one feature's verdict, table row and card; [`feature::chart`] draws one
 //!   feature's chart alone.
 //! - [`html`]: the page.
+//! - [`daemon`]: `driftd serve`'s pages: the datasets with their verdicts, and one dataset's
+//!   comparison (drawn by `html` as the report is), score history, runs and alerts.
 
+pub mod daemon;
 pub mod feature;
 pub mod html;
 pub mod markup;

@@ -1,5 +1,6 @@
 //! Charts written as SVG, drawn from profiles alone: overlaid histograms of numbers read off the
-//! quantile sketches, grouped bars of the most frequent strings and booleans, and null ratios.
+//! quantile sketches, grouped bars of the most frequent strings and booleans, null ratios, and
+//! lines of values over time (the daemon's score history and run counters).
 //!
 //! Geometry (`Histogram`, `Bars`) is computed apart from drawing so it can be checked against
 //! known quantiles. Colours come from the page's CSS classes (`ref`, `cur`), so one chart fits
@@ -484,6 +485,160 @@ pub fn nulls_svg(reference: Option<f64>, current: Option<f64>) -> String {
         );
     }
     let _ = write!(s, r#"<path class="track" d="{track}"/>{parts}</svg>"#);
+    s
+}
+
+/// One point of a line over time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimePoint {
+    pub at_ms: i64,
+    /// `None` breaks the line (no score that time).
+    pub value: Option<f64>,
+    /// Drawn as a dot: a drifted score, an anomalous run.
+    pub marked: bool,
+    /// The range expected of the value, drawn as a bar behind it.
+    pub band: Option<(f64, f64)>,
+}
+
+/// A line of values over time, with a limit (a threshold) and bands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeLine {
+    pub points: Vec<TimePoint>,
+    pub limit: Option<f64>,
+}
+
+const LINE_HEIGHT: f64 = 132.0;
+const LINE_LEFT: f64 = 48.0;
+/// Room on the right for the last time label and a dot on the last point.
+const LINE_RIGHT: f64 = 580.0;
+const LINE_TOP: f64 = 8.0;
+const LINE_BASE: f64 = 106.0;
+
+impl TimeLine {
+    /// The value axis: from 0 (or the lowest value when below it) to the highest of values,
+    /// bands and limit, with room above.
+    fn value_range(&self) -> (f64, f64) {
+        let values = self.points.iter().flat_map(|p| {
+            let band = p.band.map_or([None, None], |(lo, hi)| [Some(lo), Some(hi)]);
+            [p.value, band[0], band[1]]
+        });
+        let (lo, hi) = values
+            .flatten()
+            .chain(self.limit)
+            .filter(|v| v.is_finite())
+            .fold((0.0f64, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
+        let hi = if hi > lo {
+            hi + (hi - lo) * 0.08
+        } else {
+            lo + 1.0
+        };
+        (lo, hi)
+    }
+
+    fn time_range(&self) -> (i64, i64) {
+        let first = self.points.first().map_or(0, |p| p.at_ms);
+        let last = self.points.last().map_or(0, |p| p.at_ms);
+        (first, last.max(first + 1))
+    }
+}
+
+/// The line as one `<svg class="chart line">`: values over time (oldest left), the limit
+/// dashed, marked points as dots, bands as bars; `data-points` tells how many points it
+/// draws. `times` are the labels of the first and last point.
+pub fn line_svg(line: &TimeLine, times: (&str, &str), label: &str) -> String {
+    let (lo, hi) = line.value_range();
+    let (t0, t1) = line.time_range();
+    let x = |at: i64| LINE_LEFT + (at - t0) as f64 / (t1 - t0) as f64 * (LINE_RIGHT - LINE_LEFT);
+    let y = |v: f64| LINE_BASE - (v - lo) / (hi - lo) * (LINE_BASE - LINE_TOP);
+    let mut s = format!(
+        r#"<svg class="chart line" viewBox="0 0 {WIDTH} {LINE_HEIGHT}" role="img" aria-label="{}" data-points="{}">"#,
+        Text(label),
+        line.points.len()
+    );
+    let mut grid = String::new();
+    let mut labels = String::new();
+    for t in ticks(lo, hi, 3) {
+        let _ = write!(
+            grid,
+            "M{},{}H{}",
+            coord(LINE_LEFT),
+            coord(y(t)),
+            coord(LINE_RIGHT)
+        );
+        let _ = write!(
+            labels,
+            r#"<text x="{}" y="{}">{}</text>"#,
+            coord(LINE_LEFT - 6.0),
+            coord(y(t) + 4.0),
+            Text(&format_number(t))
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<path class="grid" d="{grid}"/><g class="yl">{labels}</g>"#
+    );
+    let mut bands = String::new();
+    for p in &line.points {
+        if let Some((low, high)) = p.band {
+            let _ = write!(
+                bands,
+                "M{},{}V{}",
+                coord(x(p.at_ms)),
+                coord(y(low)),
+                coord(y(high))
+            );
+        }
+    }
+    if !bands.is_empty() {
+        let _ = write!(s, r#"<path class="band" d="{bands}"/>"#);
+    }
+    if let Some(limit) = line.limit {
+        let _ = write!(
+            s,
+            r#"<path class="limit" d="M{},{l}H{}"/>"#,
+            coord(LINE_LEFT),
+            coord(LINE_RIGHT),
+            l = coord(y(limit))
+        );
+    }
+    s.push_str(&line_path(line, x, y));
+    let _ = write!(
+        s,
+        r#"<path class="axis" d="M{},{b}H{}"/><g class="tick"><text x="{}" y="{t}" text-anchor="start">{}</text><text x="{}" y="{t}" text-anchor="end">{}</text></g></svg>"#,
+        coord(LINE_LEFT),
+        coord(LINE_RIGHT),
+        coord(LINE_LEFT),
+        Text(times.0),
+        coord(LINE_RIGHT),
+        Text(times.1),
+        b = coord(LINE_BASE),
+        t = coord(LINE_BASE + 16.0),
+    );
+    s
+}
+
+/// The line (broken where a value is missing) and its marked points.
+fn line_path(line: &TimeLine, x: impl Fn(i64) -> f64, y: impl Fn(f64) -> f64) -> String {
+    let (mut d, mut dots) = (String::new(), String::new());
+    let mut drawing = false;
+    for p in &line.points {
+        let Some(v) = p.value.filter(|v| v.is_finite()) else {
+            drawing = false;
+            continue;
+        };
+        let (px, py) = (coord(x(p.at_ms)), coord(y(v)));
+        let _ = write!(d, "{}{px},{py}", if drawing { "L" } else { "M" });
+        drawing = true;
+        if p.marked {
+            let _ = write!(dots, "M{px},{py}m-3,0a3,3 0 1,0 6,0a3,3 0 1,0 -6,0");
+        }
+    }
+    let mut s = format!(r#"<path class="value" d="{d}"/>"#);
+    if !dots.is_empty() {
+        let _ = write!(s, r#"<path class="hit" d="{dots}"/>"#);
+    }
     s
 }
 

@@ -1,6 +1,7 @@
 //! Continuous evaluation: every `eval_interval`, each dataset's recent online windows are
-//! compared with its reference run using `compare`'s engine and the rules; the verdict is
-//! stored (it survives restarts) and exported as metrics.
+//! compared with its reference run using `compare`'s engine and the rules ([`judge`]); the
+//! verdict is stored (it survives restarts) with a compact record of its scores (the score
+//! history) and exported as metrics.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use crate::config::ServeConfig;
 use crate::detect::{self, parity};
 use crate::profile::DatasetProfile;
 use crate::rules::RuleSet;
-use crate::store::{Store, StoreError};
+use crate::store::{Score, Scores, Store, StoreError};
 
 pub async fn run(
     store: Store,
@@ -105,25 +106,91 @@ pub async fn evaluate(
     dataset: &str,
 ) -> Result<bool, StoreError> {
     let now = now_ms();
+    let Judged {
+        run_id,
+        pinned,
+        reference,
+        current,
+        report,
+    } = match judge(store, rules, config, dataset, now).await? {
+        Judgement::NoReference => return Ok(false),
+        Judgement::NoCurrent { .. } => {
+            let keep = exported
+                .get(dataset)
+                .map(EvaluationSeries::offline_only)
+                .unwrap_or_default();
+            withdraw(metrics, &keep, dataset, exported);
+            exported.insert(dataset.to_owned(), keep);
+            metrics.drifted_features(dataset, 0);
+            let stale = go_stale(store, alerting, config, dataset, now).await?;
+            metrics.stale(dataset, stale);
+            return Ok(false);
+        }
+        Judgement::Judged(judged) => *judged,
+    };
+    crate::telemetry::spans::record_evaluation(&run_id, pinned, &report);
+    let mut json = serde_json::to_value(&report).expect("reports serialise");
+    json["reference"]["run_id"] = run_id.into();
+    json["reference"]["pinned"] = pinned.into();
+    json["evaluated_at_ms"] = now.into();
+    json["stale"] = false.into();
+    // Metrics first, then the stored verdict, then alerts: whoever sees a verdict through the
+    // API also finds it in /metrics.
+    let now_exported = export(metrics, config, dataset, &reference, &current, &report);
+    withdraw(metrics, &now_exported, dataset, exported);
+    exported.insert(dataset.to_owned(), now_exported);
+    store.put_verdict(dataset, &json.to_string(), now).await?;
+    alerting
+        .observe(store, dataset, &reference, &current, &report, now)
+        .await?;
+    // Last: the history is for people; failing to keep it must not hold back the alerts.
+    let scores = scores_of(&report, now, config.metrics_max_features);
+    store.put_scores(dataset, &scores).await?;
+    Ok(true)
+}
+
+/// A dataset's reference run against its recent online windows, as evaluation judges it.
+#[derive(Debug)]
+pub enum Judgement {
+    /// No offline run to compare with (or the pinned one has no profile).
+    NoReference,
+    /// A reference, but no online data in the last two windows.
+    NoCurrent {
+        run_id: String,
+        pinned: bool,
+    },
+    Judged(Box<Judged>),
+}
+
+/// Both sides and their comparison.
+#[derive(Debug)]
+pub struct Judged {
+    pub run_id: String,
+    pub pinned: bool,
+    pub reference: DatasetProfile,
+    pub current: DatasetProfile,
+    pub report: detect::DriftReport,
+}
+
+/// Compares the reference run with the recent past (the open window as last flushed and the
+/// full window before it) under the dataset's rules, with the parity checks; what evaluation
+/// stores and the daemon's page draws.
+pub async fn judge(
+    store: &Store,
+    rules: &RuleSet,
+    config: &ServeConfig,
+    dataset: &str,
+    now: i64,
+) -> Result<Judgement, StoreError> {
     let Some((run_id, pinned)) = store.reference_run(dataset).await? else {
-        return Ok(false);
+        return Ok(Judgement::NoReference);
     };
     let Some(reference) = store.run_profile(dataset, &run_id).await? else {
-        return Ok(false);
+        return Ok(Judgement::NoReference);
     };
-    // The recent past: the open window (as last flushed) and the full window before it.
     let since = now - 2 * config.window.as_millis() as i64;
     let Some(current) = store.recent_windows(dataset, since).await? else {
-        let keep = exported
-            .get(dataset)
-            .map(EvaluationSeries::offline_only)
-            .unwrap_or_default();
-        withdraw(metrics, &keep, dataset, exported);
-        exported.insert(dataset.to_owned(), keep);
-        metrics.drifted_features(dataset, 0);
-        let stale = go_stale(store, alerting, config, dataset, now).await?;
-        metrics.stale(dataset, stale);
-        return Ok(false);
+        return Ok(Judgement::NoCurrent { run_id, pinned });
     };
     let dataset_rules = rules.for_dataset(dataset);
     let mut report = detect::compare(&reference, &current, &dataset_rules);
@@ -150,22 +217,34 @@ pub async fn evaluate(
         report.schema.extend(findings);
     }
     report.schema.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    crate::telemetry::spans::record_evaluation(&run_id, pinned, &report);
-    let mut json = serde_json::to_value(&report).expect("reports serialise");
-    json["reference"]["run_id"] = run_id.into();
-    json["reference"]["pinned"] = pinned.into();
-    json["evaluated_at_ms"] = now.into();
-    json["stale"] = false.into();
-    // Metrics first, then the stored verdict, then alerts: whoever sees a verdict through the
-    // API also finds it in /metrics.
-    let now_exported = export(metrics, config, dataset, &reference, &current, &report);
-    withdraw(metrics, &now_exported, dataset, exported);
-    exported.insert(dataset.to_owned(), now_exported);
-    store.put_verdict(dataset, &json.to_string(), now).await?;
-    alerting
-        .observe(store, dataset, &reference, &current, &report, now)
-        .await?;
-    Ok(true)
+    Ok(Judgement::Judged(Box::new(Judged {
+        run_id,
+        pinned,
+        reference,
+        current,
+        report,
+    })))
+}
+
+/// The scores of the first `cap` judged features, as the history keeps them.
+fn scores_of(report: &detect::DriftReport, now: i64, cap: usize) -> Scores {
+    let features = report
+        .features
+        .iter()
+        .take(cap)
+        .map(|(name, d)| {
+            let score = Score {
+                score: d.score,
+                threshold: d.threshold,
+                drifted: d.drift,
+            };
+            (name.clone(), score)
+        })
+        .collect();
+    Scores {
+        evaluated_ms: now,
+        features,
+    }
 }
 
 /// No online data in the last two windows: the stored verdict is marked stale, once, saying

@@ -5,7 +5,9 @@ Drives Chromium through the DevTools protocol over --remote-debugging-pipe (file
 3 and 4, NUL-terminated JSON), so it needs nothing but the Python standard library and the
 browser. Usage:
 
-    inspect_page.py CHROMIUM PAGE.html OUT_DIR [--filter TEXT] [--timeout SECONDS]
+    inspect_page.py CHROMIUM PAGE OUT_DIR [--filter TEXT] [--timeout SECONDS] [--height PIXELS]
+
+PAGE is a file, or an http:// URL (a page `driftd serve` serves).
 
 Prints one JSON object: console messages and exceptions, every request the page made besides
 the page itself, load timings, facts read from the DOM (cards, charts, table order, what the
@@ -225,9 +227,18 @@ FACTS = r"""(() => {
     external: [...document.querySelectorAll('[src],[href]')]
       .map(e => e.getAttribute('src') || e.getAttribute('href'))
       .filter(u => !u.startsWith('#')),
-    controls_shown: !document.getElementById('controls').hidden,
-    verdict: document.querySelector('.cards .big').textContent,
+    controls_shown: !!document.getElementById('controls') && !document.getElementById('controls').hidden,
+    verdict: (document.querySelector('.cards .big') || {}).textContent,
+    dataset_links: [...document.querySelectorAll('#datasets tbody td.name a')]
+      .map(a => a.getAttribute('href')),
     csp: (document.querySelector('meta[http-equiv="Content-Security-Policy"]') || {}).content,
+    history_names: [...document.querySelectorAll('#history section.history')]
+      .map(s => s.querySelector('h3 .name').textContent),
+    history_points: [...document.querySelectorAll('#history svg.line')].map(s => +s.dataset.points),
+    history_hits: [...document.querySelectorAll('#history svg.line')]
+      .map(s => ((s.querySelector('path.hit') || {getAttribute: () => ''})
+        .getAttribute('d').match(/m-3,0/g) || []).length),
+    counter_charts: document.querySelectorAll('#counters svg.line').length,
   };
 })()"""
 
@@ -236,6 +247,7 @@ INTERACT = r"""(async (text) => {
   const cardsShown = () => [...document.querySelectorAll('section.feature')].filter(c => !c.hidden).length;
   const out = {};
   const only = document.getElementById('drifted-only');
+  if (!only) return out;
   only.checked = true; only.dispatchEvent(new Event('change'));
   out.drifted_only_rows = visible().length; out.drifted_only_cards = cardsShown();
   only.checked = false; only.dispatchEvent(new Event('change'));
@@ -260,9 +272,11 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--filter", default="")
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--height", type=int, default=2200)
     args = ap.parse_args()
-    page = pathlib.Path(args.page).resolve()
-    url = page.as_uri()
+    served = args.page.startswith("http://")
+    page = None if served else pathlib.Path(args.page).resolve()
+    url = args.page if served else page.as_uri()
     out_dir = pathlib.Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     browser = Browser(args.chromium, args.timeout)
@@ -281,9 +295,9 @@ def main():
         timing["opened_ms"] = opened_ms
         facts = tab.js(FACTS)
         facts["printed_cards"] = tab.printed_cards()
-        shots = {"light": tab.screenshot(out_dir / "report-light.png", 2200)}
+        shots = {"light": tab.screenshot(out_dir / "report-light.png", args.height)}
         tab.media("dark")
-        shots["dark"] = tab.screenshot(out_dir / "report-dark.png", 2200)
+        shots["dark"] = tab.screenshot(out_dir / "report-dark.png", args.height)
         tab.media("light")
         shots["pdf"] = tab.pdf(out_dir / "report.pdf")
         interaction = tab.js(f"({INTERACT})({json.dumps(args.filter)})")
@@ -294,7 +308,8 @@ def main():
         without_scripts = plain.js("""(() => ({
           cards_with_chart: document.querySelectorAll('section.feature svg.chart').length,
           rows: document.querySelectorAll('#features tbody tr').length,
-          controls_shown: !document.getElementById('controls').hidden}))()""")
+          controls_shown: !!document.getElementById('controls')
+            && !document.getElementById('controls').hidden}))()""")
         more_console, more_requests = page_events(browser, plain.session, url)
         print(json.dumps({
             "console": console + more_console,
@@ -304,7 +319,8 @@ def main():
             "interaction": interaction,
             "without_scripts": without_scripts,
             "files": shots,
-            "bytes": page.stat().st_size,
+            "bytes": page.stat().st_size if page else len(tab.js(
+                "document.documentElement.outerHTML").encode()),
         }))
     finally:
         browser.close()

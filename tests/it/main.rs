@@ -12,6 +12,7 @@ mod compressed;
 mod config_file;
 mod connections;
 mod counters;
+mod daemon_page;
 mod dashboards;
 mod datasets;
 mod drift_statistics;

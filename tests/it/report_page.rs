@@ -57,7 +57,7 @@ fn browser(what: &str) -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Where a test's screenshots go: kept after the run, for people to look at.
-fn screenshot_dir(test: &str) -> PathBuf {
+pub fn screenshot_dir(test: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("report-screenshots")
         .join(test);
@@ -65,8 +65,13 @@ fn screenshot_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// Opens `page` in Chromium; the inspector's JSON answer.
-fn inspect(page: &Path, out_dir: &Path, filter: &str) -> Option<Value> {
+/// Opens `page` (a file, or an `http://` URL) in Chromium; the inspector's JSON answer.
+pub fn inspect(
+    page: impl AsRef<std::ffi::OsStr>,
+    out_dir: &Path,
+    filter: &str,
+    height: u32,
+) -> Option<Value> {
     let (chromium, python) = browser("the browser check")?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/inspect_page.py");
     let out = Command::new(python)
@@ -74,7 +79,8 @@ fn inspect(page: &Path, out_dir: &Path, filter: &str) -> Option<Value> {
         .arg(chromium)
         .arg(page)
         .arg(out_dir)
-        .args(["--filter", filter, "--timeout", "120"])
+        .args(["--filter", filter, "--timeout", "120", "--height"])
+        .arg(height.to_string())
         .output()
         .expect("python3 runs");
     assert!(
@@ -320,7 +326,7 @@ fn report_renders_in_chromium_without_errors_or_requests() {
     let (train, serve) = write_pair(&dir);
     let (page, _) = report(&dir, &train, &serve);
     let shots = screenshot_dir("fifteen_features");
-    let Some(seen) = inspect(&page, &shots, "ag") else {
+    let Some(seen) = inspect(&page, &shots, "ag", 2200) else {
         return;
     };
     let drifted = drifted(&train, &serve);
@@ -364,7 +370,7 @@ fn the_browser_check_sees_requests_and_blocked_scripts() {
     let injected = r#"<img src="http://127.0.0.1:9/pixel.png"><script>console.log("injected")</script></body>"#;
     let with_policy = dir.path().join("tampered.html");
     std::fs::write(&with_policy, html.replace("</body>", injected)).unwrap();
-    let Some(seen) = inspect(&with_policy, &screenshot_dir("tampered"), "") else {
+    let Some(seen) = inspect(&with_policy, &screenshot_dir("tampered"), "", 2200) else {
         return;
     };
     let console = seen["console"].to_string();
@@ -378,7 +384,7 @@ fn the_browser_check_sees_requests_and_blocked_scripts() {
     open.replace_range(start..end, "");
     let without_policy = dir.path().join("tampered-open.html");
     std::fs::write(&without_policy, open.replace("</body>", injected)).unwrap();
-    let seen = inspect(&without_policy, &screenshot_dir("tampered_open"), "").unwrap();
+    let seen = inspect(&without_policy, &screenshot_dir("tampered_open"), "", 2200).unwrap();
     // Once per tab: the inspector opens the page with and without scripts.
     let requests = seen["requests"].as_array().unwrap();
     assert!(!requests.is_empty());
@@ -438,7 +444,12 @@ fn a_thousand_features_stay_small_and_open_in_chromium() {
     let mut figures = format!("1000 features: {bytes} bytes");
     // The budget: a few hundred KB plus about 2 KB per feature.
     assert!(bytes < 200 * 1024 + 1000 * 2048, "{figures}");
-    if let Some(seen) = inspect(&page, &screenshot_dir("thousand_features"), "feature_000") {
+    if let Some(seen) = inspect(
+        &page,
+        &screenshot_dir("thousand_features"),
+        "feature_000",
+        2200,
+    ) {
         assert_renders_cleanly(&seen, 1000, &drifted);
         assert_eq!(seen["interaction"]["filter_cards"], 10);
         let _ = write!(figures, ", {}", seen["timing"]);

@@ -3,9 +3,11 @@
 //! `read` for every `GET`, `admin` for anything that changes what driftd believes, and for
 //! ingest the scope of the stage the request feeds (`online` or `offline`), which the handler
 //! checks once it knows the stage. Without tokens (a loopback listener), everything is open.
+//! A browser refused a page is also challenged for Basic credentials, so it asks for the token
+//! (as the password).
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::debug;
@@ -88,10 +90,25 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
         }
         Err(e) => {
             debug!(route, error = %e, "Request refused");
-            e.into_response()
+            let browser = matches!(e, ApiError::Unauthorized(_))
+                && PAGES.contains(&route.as_str())
+                && super::pages::prefers_html(request.headers());
+            let mut response = e.into_response();
+            if browser {
+                // A browser asks for credentials only when challenged for a scheme it knows:
+                // Basic, whose password is taken as the token.
+                response.headers_mut().append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="driftd", charset="UTF-8""#),
+                );
+            }
+            response
         }
     }
 }
+
+/// The routes that serve pages to people.
+const PAGES: [&str; 2] = ["/", "/datasets/{dataset}"];
 
 fn check(tokens: &Tokens, request: &Request, needs: Needs) -> Result<Access, ApiError> {
     if tokens.is_empty() || needs == Needs::Nothing {

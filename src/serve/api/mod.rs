@@ -12,6 +12,7 @@ pub mod error;
 mod health;
 mod index;
 mod inference_logs;
+mod pages;
 mod profiles;
 pub(crate) mod records;
 mod reference;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(drift::router())
         .merge(datasets::router())
         .merge(index::router())
+        .merge(pages::router())
         .merge(counters::router())
         .merge(runs::router())
         .merge(alerts::router())
