@@ -162,6 +162,10 @@ settings! {
         env "DRIFTD_DATABASE_RETRY_MAX", read values::duration, show values::show_duration,
         secret false,
         help "longest wait between database connection attempts (default 10s)";
+    /// Which partial of every open window this process writes; random when unset.
+    writer_id: Option<String> = None,
+        env "DRIFTD_WRITER_ID", read values::writer_id, show values::show_text, secret false,
+        help "this process's own partial of every open window, kept across restarts, e.g. the pod name (default: random at start)";
     rules: Option<PathBuf> = None,
         env "DRIFTD_RULES", read values::path, show values::show_path, secret false,
         help "rule file or directory applied by continuous evaluation";

@@ -2,6 +2,9 @@
 //! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
 //! are embedded and applied at start.
 //!
+//! Profiles are stored as partials, one per writer (`writer_id`): each `driftd serve` process
+//! sharing a database writes only its own partial of an open window, and reads merge them all.
+//!
 //! Every operation is bounded: refused at once while the database is known to be unreachable
 //! ([`Health`]), abandoned when the health check finds it gone or after `database_timeout`, so
 //! that an outage is answered in time instead of after the pool's own wait.
@@ -84,7 +87,7 @@ impl Kind {
     }
 }
 
-/// Where one stored profile lives.
+/// Where one stored profile lives: one writer's partial of a window, rollup or run part.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     pub dataset: String,
@@ -93,6 +96,9 @@ pub struct Key {
     pub run_id: String,
     pub part: String,
     pub start_ms: i64,
+    /// The `driftd serve` process that writes this partial (`writer_id`); `''` for uploaded
+    /// profiles and for rows stored before partials were kept per writer.
+    pub writer: String,
 }
 
 /// How the store reaches its database.
@@ -307,7 +313,20 @@ impl Store {
         .await
     }
 
+    /// The profile at `key`: every writer's partial of it, merged (`key.writer` is ignored);
+    /// `None` when no writer has one.
     pub async fn get(&self, key: &Key) -> Result<Option<DatasetProfile>, StoreError> {
+        self.bounded(async {
+            let rows = bind_place(sqlx::query(SELECT_PARTIALS), key)
+                .fetch_all(&self.pool)
+                .await?;
+            merge_rows(&rows)
+        })
+        .await
+    }
+
+    /// One writer's partial at `key` (what that writer continues from after a restart).
+    pub async fn partial(&self, key: &Key) -> Result<Option<DatasetProfile>, StoreError> {
         self.bounded(async {
             let row = bind_key(sqlx::query(SELECT_ONE), key)
                 .fetch_optional(&self.pool)
@@ -318,7 +337,8 @@ impl Store {
         .await
     }
 
-    /// Merges `profile` into the rollup at `key` (read, merge, write in one transaction).
+    /// Merges `profile` into the rollup partial at `key`, this writer's own (read, merge, write
+    /// in one transaction).
     pub async fn merge_into(
         &self,
         key: &Key,
@@ -427,15 +447,7 @@ impl Store {
                 .bind(value)
                 .fetch_all(&self.pool)
                 .await?;
-            let mut rows = rows.iter();
-            let Some(first) = rows.next() else {
-                return Ok(None);
-            };
-            let mut merged = decode(&first.try_get::<Vec<u8>, _>(0)?)?;
-            for row in rows {
-                merge_row(&mut merged, row)?;
-            }
-            Ok(Some(merged))
+            merge_rows(&rows)
         })
         .await
     }
@@ -545,7 +557,8 @@ impl Store {
         .await
     }
 
-    /// Number of stored profiles of a kind for a dataset (for tests and diagnostics).
+    /// Number of stored profiles (every writer's partial counts) of a kind for a dataset (for
+    /// tests and diagnostics).
     pub async fn count(&self, dataset: &str, kind: Kind) -> Result<i64, StoreError> {
         self.bounded(async {
             Ok(
@@ -583,11 +596,11 @@ async fn migrations_applied(conn: &mut AnyConnection) -> Result<i64, StoreError>
     )
 }
 
-/// Writes (or replaces) the profile at a key: the key binds $1..$6, then end, rows, body and
+/// Writes (or replaces) the profile at a key: the key binds $1..$7, then end, rows, body and
 /// update time.
-const UPSERT: &str = "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, end_ms, rows, body, updated_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (dataset, stage, kind, run_id, part, start_ms)
+const UPSERT: &str = "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, writer, end_ms, rows, body, updated_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (dataset, stage, kind, run_id, part, start_ms, writer)
      DO UPDATE SET end_ms = excluded.end_ms, rows = excluded.rows, body = excluded.body,
                    updated_ms = excluded.updated_ms";
 
@@ -600,13 +613,19 @@ const WINDOWS_SINCE: &str =
     "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
      AND end_ms > $4 ORDER BY start_ms";
 
-/// The profile at a key, bound as $1..$6.
+/// One writer's partial at a key, bound as $1..$7.
 const SELECT_ONE: &str = "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
-     AND run_id = $4 AND part = $5 AND start_ms = $6";
+     AND run_id = $4 AND part = $5 AND start_ms = $6 AND writer = $7";
+
+/// Every writer's partial at a key (its place, $1..$6), in writer order.
+const SELECT_PARTIALS: &str =
+    "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
+     AND run_id = $4 AND part = $5 AND start_ms = $6 ORDER BY writer";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-fn bind_key<'q>(query: AnyQuery<'q>, key: &'q Key) -> AnyQuery<'q> {
+/// Binds a key's place, every writer's: $1..$6.
+fn bind_place<'q>(query: AnyQuery<'q>, key: &'q Key) -> AnyQuery<'q> {
     query
         .bind(&key.dataset)
         .bind(key.stage.as_str())
@@ -616,8 +635,27 @@ fn bind_key<'q>(query: AnyQuery<'q>, key: &'q Key) -> AnyQuery<'q> {
         .bind(key.start_ms)
 }
 
+/// Binds a key, its writer's partial: $1..$7.
+fn bind_key<'q>(query: AnyQuery<'q>, key: &'q Key) -> AnyQuery<'q> {
+    bind_place(query, key).bind(&key.writer)
+}
+
 fn decode(bytes: &[u8]) -> Result<DatasetProfile, StoreError> {
     file::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The stored profiles of `rows` (their first column), merged in order; `None` when there are
+/// none.
+fn merge_rows(rows: &[sqlx::any::AnyRow]) -> Result<Option<DatasetProfile>, StoreError> {
+    let mut rows = rows.iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let mut merged = decode(&first.try_get::<Vec<u8>, _>(0)?)?;
+    for row in rows {
+        merge_row(&mut merged, row)?;
+    }
+    Ok(Some(merged))
 }
 
 /// Merges the stored profile of `row` (its first column) into `into`.

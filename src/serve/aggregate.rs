@@ -3,6 +3,10 @@
 //! lose), closed windows are written for good and merged into their rollup, and everything is
 //! flushed when the queue closes at shutdown.
 //!
+//! Every window, rollup and run record part is this process's own partial (its writer id): other
+//! processes sharing the database write theirs, and reads merge them. After a restart with the
+//! same writer id, a window continues from its own partial only.
+//!
 //! A write that fails is retried, never dropped: the window stays in memory, dirty, and is
 //! written at the next flush (at once when the database is reachable again). While writes
 //! fail for an outage, the batches folded keep their share of `queue_bytes`, so what waits in
@@ -111,6 +115,8 @@ pub struct Aggregator {
     outage: Option<Outage>,
     /// Where what the open windows hold is told (`max_memory`).
     memory: Arc<Memory>,
+    /// Whose partials this aggregator writes (`writer_id`).
+    writer: String,
 }
 
 fn window_ms(d: Duration) -> i64 {
@@ -145,6 +151,26 @@ impl Aggregator {
             open: HashMap::new(),
             outage: None,
             memory: Arc::new(Memory::new(usize::MAX)),
+            writer: String::new(),
+        }
+    }
+
+    /// Writes the partials of writer `id` (the writer `''` otherwise).
+    pub fn writer(mut self, id: String) -> Self {
+        self.writer = id;
+        self
+    }
+
+    /// This writer's partial of the online window of `dataset` starting at `start_ms`.
+    fn window_key(&self, dataset: &str, start_ms: i64) -> Key {
+        Key {
+            dataset: dataset.to_owned(),
+            stage: Stage::Online,
+            kind: Kind::Window,
+            run_id: String::new(),
+            part: String::new(),
+            start_ms,
+            writer: self.writer.clone(),
         }
     }
 
@@ -216,7 +242,7 @@ impl Aggregator {
     async fn slot(&mut self, key: Key, end_ms: i64) -> &mut Open {
         if !self.open.contains_key(&key) {
             // After a restart the window (or run) may already hold data: continue from it.
-            let (profile, loaded) = match bounded(&self.shutdown, self.store.get(&key)).await {
+            let (profile, loaded) = match bounded(&self.shutdown, self.store.partial(&key)).await {
                 Ok(stored) => (stored, true),
                 // Read again before the first write, so that write adds to it.
                 Err(e) if e.outage().is_some() => (None, false),
@@ -261,12 +287,18 @@ impl Aggregator {
                         run_id,
                         part: "records".into(),
                         start_ms: 0,
+                        writer: self.writer.clone(),
                     };
                     (key, now, profile, budget)
                 }
                 _ => {
                     let start = now - now.rem_euclid(window);
-                    (window_key(&dataset, start), start + window, profile, budget)
+                    (
+                        self.window_key(&dataset, start),
+                        start + window,
+                        profile,
+                        budget,
+                    )
                 }
             },
             Batch::Profile {
@@ -275,7 +307,12 @@ impl Aggregator {
                 budget,
             } => {
                 let start = now - now.rem_euclid(window);
-                (window_key(&dataset, start), start + window, profile, budget)
+                (
+                    self.window_key(&dataset, start),
+                    start + window,
+                    profile,
+                    budget,
+                )
             }
         };
         let open = self.slot(key, end).await;
@@ -322,7 +359,7 @@ impl Aggregator {
         };
         if open.dirty {
             if !open.loaded {
-                match bounded(&self.shutdown, self.store.get(key)).await {
+                match bounded(&self.shutdown, self.store.partial(key)).await {
                     Ok(Some(stored)) => {
                         if let Err(e) = profile.merge(&stored) {
                             warn!(error = %e, dataset = %key.dataset, "Cannot merge the stored window; replacing it");
@@ -351,8 +388,9 @@ impl Aggregator {
                 start_ms: rollup_start,
                 ..key.clone()
             };
-            // A merge whose commit failed after it happened is merged again: a rollup may
-            // then count a window twice, never lose one.
+            // Into this writer's own rollup partial, once per window. A merge whose commit
+            // failed after it happened is merged again: a rollup may then count a window
+            // twice, never lose one.
             let merged = self
                 .store
                 .merge_into(&rollup_key, rollup_start + rollup, profile, now);
@@ -427,16 +465,5 @@ impl Aggregator {
             unwritten.datasets.insert(key.dataset.clone());
         }
         unwritten
-    }
-}
-
-fn window_key(dataset: &str, start_ms: i64) -> Key {
-    Key {
-        dataset: dataset.to_owned(),
-        stage: Stage::Online,
-        kind: Kind::Window,
-        run_id: String::new(),
-        part: String::new(),
-        start_ms,
     }
 }

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod offline;
 pub mod runs;
 pub mod shutdown;
+pub mod writer;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -92,6 +93,8 @@ pub async fn run(
     ));
     let memory = Arc::new(memory::Memory::new(config.max_memory));
     metrics.ingest.memory_limit(config.max_memory);
+    let writer = writer::resolve(config.writer_id.as_deref());
+    info!(%writer, "Writing this process's own partial of every open window");
     let aggregator = tasks.spawn(
         aggregate::Aggregator::new(
             store.clone(),
@@ -100,6 +103,7 @@ pub async fn run(
             database,
             ending.clone(),
         )
+        .writer(writer)
         .accounting(memory.clone())
         .run(receiver),
     );

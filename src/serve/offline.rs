@@ -79,9 +79,11 @@ impl Offline {
             run_id: part.run_id.clone(),
             part: part.part.clone(),
             start_ms: 0,
+            // Uploaded parts are nobody's partial: a re-upload replaces the part.
+            writer: String::new(),
         };
         let _one_at_a_time = self.one_at_a_time.lock().await;
-        let earlier_rows = store.get(&key).await?.map_or(0, |p| p.rows);
+        let earlier_rows = store.partial(&key).await?.map_or(0, |p| p.rows);
         store.put(&key, now, profile, now).await?;
         store
             .upsert_run(dataset, &part.run_id, part.run_ms, None, now)

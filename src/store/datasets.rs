@@ -61,7 +61,8 @@ impl Store {
             .collect()
     }
 
-    /// The features of a dataset's reference run (its parts) and of its latest online window.
+    /// The features of a dataset's reference run (its parts) and of its latest online window
+    /// (every writer's partial).
     pub async fn feature_names(
         &self,
         dataset: &str,
@@ -81,14 +82,16 @@ impl Store {
             .await?;
             bodies.extend(parts);
         }
+        // Every writer's partial of the latest window.
         let latest = sqlx::query(
             "SELECT body FROM profiles WHERE dataset = $1 AND stage = $2 AND kind = $3
-             ORDER BY end_ms DESC LIMIT 1",
+             AND start_ms = (SELECT MAX(start_ms) FROM profiles
+                             WHERE dataset = $1 AND stage = $2 AND kind = $3)",
         )
         .bind(dataset)
         .bind(Stage::Online.as_str())
         .bind(Kind::Window.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
         bodies.extend(latest);
         let mut names = BTreeSet::new();

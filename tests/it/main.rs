@@ -38,3 +38,4 @@ mod skew_sampling;
 mod staleness;
 mod tls;
 mod tour;
+mod writers;
