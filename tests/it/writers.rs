@@ -311,3 +311,85 @@ fn a_bad_writer_id_is_refused() {
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!printed.contains("writer_id: \""), "{printed}");
 }
+
+/// A database migrated as a driftd before writer ids left it: migrations 0001..0004.
+async fn migrate_before_writers(url: &str, backend: &str, dir: &std::path::Path) {
+    use sqlx::Connection;
+    let old = dir.join("migrations-before-writers");
+    std::fs::create_dir_all(&old).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, old.join(name)).unwrap();
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let url = if backend == "sqlite" {
+        format!("{url}?mode=rwc")
+    } else {
+        url.to_owned()
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(old).await.unwrap();
+    assert_eq!(migrator.iter().count(), 4);
+    migrator.run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_stored_before_writer_ids_are_kept_as_the_writer_nobody() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let backend = if matches!(db, Db::Sqlite) {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        migrate_before_writers(&url, backend, dir.path()).await;
+        let body = reference_profile(&dir);
+        {
+            use sqlx::Connection;
+            let url = if backend == "sqlite" {
+                format!("{url}?mode=rwc")
+            } else {
+                url.to_string()
+            };
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO profiles (dataset, stage, kind, run_id, part, start_ms, end_ms, rows, body, updated_ms)
+                 VALUES ('old', 'online', 'window', '', '', 60000, 120000, 1000, $1, 1)",
+            )
+            .bind(body)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        // Opening the store applies 0005: the row becomes the writer ''.
+        let store = Store::connect(&Secret::new(&*url)).await.unwrap();
+        store.ready().await.unwrap();
+        let nobody = place("old", Kind::Window, 60_000, "");
+        assert_eq!(
+            store.partial(&nobody).await.unwrap().unwrap().rows,
+            1000,
+            "{db:?}"
+        );
+        let other = place("old", Kind::Window, 60_000, "pod-0");
+        assert!(store.partial(&other).await.unwrap().is_none(), "{db:?}");
+        assert_eq!(
+            store.get(&other).await.unwrap().unwrap().rows,
+            1000,
+            "{db:?}"
+        );
+        let summary = store.dataset_summaries(Some("old")).await.unwrap();
+        assert_eq!(summary[0].online_rows, 1000, "{db:?}");
+        store.close().await;
+    }
+}
