@@ -232,6 +232,9 @@ dependency then renders only driftd's ConfigMap and Secret).
     {{- else }}
     {{- include "driftd.secretEnv" (dict "name" "DRIFTD_DATABASE_URL" "fullname" $fullname "key" "database-url" "existingSecret" .Values.database.existingSecret "existingSecretKey" .Values.database.existingSecretKey) | nindent 4 }}
     {{- end }}
+    {{- /* Each pod writes its own partial of every open window; a restarted container continues it. */}}
+    - name: DRIFTD_WRITER_ID
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
     {{- if or .Values.auth.existingSecret (include "driftd.ownsToken" .) }}
     {{- include "driftd.secretEnv" (dict "name" "DRIFTD_API_TOKEN" "fullname" $fullname "key" "api-token" "existingSecret" .Values.auth.existingSecret "existingSecretKey" .Values.auth.existingSecretKey) | nindent 4 }}
     {{- end }}

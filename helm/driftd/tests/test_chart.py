@@ -166,6 +166,8 @@ def test_driftd_container_is_probed_limited_and_locked_down(chart, case):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == metrics_port
     assert env(container)["DRIFTD_METRICS_LISTEN"]["value"] == f"0.0.0.0:{metrics_port}"
+    # Each pod writes its own partial of every open window, continued after a container restart.
+    assert env(container)["DRIFTD_WRITER_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     tls = values.get("tls", {})
     https = tls.get("enabled") and tls.get("listeners", "all") in ("all", "metrics")
     scheme = {"scheme": "HTTPS"} if https else {}
@@ -525,7 +527,8 @@ def test_driftd_accepts_the_rendered_config_and_rules(chart, case):
         # The container's environment as the pod would have it, secrets stood in for: so a
         # listen address beyond loopback meets its token (or allow_unauthenticated) here too.
         stand_ins = {"DRIFTD_API_TOKEN": "chart-test-token-0123456789", "DRIFTD_DATABASE_URL": "sqlite://driftd.db",
-                     "DRIFTD_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"}
+                     "DRIFTD_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
+                     "DRIFTD_WRITER_ID": "driftd-5f7c9b8d4-x2k8q"}
         deployments = by_kind(objs, "Deployment")
         if deployments:
             for name, variable in env(driftd_container(pod_spec(objs))).items():
