@@ -139,9 +139,11 @@ pub fn text(v: &str) -> Result<Option<String>, String> {
 
 /// A writer id: 1 to 64 of `A-Z a-z 0-9 . _ -`.
 pub fn writer_id(v: &str) -> Result<Option<String>, String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    match v.chars().find(|c| !allowed(*c)) {
-        _ if v.is_empty() || v.len() > 64 => Err("must be 1 to 64 characters long".into()),
+    if v.is_empty() || v.len() > 64 {
+        return Err("must be 1 to 64 characters long".into());
+    }
+    let allowed = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    match v.chars().find(|c| !allowed(c)) {
         Some(c) => Err(format!(
             "contains {c:?}; use letters, digits, '.', '_' or '-'"
         )),
