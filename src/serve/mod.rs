@@ -73,6 +73,7 @@ pub async fn run(
         info!("Stopped before the database could be reached");
         return Ok(());
     };
+    let _single = database::single_process(&config)?;
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
 
