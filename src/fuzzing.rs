@@ -67,20 +67,13 @@ pub fn records(data: &[u8]) {
     }
     for format in [BodyFormat::Json, BodyFormat::Ndjson] {
         let mut sampler = RecordSampler::new(1.0, config.trace_record_max_attributes);
-        let batch = profile_batch(
-            format,
-            data,
-            "fuzz",
-            Stage::Online,
-            config.max_features,
-            &mut sampler,
-        );
+        let batch = profile_batch(format, data, "fuzz", Stage::Online, &config, &mut sampler);
         match batch {
             Ok((profile, problems, streamed)) => {
                 assert_eq!(problems.rejected_rows, 0, "a batch refuses records alone");
                 check_listing(format, data, profile.rows, &streamed);
                 assert!(profile.features.len() <= config.max_features);
-                check_profile(&profile, None);
+                check_profile(&profile, profile.sample.as_ref());
             }
             Err(BodyError::InvalidJson { line, .. }) => {
                 let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;

@@ -58,6 +58,8 @@ pub struct DatasetProfile {
     pub rejected_rows: u64,
     pub labels: BTreeMap<String, String>,
     pub features: BTreeMap<String, FeatureProfile>,
+    /// Rows hash-sampled by id for the skew join, when the records carried ids.
+    pub sample: Option<Sample>,
 }
 
 impl DatasetProfile {
@@ -80,6 +82,7 @@ impl DatasetProfile {
             rejected_rows: 0,
             labels: BTreeMap::new(),
             features: BTreeMap::new(),
+            sample: None,
         }
     }
 
@@ -127,7 +130,23 @@ impl DatasetProfile {
         self.rejected_rows = rejected;
         self.labels
             .retain(|k, v| other.labels.get(k).is_some_and(|o| o == v));
+        merge_samples(&mut self.sample, other.sample.as_ref());
         Ok(())
+    }
+}
+
+/// Folds `other`'s sample into `mine`. Samples under different id columns (records of a window
+/// that straddles a change of the id field) cannot be merged: the one whose id column sorts
+/// first is kept, so merging stays commutative and associative.
+fn merge_samples(mine: &mut Option<Sample>, other: Option<&Sample>) {
+    let Some(theirs) = other else { return };
+    match mine {
+        None => *mine = Some(theirs.clone()),
+        Some(s) if s.id_column() == theirs.id_column() => {
+            s.merge(theirs).expect("same id column");
+        }
+        Some(s) if theirs.id_column() < s.id_column() => *mine = Some(theirs.clone()),
+        Some(_) => {}
     }
 }
 
@@ -222,7 +241,7 @@ impl Profiler {
         self.sample.as_ref()
     }
 
-    /// Takes the sample out (call before `finish`).
+    /// Takes the sample out (before `finish`, which otherwise leaves it in the profile).
     pub fn take_sample(&mut self) -> Option<Sample> {
         self.sample.take()
     }
@@ -373,10 +392,12 @@ impl Profiler {
             rejected_rows: self.problems.rejected_rows,
             labels: BTreeMap::new(),
             features,
+            sample: self.sample.clone(),
         }
     }
 
-    /// The finished profile, and what went wrong on the way.
+    /// The finished profile (with its sample, if one is still held), and what went wrong on the
+    /// way.
     pub fn finish(self) -> (DatasetProfile, Problems) {
         let rows = self.rows;
         let features = self
@@ -396,6 +417,7 @@ impl Profiler {
             rejected_rows: self.problems.rejected_rows,
             labels: BTreeMap::new(),
             features,
+            sample: self.sample,
         };
         (profile, self.problems)
     }

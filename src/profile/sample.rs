@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::value::Value;
 
+/// The record field that carries the id online (the Python client and inference logs set it).
+pub const DEFAULT_ID_FIELD: &str = "_id";
 /// Ids kept per sample by default: enough to measure a mismatch ratio of 0.5 % to about
 /// ±0.1 % (95 %), see docs/skew.md.
 pub const DEFAULT_MAX_ROWS: usize = 20_000;

@@ -34,6 +34,7 @@ mod report_page;
 mod rules;
 mod serve;
 mod shutdown;
+mod skew_online;
 mod skew_sampling;
 mod staleness;
 mod tls;
