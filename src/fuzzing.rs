@@ -50,7 +50,16 @@ fn decode_and_check(data: &[u8]) {
     match file::decode_with_sample(data) {
         Ok((profile, sample)) => {
             let plain = file::decode(data).expect("decode accepts what decode_with_sample does");
-            assert_eq!(file::encode(&plain), file::encode(&profile));
+            assert!(
+                profile.sample.is_none(),
+                "decode_with_sample hands the sample apart"
+            );
+            let apart = file::encode_with_sample(&profile, sample.as_ref());
+            assert_eq!(
+                file::encode(&plain),
+                apart,
+                "decode keeps the sample in the profile"
+            );
             check_profile(&profile, sample.as_ref());
         }
         Err(e) => assert!(!e.to_string().is_empty()),
