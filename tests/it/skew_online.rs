@@ -62,7 +62,11 @@ async fn a_unit_change_online_is_found_named_and_measured() {
             |v| v["run_id"] == "r1",
         )
         .await;
-        post(&app, "/v1/datasets/rank/records", records(true)).await;
+        // Two batches: the window's sample is the merge of theirs.
+        let online = records(true);
+        let (first, second) = online.split_at(IDS / 2);
+        post(&app, "/v1/datasets/rank/records", first.to_vec()).await;
+        post(&app, "/v1/datasets/rank/records", second.to_vec()).await;
 
         let skew = skew_of(&app, "rank").await;
         assert_eq!(skew["id"], "_id", "{db:?}");
@@ -113,6 +117,17 @@ async fn a_unit_change_online_is_found_named_and_measured() {
         assert_eq!(series(country), Some(0.0));
         let joined = r#"driftd_feature_skew_joined{dataset="rank"}"#;
         assert_eq!(series(joined), Some(IDS as f64));
+        app.stop().await;
+
+        // Both samples were stored with their window and run: a restart joins them again.
+        let app = spawn_app(driftd::config::ServeConfig {
+            window: Duration::from_secs(30),
+            ..test_config(&url)
+        })
+        .await;
+        let again = skew_of(&app, "rank").await;
+        assert_eq!(again["features"]["latency_ms"]["mismatched"], IDS, "{db:?}");
+        assert_eq!(again["skewed"], json!(["latency_ms"]));
         app.stop().await;
     }
 }
