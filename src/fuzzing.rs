@@ -76,7 +76,13 @@ pub fn records(data: &[u8]) {
     }
     for format in [BodyFormat::Json, BodyFormat::Ndjson] {
         let mut sampler = RecordSampler::new(1.0, config.trace_record_max_attributes);
-        let batch = profile_batch(format, data, "fuzz", Stage::Online, &config, &mut sampler);
+        let batch = profile_batch(
+            format,
+            data,
+            ("fuzz", Stage::Online, &config.skew_id_field),
+            &config,
+            &mut sampler,
+        );
         match batch {
             Ok((profile, problems, streamed)) => {
                 assert_eq!(problems.rejected_rows, 0, "a batch refuses records alone");

@@ -303,3 +303,51 @@ async fn wait_for_metric(app: &super::helpers::TestApp, series: &str) -> String 
     }
     panic!("{series} never appeared in /metrics");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_file_names_a_datasets_id_field() {
+    for db in BOTH {
+        let dir = tempfile::TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let rules = dir.path().join("rank.yml");
+        std::fs::write(&rules, "dataset: rank\nskew:\n  id: request_id\n").unwrap();
+        let app = spawn_app(driftd::config::ServeConfig {
+            window: Duration::from_secs(30),
+            rules: Some(rules),
+            ..test_config(&url)
+        })
+        .await;
+        let keyed = |seconds: bool| -> Vec<Json> {
+            records(seconds)
+                .into_iter()
+                .map(|mut r| {
+                    let id = r.as_object_mut().unwrap().remove("_id").unwrap();
+                    r["request_id"] = id;
+                    r
+                })
+                .collect()
+        };
+        post(
+            &app,
+            "/v1/datasets/rank/records?stage=offline&run_id=r1",
+            keyed(false),
+        )
+        .await;
+        wait_for_json(
+            &app.client,
+            &app.url("/v1/datasets/rank/reference"),
+            10,
+            |v| v["run_id"] == "r1",
+        )
+        .await;
+        post(&app, "/v1/datasets/rank/records", keyed(true)).await;
+        let skew = skew_of(&app, "rank").await;
+        assert_eq!(skew["id"], "request_id", "{db:?}");
+        assert_eq!(skew["skewed"], json!(["latency_ms"]), "{db:?}");
+        assert_eq!(skew["features"]["latency_ms"]["mismatched"], IDS);
+        assert!(skew["features"].get("request_id").is_none());
+        app.stop().await;
+    }
+}

@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::records::{Queued, profiler, queue_records};
+use super::records::{Queued, id_field, profiler, queue_records};
 use super::{ApiError, AppState, read_body_holding};
 use crate::ingest::inference::{self, Direction, Envelope, EventError, Options};
 use crate::ingest::records::RecordError;
@@ -123,7 +123,8 @@ async fn post_inference_log(
         state.config.trace_record_sample_rate,
         state.config.trace_record_max_attributes,
     );
-    let mut profiler = profiler(dataset.as_str(), Stage::Online, &state.config);
+    let id = id_field(&state, &dataset);
+    let mut profiler = profiler((dataset.as_str(), Stage::Online, &id), &state.config);
     let names = state.offline.runs.rules.inference_names(&dataset);
     let options = Options {
         direction: envelope.direction,

@@ -115,9 +115,15 @@ async fn post_records(
         state.config.trace_record_sample_rate,
         state.config.trace_record_max_attributes,
     );
-    let (mut profile, problems, streamed) =
-        profile_batch(format, &bytes, &dataset, stage, &state.config, &mut sampled)
-            .map_err(|e| fail(DropReason::invalid_request)(ApiError::BadRequest(e.to_string())))?;
+    let id = id_field(&state, &dataset);
+    let (mut profile, problems, streamed) = profile_batch(
+        format,
+        &bytes,
+        (&dataset, stage, &id),
+        &state.config,
+        &mut sampled,
+    )
+    .map_err(|e| fail(DropReason::invalid_request)(ApiError::BadRequest(e.to_string())))?;
     profile.labels = streamed.labels;
     let rejected = streamed.rejected_count;
     let queued = queue_records(
@@ -205,12 +211,11 @@ pub(super) fn queue_records(
 pub(crate) fn profile_batch(
     format: BodyFormat,
     bytes: &[u8],
-    dataset: &str,
-    stage: Stage,
+    (dataset, stage, id_field): (&str, Stage, &str),
     config: &ServeConfig,
     sampled: &mut RecordSampler,
 ) -> Result<(DatasetProfile, Problems, records::Streamed), records::BodyError> {
-    let mut profiler = profiler(dataset, stage, config);
+    let mut profiler = profiler((dataset, stage, id_field), config);
     let streamed = records::for_each_record(format, bytes, |record| {
         sampled.observe(&record);
         profiler.observe_record(
@@ -224,9 +229,21 @@ pub(crate) fn profile_batch(
     Ok((profile, problems, streamed))
 }
 
-/// A profiler for a batch of records under the server's limits, sampling rows by the id field
+/// The record field `dataset`'s rows are sampled by: its rule files' `skew: id:`, else
+/// `skew_id_field`.
+pub(super) fn id_field(state: &AppState, dataset: &str) -> String {
+    let rules = &state.offline.runs.rules;
+    rules
+        .skew_id(dataset)
+        .unwrap_or_else(|| state.config.skew_id_field.clone())
+}
+
+/// A profiler for a batch of records under the server's limits, sampling rows by `id_field`
 /// for the skew join unless sampling is off.
-pub(super) fn profiler(dataset: &str, stage: Stage, config: &ServeConfig) -> Profiler {
+pub(super) fn profiler(
+    (dataset, stage, id_field): (&str, Stage, &str),
+    config: &ServeConfig,
+) -> Profiler {
     let limits = Limits {
         max_features: config.max_features,
         ..Limits::default()
@@ -240,7 +257,7 @@ pub(super) fn profiler(dataset: &str, stage: Stage, config: &ServeConfig) -> Pro
         max_rows: config.skew_sample_rows,
         max_bytes: WINDOW_SAMPLE_BYTES,
     };
-    profiler.with_sample(Sample::new(config.skew_id_field.as_str(), policy))
+    profiler.with_sample(Sample::new(id_field, policy))
 }
 
 fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
