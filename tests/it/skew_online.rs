@@ -351,3 +351,62 @@ async fn a_rule_file_names_a_datasets_id_field() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_feature_reaches_slack_as_a_broken_invariant() {
+    for db in BOTH {
+        let dir = tempfile::TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let slack = super::alerts::SlackStandIn::start(&[]).await;
+        let app = spawn_app(driftd::config::ServeConfig {
+            window: Duration::from_secs(30),
+            alert_for: Duration::ZERO,
+            slack_webhook_url: Some(driftd::config::Secret::new(&slack.url)),
+            ..test_config(&url)
+        })
+        .await;
+        post(
+            &app,
+            "/v1/datasets/rank/records?stage=offline&run_id=r1",
+            records(false),
+        )
+        .await;
+        wait_for_json(
+            &app.client,
+            &app.url("/v1/datasets/rank/reference"),
+            10,
+            |v| v["run_id"] == "r1",
+        )
+        .await;
+        post(&app, "/v1/datasets/rank/records", records(true)).await;
+        let verdict =
+            "latency_ms differs in 100% of 300 joined examples; median ratio online/offline 0.001";
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let message = loop {
+            let got = slack.received();
+            if let Some((_, m)) = got.iter().find(|(_, m)| m.to_string().contains(verdict)) {
+                break m.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{db:?}: no Slack message names the skew: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(message.to_string().contains("rank"), "{db:?}: {message}");
+        let alerts = app.get_json("/v1/alerts").await;
+        let rules: Vec<&Json> = alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["rule"])
+            .collect();
+        assert!(
+            rules.contains(&&json!("broken_invariant")),
+            "{db:?}: {rules:?}"
+        );
+        app.stop().await;
+    }
+}
