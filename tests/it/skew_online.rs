@@ -10,11 +10,11 @@ use serde_json::{Value as Json, json};
 
 use super::helpers::{BOTH, driftd, fresh_database, spawn_app, stderr, test_config, wait_for_json};
 
-const IDS: usize = 300;
+pub(crate) const IDS: usize = 300;
 
 /// Records `u0..u{IDS}` with `latency_ms` in milliseconds, or (as a serving path that forgot the
 /// conversion) in seconds, and a country that agrees either way.
-fn records(seconds: bool) -> Vec<Json> {
+pub(crate) fn records(seconds: bool) -> Vec<Json> {
     (0..IDS)
         .map(|i| {
             let ms = 1000.0 + i as f64 * 7.0;
