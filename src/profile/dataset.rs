@@ -64,14 +64,15 @@ pub struct DatasetProfile {
 
 impl DatasetProfile {
     /// Bytes this profile holds in memory, estimated from its features' sketches (see
-    /// `FeatureProfile::memory_estimate`).
+    /// `FeatureProfile::memory_estimate`) and its sampled rows (`Sample::memory_estimate`).
     pub fn memory_estimate(&self) -> usize {
         let features: usize = self
             .features
             .iter()
             .map(|(name, f)| name.len() + f.memory_estimate())
             .sum();
-        std::mem::size_of::<Self>() + features
+        let sample = self.sample.as_ref().map_or(0, Sample::memory_estimate);
+        std::mem::size_of::<Self>() + features + sample
     }
 
     pub fn new(dataset: impl Into<String>, stage: Stage) -> Self {

@@ -213,6 +213,11 @@ impl Sample {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+    /// Bytes held: the rows' ids and values (what `max_bytes` bounds) and the feature names.
+    pub fn memory_estimate(&self) -> usize {
+        let names: usize = self.features.iter().map(|n| 2 * n.len() + 48).sum();
+        std::mem::size_of::<Self>() + self.bytes + names
+    }
     pub fn offered(&self) -> u64 {
         self.offered
     }
