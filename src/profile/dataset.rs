@@ -423,3 +423,53 @@ impl Profiler {
         (profile, self.problems)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::SamplePolicy;
+
+    /// A profile of `ids`, sampled by `id_column`.
+    fn sampled(id_column: &str, ids: &[&str]) -> DatasetProfile {
+        let sample = Sample::new(id_column, SamplePolicy::default());
+        let mut profiler = Profiler::new("d", Stage::Online, Limits::default()).with_sample(sample);
+        for id in ids {
+            let fields = [(id_column, Value::Str(id)), ("x", Value::Number(1.0))];
+            profiler.observe_record(String::new, fields);
+        }
+        profiler.finish().0
+    }
+
+    fn ids(profile: &DatasetProfile) -> Vec<String> {
+        let sample = profile.sample.as_ref().expect("a sample");
+        let mut ids: Vec<String> = sample.rows().map(|(_, id, _)| id.to_owned()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn merged_profiles_merge_their_samples() {
+        let mut a = sampled("_id", &["u1", "u2"]);
+        a.merge(&sampled("_id", &["u2", "u3"])).unwrap();
+        assert_eq!(ids(&a), ["u1", "u2", "u3"]);
+        let sample = a.sample.as_ref().unwrap();
+        assert_eq!(sample.offered(), 4);
+        let u2 = sample.rows().find(|(_, id, _)| *id == "u2").unwrap().2;
+        assert_eq!(u2.copies, 2, "seen in both parts");
+        // A profile without a sample (an uploaded one) leaves the other's as it is.
+        a.merge(&DatasetProfile::new("d", Stage::Online)).unwrap();
+        assert_eq!(ids(&a), ["u1", "u2", "u3"]);
+    }
+
+    #[test]
+    fn samples_under_different_id_columns_keep_the_first_in_either_order() {
+        let (by_id, by_key) = (sampled("_id", &["u1"]), sampled("key", &["k1"]));
+        let mut one = by_id.clone();
+        one.merge(&by_key).unwrap();
+        let mut other = by_key.clone();
+        other.merge(&by_id).unwrap();
+        assert_eq!(ids(&one), ["u1"]);
+        assert_eq!(ids(&other), ["u1"]);
+        assert_eq!(other.sample.unwrap().id_column(), "_id");
+    }
+}
