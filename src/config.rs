@@ -584,6 +584,40 @@ mod tests {
     }
 
     #[test]
+    fn skew_sampling_settings_are_read_and_bounded() {
+        let (env, _) = Layer::from_env([
+            ("DRIFTD_SKEW_ID_FIELD".to_owned(), "request_id".to_owned()),
+            ("DRIFTD_SKEW_SAMPLE_RATE".to_owned(), "0.5".to_owned()),
+            ("DRIFTD_SKEW_SAMPLE_ROWS".to_owned(), "500".to_owned()),
+        ]);
+        let c = resolve(vec![(Source::Environment, env)]).unwrap();
+        assert_eq!(
+            (
+                c.skew_id_field.as_str(),
+                c.skew_sample_rate,
+                c.skew_sample_rows
+            ),
+            ("request_id", 0.5, 500)
+        );
+        let bad = Layer {
+            skew_id_field: Some(String::new()),
+            skew_sample_rate: Some("2".into()),
+            skew_sample_rows: Some("0".into()),
+            ..Layer::default()
+        };
+        let errors = resolve(vec![(Source::Environment, bad)]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "skew_id_field (environment): \"\": must not be empty",
+                "skew_sample_rate (environment): \"2\": must be a number from 0 to 1, e.g. 0.001",
+                "skew_sample_rows (environment): \"0\": must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
     fn record_sampling_settings_are_bounded() {
         let (env, _) = Layer::from_env([
             (
