@@ -35,6 +35,7 @@ mod rules;
 mod serve;
 mod shutdown;
 mod single_process;
+mod skew_online;
 mod skew_sampling;
 mod staleness;
 mod tls;
