@@ -250,6 +250,23 @@ settings! {
         env "DRIFTD_PARITY_WINDOW", read values::duration, show values::show_duration,
         secret false,
         help "recent online counters compared with the latest run (default 1h)";
+    /// The record field holding the id that records are hash-sampled by for the training/serving
+    /// skew join (docs/skew.md).
+    skew_id_field: String = crate::profile::sample::DEFAULT_ID_FIELD.to_owned(),
+        env "DRIFTD_SKEW_ID_FIELD", read values::field_name, show values::show_display,
+        secret false,
+        help "record field holding the id sampled for the skew join (default _id)";
+    /// Share of ids (0 to 1) eligible for the skew sample; 0 turns sampling off.
+    skew_sample_rate: f64 = 1.0,
+        env "DRIFTD_SKEW_SAMPLE_RATE", read values::share, show values::show_display,
+        secret false,
+        help "share of ids sampled for the skew join, by hash (default 1; 0 turns it off)";
+    /// Ids kept per online window and per offline run for the skew join: those with the
+    /// smallest hashes.
+    skew_sample_rows: usize = crate::profile::sample::DEFAULT_MAX_ROWS,
+        env "DRIFTD_SKEW_SAMPLE_ROWS", read values::count, show values::show_display,
+        secret false,
+        help "ids sampled per window and per run for the skew join (default 20000)";
     /// Share of ingested records (0 to 1) that become `record` events on the ingest span, with
     /// their feature values as attributes; 0 turns them off.
     trace_record_sample_rate: f64 = 0.0,
@@ -568,6 +585,40 @@ mod tests {
                 .any(|e| e == "max_features (environment): \"0\": must be at least 1")
         );
         assert!(text.iter().all(|e| !e.contains("hunter2")), "{text:?}");
+    }
+
+    #[test]
+    fn skew_sampling_settings_are_read_and_bounded() {
+        let (env, _) = Layer::from_env([
+            ("DRIFTD_SKEW_ID_FIELD".to_owned(), "request_id".to_owned()),
+            ("DRIFTD_SKEW_SAMPLE_RATE".to_owned(), "0.5".to_owned()),
+            ("DRIFTD_SKEW_SAMPLE_ROWS".to_owned(), "500".to_owned()),
+        ]);
+        let c = resolve(vec![(Source::Environment, env)]).unwrap();
+        assert_eq!(
+            (
+                c.skew_id_field.as_str(),
+                c.skew_sample_rate,
+                c.skew_sample_rows
+            ),
+            ("request_id", 0.5, 500)
+        );
+        let bad = Layer {
+            skew_id_field: Some(String::new()),
+            skew_sample_rate: Some("2".into()),
+            skew_sample_rows: Some("0".into()),
+            ..Layer::default()
+        };
+        let errors = resolve(vec![(Source::Environment, bad)]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "skew_id_field (environment): \"\": must not be empty",
+                "skew_sample_rate (environment): \"2\": must be a number from 0 to 1, e.g. 0.001",
+                "skew_sample_rows (environment): \"0\": must be at least 1",
+            ]
+        );
     }
 
     #[test]

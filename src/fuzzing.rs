@@ -50,7 +50,16 @@ fn decode_and_check(data: &[u8]) {
     match file::decode_with_sample(data) {
         Ok((profile, sample)) => {
             let plain = file::decode(data).expect("decode accepts what decode_with_sample does");
-            assert_eq!(file::encode(&plain), file::encode(&profile));
+            assert!(
+                profile.sample.is_none(),
+                "decode_with_sample hands the sample apart"
+            );
+            let apart = file::encode_with_sample(&profile, sample.as_ref());
+            assert_eq!(
+                file::encode(&plain),
+                apart,
+                "decode keeps the sample in the profile"
+            );
             check_profile(&profile, sample.as_ref());
         }
         Err(e) => assert!(!e.to_string().is_empty()),
@@ -70,9 +79,8 @@ pub fn records(data: &[u8]) {
         let batch = profile_batch(
             format,
             data,
-            "fuzz",
-            Stage::Online,
-            config.max_features,
+            ("fuzz", Stage::Online, &config.skew_id_field),
+            &config,
             &mut sampler,
         );
         match batch {
@@ -80,7 +88,7 @@ pub fn records(data: &[u8]) {
                 assert_eq!(problems.rejected_rows, 0, "a batch refuses records alone");
                 check_listing(format, data, profile.rows, &streamed);
                 assert!(profile.features.len() <= config.max_features);
-                check_profile(&profile, None);
+                check_profile(&profile, profile.sample.as_ref());
             }
             Err(BodyError::InvalidJson { line, .. }) => {
                 let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;

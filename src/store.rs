@@ -338,7 +338,8 @@ impl Store {
     }
 
     /// Merges `profile` into the rollup partial at `key`, this writer's own (read, merge, write
-    /// in one transaction).
+    /// in one transaction). Rollups keep no sampled rows: the skew join reads the recent
+    /// windows, and a rollup outlives them by far.
     pub async fn merge_into(
         &self,
         key: &Key,
@@ -355,6 +356,7 @@ impl Store {
             if let Some(row) = existing {
                 merge_row(&mut merged, &row)?;
             }
+            merged.sample = None;
             bind_key(sqlx::query(UPSERT), key)
                 .bind(end_ms)
                 .bind(merged.rows as i64)

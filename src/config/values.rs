@@ -62,6 +62,15 @@ pub fn byte_budget(v: &str) -> Result<usize, String> {
     Ok(count(v)?.min(u32::MAX as usize))
 }
 
+/// A record field's name: not empty, at most 256 bytes (the longest feature name).
+pub fn field_name(v: &str) -> Result<String, String> {
+    match v.len() {
+        0 => Err("must not be empty".into()),
+        n if n > 256 => Err(format!("is {n} bytes long; at most 256")),
+        _ => Ok(v.to_owned()),
+    }
+}
+
 pub fn share(v: &str) -> Result<f64, String> {
     match v.trim().parse::<f64>() {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),

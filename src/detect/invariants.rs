@@ -28,6 +28,9 @@ pub enum Check {
     NullRatioParity,
     /// A counter ratio differs offline and online (training/serving parity).
     CounterRatioParity,
+    /// The same examples, joined by id, have different feature values offline and online
+    /// (training/serving feature skew).
+    FeatureSkew,
 }
 
 /// One broken (or bent) invariant.

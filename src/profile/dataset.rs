@@ -58,18 +58,21 @@ pub struct DatasetProfile {
     pub rejected_rows: u64,
     pub labels: BTreeMap<String, String>,
     pub features: BTreeMap<String, FeatureProfile>,
+    /// Rows hash-sampled by id for the skew join, when the records carried ids.
+    pub sample: Option<Sample>,
 }
 
 impl DatasetProfile {
     /// Bytes this profile holds in memory, estimated from its features' sketches (see
-    /// `FeatureProfile::memory_estimate`).
+    /// `FeatureProfile::memory_estimate`) and its sampled rows (`Sample::memory_estimate`).
     pub fn memory_estimate(&self) -> usize {
         let features: usize = self
             .features
             .iter()
             .map(|(name, f)| name.len() + f.memory_estimate())
             .sum();
-        std::mem::size_of::<Self>() + features
+        let sample = self.sample.as_ref().map_or(0, Sample::memory_estimate);
+        std::mem::size_of::<Self>() + features + sample
     }
 
     pub fn new(dataset: impl Into<String>, stage: Stage) -> Self {
@@ -80,6 +83,7 @@ impl DatasetProfile {
             rejected_rows: 0,
             labels: BTreeMap::new(),
             features: BTreeMap::new(),
+            sample: None,
         }
     }
 
@@ -127,7 +131,23 @@ impl DatasetProfile {
         self.rejected_rows = rejected;
         self.labels
             .retain(|k, v| other.labels.get(k).is_some_and(|o| o == v));
+        merge_samples(&mut self.sample, other.sample.as_ref());
         Ok(())
+    }
+}
+
+/// Folds `other`'s sample into `mine`. Samples under different id columns (records of a window
+/// that straddles a change of the id field) cannot be merged: the one whose id column sorts
+/// first is kept, so merging stays commutative and associative.
+fn merge_samples(mine: &mut Option<Sample>, other: Option<&Sample>) {
+    let Some(theirs) = other else { return };
+    match mine {
+        None => *mine = Some(theirs.clone()),
+        Some(s) if s.id_column() == theirs.id_column() => {
+            s.merge(theirs).expect("same id column");
+        }
+        Some(s) if theirs.id_column() < s.id_column() => *mine = Some(theirs.clone()),
+        Some(_) => {}
     }
 }
 
@@ -222,7 +242,7 @@ impl Profiler {
         self.sample.as_ref()
     }
 
-    /// Takes the sample out (call before `finish`).
+    /// Takes the sample out (before `finish`, which otherwise leaves it in the profile).
     pub fn take_sample(&mut self) -> Option<Sample> {
         self.sample.take()
     }
@@ -373,10 +393,12 @@ impl Profiler {
             rejected_rows: self.problems.rejected_rows,
             labels: BTreeMap::new(),
             features,
+            sample: self.sample.clone(),
         }
     }
 
-    /// The finished profile, and what went wrong on the way.
+    /// The finished profile (with its sample, if one is still held), and what went wrong on the
+    /// way.
     pub fn finish(self) -> (DatasetProfile, Problems) {
         let rows = self.rows;
         let features = self
@@ -396,7 +418,58 @@ impl Profiler {
             rejected_rows: self.problems.rejected_rows,
             labels: BTreeMap::new(),
             features,
+            sample: self.sample,
         };
         (profile, self.problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::SamplePolicy;
+
+    /// A profile of `ids`, sampled by `id_column`.
+    fn sampled(id_column: &str, ids: &[&str]) -> DatasetProfile {
+        let sample = Sample::new(id_column, SamplePolicy::default());
+        let mut profiler = Profiler::new("d", Stage::Online, Limits::default()).with_sample(sample);
+        for id in ids {
+            let fields = [(id_column, Value::Str(id)), ("x", Value::Number(1.0))];
+            profiler.observe_record(String::new, fields);
+        }
+        profiler.finish().0
+    }
+
+    fn ids(profile: &DatasetProfile) -> Vec<String> {
+        let sample = profile.sample.as_ref().expect("a sample");
+        let mut ids: Vec<String> = sample.rows().map(|(_, id, _)| id.to_owned()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn merged_profiles_merge_their_samples() {
+        let mut a = sampled("_id", &["u1", "u2"]);
+        a.merge(&sampled("_id", &["u2", "u3"])).unwrap();
+        assert_eq!(ids(&a), ["u1", "u2", "u3"]);
+        let sample = a.sample.as_ref().unwrap();
+        assert_eq!(sample.offered(), 4);
+        let u2 = sample.rows().find(|(_, id, _)| *id == "u2").unwrap().2;
+        assert_eq!(u2.copies, 2, "seen in both parts");
+        // A profile without a sample (an uploaded one) leaves the other's as it is.
+        a.merge(&DatasetProfile::new("d", Stage::Online)).unwrap();
+        assert_eq!(ids(&a), ["u1", "u2", "u3"]);
+    }
+
+    #[test]
+    fn samples_under_different_id_columns_keep_the_first_in_either_order() {
+        let (by_id, by_key) = (sampled("_id", &["u1"]), sampled("key", &["k1"]));
+        let mut one = by_id.clone();
+        one.merge(&by_key).unwrap();
+        let mut other = by_key.clone();
+        other.merge(&by_id).unwrap();
+        assert_eq!(ids(&one), ["u1"]);
+        assert_eq!(ids(&other), ["u1"]);
+        assert_eq!(other.sample.unwrap().id_column(), "_id");
     }
 }

@@ -146,13 +146,14 @@ struct StringBody {
     items: Vec<u8>,
 }
 
-/// Encodes a profile as a profile file.
+/// Encodes a profile, with its sample if it has one, as a profile file.
 pub fn encode(profile: &DatasetProfile) -> Vec<u8> {
     encode_with_sample(profile, None)
 }
 
-/// Encodes a profile and, when given, its sampled rows as a profile file.
+/// Encodes a profile and sampled rows (`sample`, else the profile's own) as a profile file.
 pub fn encode_with_sample(profile: &DatasetProfile, sample: Option<&Sample>) -> Vec<u8> {
+    let sample = sample.or(profile.sample.as_ref());
     let body = Body {
         dataset: profile.dataset.clone(),
         stage: profile.stage,
@@ -269,12 +270,14 @@ fn decode_sample(body: SampleBody) -> Result<Sample, String> {
 }
 
 /// Reads a profile file, refusing anything truncated, corrupt or of an unknown version.
-/// A sample section, if any, is checked and dropped (see `decode_with_sample`).
+/// A sample section, if any, is checked and kept in `DatasetProfile::sample`.
 pub fn decode(input: impl Read) -> Result<DatasetProfile, ProfileFileError> {
-    decode_with_sample(input).map(|(profile, _)| profile)
+    let (mut profile, sample) = decode_with_sample(input)?;
+    profile.sample = sample;
+    Ok(profile)
 }
 
-/// Reads a profile file and its sampled rows, if it has them.
+/// Reads a profile file and, apart, its sampled rows, if it has them.
 pub fn decode_with_sample(
     mut input: impl Read,
 ) -> Result<(DatasetProfile, Option<Sample>), ProfileFileError> {

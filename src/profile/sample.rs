@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::value::Value;
 
+/// The record field that carries the id online (the Python client and inference logs set it).
+pub const DEFAULT_ID_FIELD: &str = "_id";
 /// Ids kept per sample by default: enough to measure a mismatch ratio of 0.5 % to about
 /// ±0.1 % (95 %), see docs/skew.md.
 pub const DEFAULT_MAX_ROWS: usize = 20_000;
@@ -210,6 +212,11 @@ impl Sample {
     }
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+    /// Bytes held: the rows' ids and values (what `max_bytes` bounds) and the feature names.
+    pub fn memory_estimate(&self) -> usize {
+        let names: usize = self.features.iter().map(|n| 2 * n.len() + 48).sum();
+        std::mem::size_of::<Self>() + self.bytes + names
     }
     pub fn offered(&self) -> u64 {
         self.offered

@@ -106,6 +106,17 @@ impl RuleSet {
             .collect()
     }
 
+    /// The record field the dataset's rows are sampled by for the skew join, if a rule file
+    /// names one (`skew: id:`; the last file naming it wins, as in `for_dataset`).
+    pub fn skew_id(&self, dataset: &str) -> Option<String> {
+        let wildcard = self.files.iter().filter(|f| f.dataset == "*");
+        let named = self.files.iter().filter(|f| f.dataset == dataset);
+        wildcard
+            .chain(named)
+            .rev()
+            .find_map(|f| f.skew.as_ref().and_then(|s| s.id.clone()))
+    }
+
     /// The rules for `dataset`: defaults, then files for "*", then files naming it.
     /// The dataset's `inference:` names alone (the last file naming them wins, as in
     /// `for_dataset`), without resolving the rest: what each inference-log request needs.

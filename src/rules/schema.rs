@@ -173,6 +173,7 @@ pub(super) struct RawFeature {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSkew {
+    pub(super) id: Option<String>,
     pub(super) tolerance: Option<f64>,
     pub(super) absolute_tolerance: Option<f64>,
     pub(super) threshold: Option<f64>,

@@ -2,7 +2,8 @@
 //! its cause and retried with backoff (1 s, doubling, up to `database_retry_max`); then
 //! watched by a health check of its own, once a second on a connection outside the pool,
 //! whose findings every store operation, `/readyz`, ingest and `driftd_database_up` follow.
-//! The URL is only ever shown with its password redacted.
+//! The URL is only ever shown with its password redacted. A SQLite database is one
+//! process's: `single_process` locks its file for as long as `driftd serve` runs.
 
 use std::time::Duration;
 
@@ -41,6 +42,44 @@ impl Backoff {
         let wait = self.next;
         self.next = (self.next * 2).min(self.cap);
         wait
+    }
+}
+
+/// The lock on a SQLite database file, held while `driftd serve` runs (released on drop).
+#[derive(Debug)]
+pub struct ProcessLock {
+    _file: Option<std::fs::File>,
+}
+
+/// The file of a SQLite URL (`sqlite://path?…`, `sqlite:path`); `None` for an in-memory one.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    let memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!memory).then_some(path)
+}
+
+/// Takes an exclusive lock (`flock`) on the SQLite database file, so that a second
+/// `driftd serve` on the same file stops at start instead of overwriting the first one's open
+/// windows and sending its alerts twice. SQLite's own locks are POSIX record locks, which
+/// `flock` does not touch. PostgreSQL needs no lock. Call after `connect` created the file.
+pub fn single_process(config: &ServeConfig) -> anyhow::Result<ProcessLock> {
+    let Some(path) = sqlite_file(config.database_url.expose()) else {
+        return Ok(ProcessLock { _file: None });
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open the SQLite database {path} to lock it: {e}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(ProcessLock { _file: Some(file) }),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another driftd serve is using the SQLite database {path}: SQLite is for one \
+             process; stop the other one, give this one its own file (--database), or run \
+             replicas on PostgreSQL (docs/topology.md)"
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock the SQLite database {path}: {e}")
+        }
     }
 }
 
@@ -165,6 +204,23 @@ async fn check(store: &Store, connection: &mut Option<AnyConnection>) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        use super::sqlite_file;
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/driftd.db"),
+            Some("/var/lib/driftd.db")
+        );
+        assert_eq!(
+            sqlite_file("sqlite://driftd.db?mode=rwc"),
+            Some("driftd.db")
+        );
+        assert_eq!(sqlite_file("sqlite:data/d.db"), Some("data/d.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://d.db?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://u@h/db"), None);
+    }
+
     use super::*;
 
     #[test]

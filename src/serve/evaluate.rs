@@ -1,7 +1,8 @@
 //! Continuous evaluation: every `eval_interval`, each dataset's recent online windows are
-//! compared with its reference run using `compare`'s engine and the rules ([`judge`]); the
-//! verdict is stored (it survives restarts) with a compact record of its scores (the score
-//! history) and exported as metrics.
+//! compared with its reference run using `compare`'s engine and the rules ([`judge`]), and
+//! their rows sampled by id with the run's (feature skew, `serve::skew`); the verdict is stored
+//! (it survives restarts) with a compact record of its scores (the score history) and exported
+//! as metrics.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,10 +13,12 @@ use tracing::{debug, warn};
 use std::collections::HashMap;
 
 use super::metrics::{EvaluationMetrics, EvaluationSeries};
+use super::skew;
 use crate::alert::AlertState;
 use crate::alert::engine::Alerting;
 use crate::clock::now_ms;
 use crate::config::ServeConfig;
+use crate::detect::skew::SkewReport;
 use crate::detect::{self, parity};
 use crate::profile::DatasetProfile;
 use crate::rules::RuleSet;
@@ -112,6 +115,7 @@ pub async fn evaluate(
         reference,
         current,
         report,
+        skew,
     } = match judge(store, rules, config, dataset, now).await? {
         Judgement::NoReference => return Ok(false),
         Judgement::NoCurrent { .. } => {
@@ -129,6 +133,9 @@ pub async fn evaluate(
         Judgement::Judged(judged) => *judged,
     };
     crate::telemetry::spans::record_evaluation(&run_id, pinned, &report);
+    if let Some(skew) = &skew {
+        crate::telemetry::spans::record_skew(skew);
+    }
     let mut json = serde_json::to_value(&report).expect("reports serialise");
     json["reference"]["run_id"] = run_id.into();
     json["reference"]["pinned"] = pinned.into();
@@ -136,7 +143,8 @@ pub async fn evaluate(
     json["stale"] = false.into();
     // Metrics first, then the stored verdict, then alerts: whoever sees a verdict through the
     // API also finds it in /metrics.
-    let now_exported = export(metrics, config, dataset, &reference, &current, &report);
+    let sides = (&reference, &current);
+    let now_exported = export(metrics, config, dataset, sides, &report, skew.as_ref());
     withdraw(metrics, &now_exported, dataset, exported);
     exported.insert(dataset.to_owned(), now_exported);
     store.put_verdict(dataset, &json.to_string(), now).await?;
@@ -170,6 +178,8 @@ pub struct Judged {
     pub reference: DatasetProfile,
     pub current: DatasetProfile,
     pub report: detect::DriftReport,
+    /// The id-joined samples compared, when both sides have rows sampled by id.
+    pub skew: Option<SkewReport>,
 }
 
 /// Compares the reference run with the recent past (the open window as last flushed and the
@@ -188,7 +198,7 @@ pub async fn judge(
     let Some(reference) = store.run_profile(dataset, &run_id).await? else {
         return Ok(Judgement::NoReference);
     };
-    let since = now - 2 * config.window.as_millis() as i64;
+    let since = recent_since(config, now);
     let Some(current) = store.recent_windows(dataset, since).await? else {
         return Ok(Judgement::NoCurrent { run_id, pinned });
     };
@@ -216,6 +226,10 @@ pub async fn judge(
         let (_, findings) = parity::counter_ratios(&dataset_rules.parity, &offline, &online);
         report.schema.extend(findings);
     }
+    let skew = skew::join(&reference, Some(&current), &dataset_rules.skew).ok();
+    if let Some(skew) = &skew {
+        report.schema.extend(skew.findings());
+    }
     report.schema.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Ok(Judgement::Judged(Box::new(Judged {
         run_id,
@@ -223,6 +237,7 @@ pub async fn judge(
         reference,
         current,
         report,
+        skew,
     })))
 }
 
@@ -245,6 +260,12 @@ fn scores_of(report: &detect::DriftReport, now: i64, cap: usize) -> Scores {
         evaluated_ms: now,
         features,
     }
+}
+
+/// The start of the recent past a verdict is about: the open window (as last flushed) and the
+/// full window before it.
+pub fn recent_since(config: &ServeConfig, now_ms: i64) -> i64 {
+    now_ms - 2 * config.window.as_millis() as i64
 }
 
 /// No online data in the last two windows: the stored verdict is marked stale, once, saying
@@ -295,9 +316,9 @@ fn export(
     metrics: &EvaluationMetrics,
     config: &ServeConfig,
     dataset: &str,
-    reference: &DatasetProfile,
-    current: &DatasetProfile,
+    (reference, current): (&DatasetProfile, &DatasetProfile),
     report: &detect::DriftReport,
+    skew: Option<&SkewReport>,
 ) -> EvaluationSeries {
     let mut exported = EvaluationSeries::default();
     let cap = config.metrics_max_features;
@@ -320,8 +341,27 @@ fn export(
         }
         metrics.drifted(&mut exported, dataset, feature, verdict.drift);
     }
+    if let Some(skew) = skew {
+        export_skew(metrics, &mut exported, cap, dataset, skew);
+    }
     metrics.drifted_features(dataset, report.drifted.len());
     metrics.stale(dataset, false);
     metrics.last_evaluation(dataset, now_ms());
     exported
+}
+
+/// The joined count and each compared feature's mismatch ratio (at most `cap` features).
+fn export_skew(
+    metrics: &EvaluationMetrics,
+    exported: &mut EvaluationSeries,
+    cap: usize,
+    dataset: &str,
+    skew: &SkewReport,
+) {
+    metrics.skew_joined(exported, dataset, skew.joined);
+    for (feature, f) in skew.features.iter().take(cap) {
+        if let Some(ratio) = f.mismatch_ratio {
+            metrics.skew_ratio(exported, dataset, feature, ratio);
+        }
+    }
 }

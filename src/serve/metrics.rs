@@ -440,6 +440,8 @@ pub struct EvaluationSeries {
     nulls: HashSet<FeatureStage>,
     scores: HashSet<FeatureMethod>,
     drifted: HashSet<DatasetFeature>,
+    skew_ratios: HashSet<DatasetFeature>,
+    skew_joined: HashSet<DatasetLabel>,
 }
 
 impl EvaluationSeries {
@@ -470,6 +472,8 @@ pub struct EvaluationMetrics {
     dataset_drifted_features: Family<DatasetLabel, Gauge>,
     last_evaluation: Family<DatasetLabel, Gauge<f64, AtomicU64>>,
     stale: Family<DatasetLabel, Gauge>,
+    feature_skew_ratio: Family<DatasetFeature, Gauge<f64, AtomicU64>>,
+    feature_skew_joined: Family<DatasetLabel, Gauge>,
     alerts: Family<AlertStateLabels, Gauge>,
 }
 
@@ -484,6 +488,8 @@ impl EvaluationMetrics {
             dataset_drifted_features: Family::default(),
             last_evaluation: Family::default(),
             stale: Family::default(),
+            feature_skew_ratio: Family::default(),
+            feature_skew_joined: Family::default(),
             alerts: Family::default(),
         };
         registry.register(
@@ -521,6 +527,16 @@ impl EvaluationMetrics {
             "dataset_stale",
             "1 while a dataset's verdict is stale: no online data in the last two windows",
             m.stale.clone(),
+        );
+        registry.register(
+            "feature_skew_ratio",
+            "Share of the id-joined examples whose feature differs offline and online",
+            m.feature_skew_ratio.clone(),
+        );
+        registry.register(
+            "feature_skew_joined",
+            "Ids joined between the reference run's sample and the recent online windows'",
+            m.feature_skew_joined.clone(),
         );
         registry.register("alerts", "Alerts by state", m.alerts.clone());
         m
@@ -607,11 +623,40 @@ impl EvaluationMetrics {
             .set(at_ms as f64 / 1000.0);
     }
 
+    /// A feature's mismatch ratio over the id-joined examples, remembered in `series`.
+    pub fn skew_ratio(
+        &self,
+        series: &mut EvaluationSeries,
+        dataset: &str,
+        feature: &str,
+        ratio: f64,
+    ) {
+        let labels = DatasetFeature {
+            dataset: dataset.to_owned(),
+            feature: Text(feature.to_owned()),
+        };
+        self.feature_skew_ratio.get_or_create(&labels).set(ratio);
+        series.skew_ratios.insert(labels);
+    }
+
+    /// Ids joined for the skew comparison, remembered in `series`.
+    pub fn skew_joined(&self, series: &mut EvaluationSeries, dataset: &str, joined: u64) {
+        let labels = dataset_label(dataset);
+        self.feature_skew_joined
+            .get_or_create(&labels)
+            .set(joined.min(i64::MAX as u64) as i64);
+        series.skew_joined.insert(labels);
+    }
+
     /// Removes the series exported `before` that `now` no longer has.
     pub fn withdraw(&self, before: &EvaluationSeries, now: &EvaluationSeries) {
         withdraw_stale(&self.feature_nulls_ratio, &before.nulls, &now.nulls);
         withdraw_stale(&self.feature_drift_score, &before.scores, &now.scores);
         withdraw_stale(&self.feature_drifted, &before.drifted, &now.drifted);
+        let ratios = (&before.skew_ratios, &now.skew_ratios);
+        withdraw_stale(&self.feature_skew_ratio, ratios.0, ratios.1);
+        let joined = (&before.skew_joined, &now.skew_joined);
+        withdraw_stale(&self.feature_skew_joined, joined.0, joined.1);
     }
 
     /// `driftd_alerts{state}`.

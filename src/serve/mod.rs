@@ -1,7 +1,8 @@
 //! `driftd serve`: ingest over HTTP (`api`) into a bounded queue (`admission`), windows of
 //! profiles in a database (`aggregate`), offline runs stored and judged (`offline`, `runs`),
-//! continuous evaluation against the reference (`evaluate`), and `/metrics` (`metrics`); one
-//! memory budget over open windows and queued bytes (`memory`); the
+//! continuous evaluation against the reference (`evaluate`) with the training/serving skew of
+//! the id-sampled rows (`skew`), and `/metrics` (`metrics`); one memory budget over open
+//! windows and queued bytes (`memory`); the
 //! listeners, their connection caps, deadlines and TLS (`listen`).
 //!
 //! The database is reached (with retries) and watched by `database`; `shutdown` bounds the
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod offline;
 pub mod runs;
 pub mod shutdown;
+pub mod skew;
 pub mod writer;
 
 use std::future::Future;
@@ -74,6 +76,7 @@ pub async fn run(
         info!("Stopped before the database could be reached");
         return Ok(());
     };
+    let _single = database::single_process(&config)?;
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
 

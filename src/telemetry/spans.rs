@@ -8,7 +8,8 @@
 //!   `record` events with their values as `feature.<name>` attributes.
 //! - `evaluate`, one per dataset evaluation: the reference run, row counts, drifted feature
 //!   count, and a `feature` event per feature (`feature`, `method`, `score`, `threshold`,
-//!   `drift`) and a `finding` event per data-invariant finding.
+//!   `drift`), a `finding` event per data-invariant finding, and with the skew join
+//!   `skew.joined` and a `feature_skew` event per skewed feature.
 //! - `notify`, one per notification attempt: `notifier`, `attempt`, `outcome`, HTTP status or
 //!   error kind. Never the receiver's URL.
 //!
@@ -31,6 +32,7 @@ use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::detect::DriftReport;
+use crate::detect::skew::SkewReport;
 
 /// Most feature values on one `record` event (`trace_record_max_attributes` is at most this).
 pub const MAX_RECORD_ATTRIBUTES: usize = 1000;
@@ -409,6 +411,30 @@ pub fn record_evaluation(run_id: &str, pinned: bool, report: &DriftReport) {
             attributes.push(KeyValue::new("share", share));
         }
         span.add_event("finding", attributes);
+    }
+}
+
+/// The skew of the id-joined samples, on the current `evaluate` span: `skew.joined` and
+/// `skew.skewed`, and one `feature_skew` event per skewed feature (at most
+/// `MAX_FINDING_EVENTS`) with its figures and verdict.
+pub fn record_skew(report: &SkewReport) {
+    let span = Span::current();
+    span.set_attribute("skew.joined", report.joined.min(i64::MAX as u64) as i64);
+    span.set_attribute("skew.skewed", report.skewed.len() as i64);
+    let skewed = report
+        .skewed
+        .iter()
+        .filter_map(|name| report.features.get_key_value(name));
+    for (name, f) in skewed.take(MAX_FINDING_EVENTS) {
+        let attributes = vec![
+            KeyValue::new("feature", bounded(name, MAX_KEY_BYTES).to_owned()),
+            KeyValue::new("mismatch_ratio", f.mismatch_ratio.unwrap_or(0.0)),
+            KeyValue::new("compared", f.compared.min(i64::MAX as u64) as i64),
+            KeyValue::new("mismatched", f.mismatched.min(i64::MAX as u64) as i64),
+            KeyValue::new("threshold", f.threshold),
+            KeyValue::new("verdict", bounded(&f.verdict, MAX_VALUE_BYTES).to_owned()),
+        ];
+        span.add_event("feature_skew", attributes);
     }
 }
 

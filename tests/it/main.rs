@@ -34,6 +34,8 @@ mod report_page;
 mod rules;
 mod serve;
 mod shutdown;
+mod single_process;
+mod skew_online;
 mod skew_sampling;
 mod staleness;
 mod tls;

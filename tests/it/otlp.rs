@@ -568,3 +568,73 @@ async fn spans_are_exported_whatever_the_log_level() {
     // The default protocol is http/protobuf and the default service name driftd.
     assert_eq!(text(spans[0].resource.get("service.name")), Some("driftd"));
 }
+
+/// Training/serving feature skew on the `evaluate` span: `skew.joined`, and a `feature_skew`
+/// event for the feature posted in seconds online and in milliseconds offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skewed_features_are_events_of_the_evaluation() {
+    use crate::skew_online::{IDS, records};
+    let (endpoint, received) = grpc_collector().await;
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("driftd.db").display());
+    let mut env = exporting_env(&endpoint, "grpc");
+    env.retain(|(k, _)| *k != "DRIFTD_WINDOW");
+    env.push(("DRIFTD_WINDOW", "30s"));
+    let (child, base) = spawn_binary(&url, &env, std::process::Stdio::piped()).await;
+    let client = reqwest::Client::new();
+    for (path, seconds) in [
+        ("/v1/datasets/rank/records?stage=offline&run_id=r1", false),
+        ("/v1/datasets/rank/records", true),
+    ] {
+        let r = client
+            .post(format!("{base}{path}"))
+            .json(&json!({"records": records(seconds)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        if !seconds {
+            let reference = format!("{base}/v1/datasets/rank/reference");
+            crate::helpers::wait_for_json(&client, &reference, 20, |v| v["run_id"] == "r1").await;
+        }
+    }
+    let drift = format!("{base}/v1/datasets/rank/drift");
+    crate::helpers::wait_for_json(&client, &drift, 20, |v| {
+        v["schema"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["check"] == "feature_skew"))
+    })
+    .await;
+    let (status, logs) = stop(child).await;
+    assert_eq!(status, Some(0), "{logs}");
+
+    let spans = received.spans();
+    let evaluation = spans
+        .iter()
+        .map(|e| &e.span)
+        .filter(|s| s.name == "evaluate")
+        .find(|s| s.events.iter().any(|e| e.name == "feature_skew"))
+        .expect("an evaluation with a feature_skew event");
+    let a = attributes(&evaluation.attributes);
+    assert_eq!(int(a.get("skew.joined")), Some(IDS as i64));
+    assert_eq!(int(a.get("skew.skewed")), Some(1));
+    let events: Vec<HashMap<String, Any>> = evaluation
+        .events
+        .iter()
+        .filter(|e| e.name == "feature_skew")
+        .map(|e| attributes(&e.attributes))
+        .collect();
+    assert_eq!(events.len(), 1, "only the skewed feature");
+    let e = &events[0];
+    assert_eq!(text(e.get("feature")), Some("latency_ms"));
+    assert!(matches!(e.get("mismatch_ratio"), Some(Any::DoubleValue(r)) if *r == 1.0));
+    assert_eq!(int(e.get("compared")), Some(IDS as i64));
+    assert_eq!(int(e.get("mismatched")), Some(IDS as i64));
+    assert!(matches!(e.get("threshold"), Some(Any::DoubleValue(t)) if *t == 0.005));
+    assert_eq!(
+        text(e.get("verdict")),
+        Some(
+            "latency_ms differs in 100% of 300 joined examples; median ratio online/offline 0.001"
+        )
+    );
+}

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::invariants::{Check, Finding, Severity};
 use crate::profile::{Sample, SampleValue, SampledRow};
 pub use crate::rules::{SkewOverrides, SkewRules, SkewSettings};
 
@@ -91,6 +92,23 @@ pub struct SkewReport {
 impl SkewReport {
     pub fn failed(&self) -> bool {
         !self.skewed.is_empty()
+    }
+
+    /// One `feature_skew` finding of severity `error` per skewed feature, in the report's
+    /// order, worded as the feature's verdict; its share is the mismatch ratio.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.skewed
+            .iter()
+            .filter_map(|name| self.features.get_key_value(name))
+            .map(|(name, f)| Finding {
+                feature: Some(name.clone()),
+                check: Check::FeatureSkew,
+                severity: Severity::Error,
+                message: f.verdict.clone(),
+                share: f.mismatch_ratio,
+                values: Vec::new(),
+            })
+            .collect()
     }
 }
 

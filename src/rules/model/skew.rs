@@ -3,6 +3,7 @@
 //!
 //! ```yaml
 //! skew:
+//!   id: request_id             # the record field sampled by in driftd serve (default _id)
 //!   tolerance: 1e-9            # relative: |a − b| ≤ tolerance × max(|a|, |b|)
 //!   absolute_tolerance: 1e-12  # or |a − b| ≤ this, for values near zero
 //!   threshold: 0.005           # skewed when the mismatch ratio is above this (with 95 % confidence)
@@ -82,6 +83,9 @@ impl SkewOverrides {
 /// The skew rules of one dataset: the section's settings, then each feature's.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SkewRules {
+    /// The record field `driftd serve` samples the dataset's rows by (`skew_id_field` when
+    /// unset).
+    pub id: Option<String>,
     pub defaults: SkewOverrides,
     pub features: BTreeMap<String, SkewOverrides>,
 }
@@ -99,6 +103,9 @@ impl SkewRules {
 
     /// Applies a later rule file's section on top of this one.
     pub fn overlay(&mut self, later: &SkewRules) {
+        if later.id.is_some() {
+            self.id.clone_from(&later.id);
+        }
         self.defaults.overlay(&later.defaults);
         for (name, o) in &later.features {
             self.features.entry(name.clone()).or_default().overlay(o);

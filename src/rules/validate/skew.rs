@@ -6,6 +6,9 @@ use super::Problems;
 use crate::rules::model::{SkewOverrides, SkewRules};
 use crate::rules::schema::RawSkew;
 
+/// Longest id field name: the longest feature name.
+const MAX_ID_FIELD_BYTES: usize = 256;
+
 /// The section, validated; each problem is reported at the section.
 pub(super) fn validate(raw: &Spanned<RawSkew>, p: &mut Problems) -> SkewRules {
     parse_rules(&raw.value).unwrap_or_else(|problems| {
@@ -26,6 +29,14 @@ pub(super) fn parse_rules(raw: &RawSkew) -> Result<SkewRules, Vec<String>> {
         ignore: None,
     };
     let mut problems = Vec::new();
+    if let Some(id) = &raw.id
+        && (id.is_empty() || id.len() > MAX_ID_FIELD_BYTES)
+    {
+        problems.push(format!(
+            "skew: id must be a field name of 1 to {MAX_ID_FIELD_BYTES} bytes, got {} bytes",
+            id.len()
+        ));
+    }
     check_overrides(&defaults, "skew: ", &mut problems);
     for (name, f) in &raw.features {
         if name.is_empty() {
@@ -35,6 +46,7 @@ pub(super) fn parse_rules(raw: &RawSkew) -> Result<SkewRules, Vec<String>> {
     }
     if problems.is_empty() {
         Ok(SkewRules {
+            id: raw.id.clone(),
             defaults,
             features: raw.features.clone(),
         })
@@ -84,10 +96,11 @@ mod tests {
     #[test]
     fn features_override_the_section_which_overrides_the_defaults() {
         let raw: RawSkew = serde_saphyr::from_str(
-            "threshold: 0.02\nfeatures:\n  price: {tolerance: 1e-6}\n  id2: {ignore: true}\n",
+            "id: request_id\nthreshold: 0.02\nfeatures:\n  price: {tolerance: 1e-6}\n  id2: {ignore: true}\n",
         )
         .unwrap();
         let rules = parse_rules(&raw).unwrap();
+        assert_eq!(rules.id.as_deref(), Some("request_id"));
         let price = rules.for_feature("price");
         assert_eq!((price.tolerance, price.threshold), (1e-6, 0.02));
         assert_eq!(rules.for_feature("other").tolerance, DEFAULT_TOLERANCE);
@@ -98,13 +111,14 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let raw: RawSkew = serde_saphyr::from_str(
-            "threshold: 1.5\nfeatures:\n  x: {tolerance: -1, min_joined: 0}\n",
+            "id: ''\nthreshold: 1.5\nfeatures:\n  x: {tolerance: -1, min_joined: 0}\n",
         )
         .unwrap();
         let problems = parse_rules(&raw).unwrap_err();
         assert_eq!(
             problems,
             [
+                "skew: id must be a field name of 1 to 256 bytes, got 0 bytes",
                 "skew: threshold must be between 0 (inclusive) and 1 (exclusive), got 1.5",
                 "skew: x: tolerance must be a finite number >= 0, got -1",
                 "skew: x: min_joined must be at least 1",

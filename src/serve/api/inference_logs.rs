@@ -11,12 +11,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::records::{Queued, queue_records};
+use super::records::{Queued, id_field, profiler, queue_records};
 use super::{ApiError, AppState, read_body_holding};
 use crate::ingest::inference::{self, Direction, Envelope, EventError, Options};
 use crate::ingest::records::RecordError;
 use crate::names::DatasetName;
-use crate::profile::{Limits, Profiler, Stage, Value};
+use crate::profile::{Stage, Value};
 use crate::telemetry::spans::{self, RecordSampler};
 
 pub(super) fn router() -> Router<AppState> {
@@ -123,11 +123,8 @@ async fn post_inference_log(
         state.config.trace_record_sample_rate,
         state.config.trace_record_max_attributes,
     );
-    let limits = Limits {
-        max_features: state.config.max_features,
-        ..Limits::default()
-    };
-    let mut profiler = Profiler::new(dataset.as_str(), Stage::Online, limits);
+    let id = id_field(&state, &dataset);
+    let mut profiler = profiler((dataset.as_str(), Stage::Online, &id), &state.config);
     let names = state.offline.runs.rules.inference_names(&dataset);
     let options = Options {
         direction: envelope.direction,

@@ -17,6 +17,7 @@ mod profiles;
 pub(crate) mod records;
 mod reference;
 mod runs;
+mod skew;
 
 use std::sync::Arc;
 
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(profiles::router())
         .merge(reference::router())
         .merge(drift::router())
+        .merge(skew::router())
         .merge(datasets::router())
         .merge(index::router())
         .merge(pages::router())

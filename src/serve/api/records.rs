@@ -11,9 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Access;
 use super::{ApiError, AppState, Path, identifier, read_body_holding, stage_of};
+use crate::config::ServeConfig;
 use crate::ingest::records::{self, BodyFormat, RecordError};
 use crate::names::DatasetName;
-use crate::profile::{DatasetProfile, Limits, Problems, Profiler, Stage, Value};
+use crate::profile::{
+    DatasetProfile, Limits, Problems, Profiler, Sample, SamplePolicy, Stage, Value,
+};
 use crate::serve::aggregate::Batch;
 use crate::serve::metrics::DropReason;
 use crate::telemetry::spans::{self, RecordSampler};
@@ -24,6 +27,10 @@ pub(super) fn router() -> Router<AppState> {
         post(post_records).layer(from_fn(spans::ingest_records)),
     )
 }
+
+/// Bytes of ids and values sampled per window (or run) for the skew join: a window is held in
+/// memory per dataset, so this is well below the offline default.
+pub const WINDOW_SAMPLE_BYTES: usize = 16 << 20;
 
 #[derive(Deserialize)]
 struct RecordsQuery {
@@ -108,10 +115,15 @@ async fn post_records(
         state.config.trace_record_sample_rate,
         state.config.trace_record_max_attributes,
     );
-    let max_features = state.config.max_features;
-    let (mut profile, problems, streamed) =
-        profile_batch(format, &bytes, &dataset, stage, max_features, &mut sampled)
-            .map_err(|e| fail(DropReason::invalid_request)(ApiError::BadRequest(e.to_string())))?;
+    let id = id_field(&state, &dataset);
+    let (mut profile, problems, streamed) = profile_batch(
+        format,
+        &bytes,
+        (&dataset, stage, &id),
+        &state.config,
+        &mut sampled,
+    )
+    .map_err(|e| fail(DropReason::invalid_request)(ApiError::BadRequest(e.to_string())))?;
     profile.labels = streamed.labels;
     let rejected = streamed.rejected_count;
     let queued = queue_records(
@@ -195,20 +207,15 @@ pub(super) fn queue_records(
 }
 
 /// Profiles a batch as it is parsed, one record in memory at a time: what waits in the queue
-/// is a compact, mergeable profile of the batch, not the records.
+/// is a compact, mergeable profile of the batch (and its rows sampled by id), not the records.
 pub(crate) fn profile_batch(
     format: BodyFormat,
     bytes: &[u8],
-    dataset: &str,
-    stage: Stage,
-    max_features: usize,
+    (dataset, stage, id_field): (&str, Stage, &str),
+    config: &ServeConfig,
     sampled: &mut RecordSampler,
 ) -> Result<(DatasetProfile, Problems, records::Streamed), records::BodyError> {
-    let limits = Limits {
-        max_features,
-        ..Limits::default()
-    };
-    let mut profiler = Profiler::new(dataset, stage, limits);
+    let mut profiler = profiler((dataset, stage, id_field), config);
     let streamed = records::for_each_record(format, bytes, |record| {
         sampled.observe(&record);
         profiler.observe_record(
@@ -220,6 +227,37 @@ pub(crate) fn profile_batch(
     })?;
     let (profile, problems) = profiler.finish();
     Ok((profile, problems, streamed))
+}
+
+/// The record field `dataset`'s rows are sampled by: its rule files' `skew: id:`, else
+/// `skew_id_field`.
+pub(super) fn id_field(state: &AppState, dataset: &str) -> String {
+    let rules = &state.offline.runs.rules;
+    rules
+        .skew_id(dataset)
+        .unwrap_or_else(|| state.config.skew_id_field.clone())
+}
+
+/// A profiler for a batch of records under the server's limits, sampling rows by `id_field`
+/// for the skew join unless sampling is off.
+pub(super) fn profiler(
+    (dataset, stage, id_field): (&str, Stage, &str),
+    config: &ServeConfig,
+) -> Profiler {
+    let limits = Limits {
+        max_features: config.max_features,
+        ..Limits::default()
+    };
+    let profiler = Profiler::new(dataset, stage, limits);
+    if config.skew_sample_rate == 0.0 {
+        return profiler;
+    }
+    let policy = SamplePolicy {
+        rate: config.skew_sample_rate,
+        max_rows: config.skew_sample_rows,
+        max_bytes: WINDOW_SAMPLE_BYTES,
+    };
+    profiler.with_sample(Sample::new(id_field, policy))
 }
 
 fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
