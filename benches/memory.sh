@@ -53,7 +53,7 @@ run() {
         curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
         sleep 0.1
     done
-    python3 - "$port" "$datasets" "$BATCHES" "$PID" "$label" <<'PY'
+    python3 - "$port" "$datasets" "$BATCHES" "$PID" "$label" <<'PY' || { tail -n 20 "$WORK/driftd.log" >&2; return 1; }
 import http.client, json, sys, time
 
 port, datasets, batches, pid, label = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
