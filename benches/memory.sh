@@ -45,7 +45,7 @@ free_port() {
 run() {
     local datasets="$1" max_memory="$2" label="$3" port
     port="$(free_port)"
-    DRIFTD_LOG=warn DRIFTD_WINDOW=10m DRIFTD_MAX_MEMORY="$max_memory" \
+    env -u DRIFTD_BIN DRIFTD_LOG=warn DRIFTD_WINDOW=10m DRIFTD_MAX_MEMORY="$max_memory" \
         "$DRIFTD" serve --listen "127.0.0.1:$port" \
         --database "sqlite://$WORK/$datasets-$label.db" >"$WORK/driftd.log" 2>&1 &
     PID=$!
@@ -53,37 +53,49 @@ run() {
         curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
         sleep 0.1
     done
-    python3 - "$port" "$datasets" "$BATCHES" "$PID" "$label" <<'PY' || { tail -n 20 "$WORK/driftd.log" >&2; return 1; }
-import http.client, json, sys, time
+    python3 - "$port" "$datasets" "$BATCHES" "$PID" "$label" "$WORK" <<'PY' || { tail -n 20 "$WORK/driftd.log" >&2; return 1; }
+import http.client, json, subprocess, sys, time
 
-port, datasets, batches, pid, label = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-bodies = [
-    "\n".join(
+port, datasets, batches, pid, label, work = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+paths = []
+for b in range(batches):
+    body = "\n".join(
         json.dumps({f"feature_{f:04d}": f"b{b}-r{r:03d}-f{f:04d}-7c9e6679" for f in range(1000)})
         for r in range(100)
-    ).encode()
-    for b in range(batches)
-]
-conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=120)
+    )
+    paths.append(f"{work}/batch-{b}.ndjson")
+    with open(paths[-1], "w") as out:
+        out.write(body)
 accepted = refused = 0
 start = time.monotonic()
-for b, body in enumerate(bodies):
+
+
+def post(d, path):
+    """One batch, retried while the queue is full (429: profiling lags intake). curl sends
+    `Expect: 100-continue`, so a refusal before the body is read arrives whole."""
+    while True:
+        status = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+             "-H", "Content-Type: application/x-ndjson", "--data-binary", f"@{path}",
+             f"http://127.0.0.1:{port}/v1/datasets/ds{d:03d}/records?stage=online"],
+            capture_output=True, text=True, check=True).stdout
+        if status != "429":
+            return int(status)
+        time.sleep(1)
+
+
+for path in paths:
     for d in range(datasets):
-        conn.request("POST", f"/v1/datasets/ds{d:03d}/records?stage=online", body,
-                     {"Content-Type": "application/x-ndjson"})
-        r = conn.getresponse()
-        r.read()
-        if r.status == 202:
+        status = post(d, path)
+        if status == 202:
             accepted += 1
-        elif r.status == 503:
+        elif status == 503:
             refused += 1
         else:
-            sys.exit(f"unexpected status {r.status}")
-        if r.getheader("Connection", "").lower() == "close":
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=120)
+            sys.exit(f"unexpected status {status}")
 elapsed = time.monotonic() - start
 time.sleep(1.0)  # the queue drains into the windows
+conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=120)
 conn.request("GET", "/metrics")
 metrics = conn.getresponse().read().decode()
 held = next(float(l.split()[-1]) for l in metrics.splitlines()

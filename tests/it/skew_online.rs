@@ -92,11 +92,13 @@ async fn a_unit_change_online_is_found_named_and_measured() {
         assert_eq!(country["skewed"], false);
         assert!(skew["features"].get("_id").is_none(), "the id is a key");
 
-        // The evaluator's verdict carries the finding, and the metrics the figures.
+        // The evaluator's verdict carries the finding, and the metrics the figures: once an
+        // evaluation saw both batches (one may have run between them).
         let verdict = wait_for_json(&app.client, &app.url("/v1/datasets/rank/drift"), 10, |v| {
-            v["schema"]
-                .as_array()
-                .is_some_and(|f| f.iter().any(|f| f["check"] == "feature_skew"))
+            v["schema"].as_array().is_some_and(|f| {
+                f.iter()
+                    .any(|f| f["check"] == "feature_skew" && f["message"] == latency["verdict"])
+            })
         })
         .await;
         let finding = verdict["schema"]
@@ -191,7 +193,11 @@ async fn agreeing_features_give_no_finding_and_a_ratio_of_zero() {
         let ratio = r#"driftd_feature_skew_ratio{dataset="rank",feature="latency_ms"}"#;
         let metrics = wait_for_metric(&app, ratio).await;
         assert_eq!(super::helpers::series(&metrics, ratio), Some(0.0));
-        let verdict = app.get_json("/v1/datasets/rank/drift").await;
+        // The metrics are set as the evaluation ends; its verdict is stored just after.
+        let verdict = wait_for_json(&app.client, &app.url("/v1/datasets/rank/drift"), 10, |v| {
+            v["schema"].is_array()
+        })
+        .await;
         let checks: Vec<&Json> = verdict["schema"]
             .as_array()
             .unwrap()
