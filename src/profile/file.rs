@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use datasketches::frequencies::FrequentItemsSketch;
+use datasketches::frequencies::{ErrorType, FrequentItemsSketch};
 use datasketches::hll::HllSketch;
 use serde::{Deserialize, Serialize};
 
@@ -364,6 +364,23 @@ fn decode_body(mut body: Body) -> Result<(DatasetProfile, Option<Sample>), Profi
     Ok((profile, sample))
 }
 
+/// What an honest frequent-items sketch holds: its counts, and its error bound, within the
+/// values it saw. A forged one could overflow a later merge (which adds bounds and counts).
+fn check_frequent_items(items: &FrequentItemsSketch<String>) -> Result<(), String> {
+    let total = items.total_weight();
+    if items.maximum_error() > total {
+        return Err("frequent-items sketch error bound exceeds its count".into());
+    }
+    let counted = items
+        .frequent_items_with_threshold(ErrorType::NoFalsePositives, 0)
+        .iter()
+        .try_fold(0u64, |sum, row| sum.checked_add(row.lower_bound()));
+    match counted {
+        Some(sum) if sum <= total => Ok(()),
+        _ => Err("frequent-items sketch counts exceed its count".into()),
+    }
+}
+
 fn decode_feature(fb: FeatureBody, rows: u64) -> Result<FeatureProfile, String> {
     let types = fb.types;
     let total = [types.numeric, types.boolean, types.string, types.other]
@@ -412,6 +429,7 @@ fn decode_feature(fb: FeatureBody, rows: u64) -> Result<FeatureProfile, String> 
     if items.total_weight() != fb.strings.n {
         return Err("frequent-items sketch count disagrees".into());
     }
+    check_frequent_items(&items)?;
     let lengths = Moments::from_parts(fb.strings.n, fb.strings.mean_len, fb.strings.m2_len)
         .ok_or("string length moments are invalid")?;
     let (min_len, max_len) = match (fb.strings.n, fb.strings.min_len, fb.strings.max_len) {
