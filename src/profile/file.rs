@@ -439,6 +439,10 @@ fn decode_feature(fb: FeatureBody, rows: u64) -> Result<FeatureProfile, String> 
     };
 
     let distinct = HllSketch::deserialize(&fb.hll).map_err(|e| format!("distinct sketch: {e}"))?;
+    // The sketch library reads some inconsistent list-mode sketches it cannot write back: such
+    // a profile, once stored, would make every later read of its window fail.
+    HllSketch::deserialize(&distinct.serialize())
+        .map_err(|e| format!("distinct sketch is inconsistent: {e}"))?;
 
     Ok(FeatureProfile {
         nulls: fb.nulls,
