@@ -183,9 +183,15 @@ pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
         .map(|m| m * magnitude)
         .find(|&s| s >= raw)
         .unwrap_or(10.0 * magnitude);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last)
+    let (first, last) = ((lo / step).ceil(), (hi / step).floor());
+    // Near the ends of f64 (subnormal ranges, a step that underflowed) rounding can make the
+    // count of steps meaningless: then the range gets its lower end only.
+    if !(step > 0.0 && first.is_finite() && last.is_finite())
+        || last - first > (4 * target.max(1)) as f64
+    {
+        return vec![lo];
+    }
+    (first as i64..=last as i64)
         .map(|i| {
             let t = i as f64 * step;
             if t.abs() < step * 1e-9 { 0.0 } else { t }
@@ -731,6 +737,9 @@ mod tests {
         assert_eq!(ticks(0.0, 226.7, 5), [0.0, 50.0, 100.0, 150.0, 200.0]);
         assert_eq!(ticks(-9.1, 80.9, 5), [0.0, 20.0, 40.0, 60.0, 80.0]);
         assert_eq!(ticks(-1.0, 1.0, 4), [-1.0, -0.5, 0.0, 0.5, 1.0]);
+        // Subnormal ranges: a handful of ticks at most, never an allocation of 2^63.
+        assert!(ticks(5e-324, 1e-320, 5).len() <= 21);
+        assert!(ticks(0.0, 2e-323, 5).len() <= 21);
     }
 
     #[test]
