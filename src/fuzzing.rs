@@ -270,7 +270,10 @@ pub fn rule_file(data: &[u8]) {
         }
         Err(errors) => {
             assert!(!errors.is_empty(), "refused without a problem");
-            let lines = text.lines().count().max(1) as u64 + 1;
+            // YAML breaks lines at `\n`, `\r\n` and a lone `\r` (as editors do), so locations
+            // count those; `str::lines` would miss the lone `\r`.
+            let lone_cr = text.matches('\r').count() - text.matches("\r\n").count();
+            let lines = (text.matches('\n').count() + lone_cr) as u64 + 2;
             for e in &errors {
                 assert_eq!(e.file, path);
                 assert!(!e.message.is_empty());
