@@ -2,6 +2,8 @@
 //! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
 //! are embedded and applied at start.
 //!
+//! Leases (`leases`) choose the one process sharing a database that evaluates.
+//!
 //! Profiles are stored as partials, one per writer (`writer_id`): each `driftd serve` process
 //! sharing a database writes only its own partial of an open window, and reads merge them all.
 //!
@@ -13,6 +15,7 @@ mod alerts;
 mod counters;
 mod datasets;
 pub mod health;
+mod leases;
 mod scores;
 
 use std::future::Future;
@@ -30,6 +33,7 @@ pub use alerts::{AlertRow, DueNotifications, OutboxEntry, OutboxRow};
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use datasets::DatasetSummary;
 pub use health::{Health, Outage};
+pub use leases::Lease;
 pub use scores::{Score, Scores};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
