@@ -42,8 +42,14 @@ pub async fn run(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        // Another process sharing the database evaluates meanwhile (`serve::leader`).
+        // Another process sharing the database evaluates meanwhile (`serve::leader`): the
+        // series this one exported while it led would go stale, so they are withdrawn.
         if !leadership.leading() {
+            for (_, series) in exported.drain() {
+                metrics.withdraw(&series, &EvaluationSeries::default());
+            }
+            // Read from the database: the same on every replica.
+            count_alerts(&store, &metrics).await;
             continue;
         }
         let datasets = match store.datasets().await {

@@ -184,7 +184,7 @@ pub async fn start(app: &TestApp, dir: &TempDir, records: Vec<Json>) {
     post(app, records).await;
 }
 
-async fn post(app: &TestApp, records: Vec<Json>) {
+pub async fn post(app: &TestApp, records: Vec<Json>) {
     let r = app
         .send_json(
             reqwest::Method::POST,

@@ -9,7 +9,7 @@ use driftd::config::ServeConfig;
 use serde_json::Value as Json;
 use tempfile::TempDir;
 
-use crate::alerts::{SlackStandIn, alert_config, drifted_records, start};
+use crate::alerts::{SlackStandIn, alert_config, drifted_records, post, start};
 use crate::helpers::{Db, TestApp, fresh_database, spawn_app, stderr, test_config};
 
 fn replica(config: ServeConfig, writer: &str) -> ServeConfig {
@@ -197,6 +197,36 @@ async fn three_replicas_send_one_slack_message_for_one_drift() {
         let got = app.metric(sent).await.filter(|n| *n > 0.0);
         assert_eq!(got, expected, "replica-{i}");
     }
+    let drifted = r#"driftd_feature_drifted{dataset="search",feature="latency_ms"} "#;
+    for (i, app) in apps.iter().enumerate() {
+        let expected = (i == leader).then_some(1.0);
+        assert_eq!(app.metric(drifted).await, expected, "replica-{i}");
+    }
+
+    // The next leader goes on from the stored alert: it judges the drift still there and
+    // exports the verdict, but sends nothing again.
+    apps.remove(leader).stop().await;
+    post(&apps[0], drifted_records()).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let next = loop {
+        let mut leading = Vec::new();
+        for (i, app) in apps.iter().enumerate() {
+            if app.metric(drifted).await == Some(1.0) {
+                leading.push(i);
+            }
+        }
+        if let [i] = leading[..] {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new leader exported the verdict"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ready(&apps[next]).await["leader"]["this_replica"], true);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(slack.received().len(), 1, "{:?}", slack.received());
     for app in apps {
         app.stop().await;
     }
