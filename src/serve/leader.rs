@@ -4,6 +4,9 @@
 //! renew (the database failed, or another holds it) stops leading at once, before its lease
 //! can lapse, and one that stops releases it so another takes over at its next try.
 //!
+//! Verdicts and alerts are written through a store fenced by the lease (`Store::fenced`): each
+//! write checks, in its own transaction, that this process still holds the lease in its term.
+//!
 //! SQLite is one process (its lock file refuses a second): it takes the lease at start, also
 //! from a process that died holding it, and keeps it.
 
@@ -17,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::now_ms;
-use crate::store::{Backend, Lease, Store};
+use crate::store::{Backend, Fence, Held, Lease, Store};
 
 /// The lease's name in the `leases` table.
 pub const LEADER: &str = "leader";
@@ -39,6 +42,7 @@ pub struct Standing {
 pub struct Leadership {
     writer: Arc<str>,
     standing: watch::Receiver<Standing>,
+    held: Fence,
 }
 
 impl Leadership {
@@ -51,6 +55,11 @@ impl Leadership {
 
     pub fn standing(&self) -> Standing {
         self.standing.borrow().clone()
+    }
+
+    /// The lease while held, for a store that writes only under it (`Store::fenced`).
+    pub fn fence(&self) -> Fence {
+        self.held.clone()
     }
 
     /// This process's writer id, the holder it is known by.
@@ -100,23 +109,25 @@ pub async fn start(
     metrics: LeaderMetrics,
 ) -> (Leadership, impl FnOnce(CancellationToken) -> LeaderTask) {
     let (sender, standing) = watch::channel(Standing::default());
+    let (held_sender, held) = watch::channel(None);
     let ttl_ms = ttl.as_millis() as i64;
-    let first = attempt(&store, &writer, ttl_ms, &Standing::default()).await;
-    metrics.set(&first);
-    sender.send_replace(first);
     let leadership = Leadership {
         writer: writer.clone().into(),
         standing,
+        held,
     };
-    let task = move |stop: CancellationToken| LeaderTask {
+    let task = LeaderTask {
         store,
         writer,
         ttl,
         metrics,
         sender,
-        stop,
+        held: held_sender,
+        stop: CancellationToken::new(),
     };
-    (leadership, task)
+    let first = attempt(&task.store, &task.writer, ttl_ms, &Standing::default()).await;
+    task.publish(first);
+    (leadership, move |stop| LeaderTask { stop, ..task })
 }
 
 /// The renewing task (see [`start`]).
@@ -126,10 +137,21 @@ pub struct LeaderTask {
     ttl: Duration,
     metrics: LeaderMetrics,
     sender: watch::Sender<Standing>,
+    held: watch::Sender<Option<Held>>,
     stop: CancellationToken,
 }
 
 impl LeaderTask {
+    fn publish(&self, standing: Standing) {
+        self.metrics.set(&standing);
+        self.held.send_replace(standing.leading.then(|| Held {
+            name: LEADER,
+            holder: self.writer.clone(),
+            term: standing.term,
+        }));
+        self.sender.send_replace(standing);
+    }
+
     pub async fn run(self) {
         let ttl_ms = self.ttl.as_millis() as i64;
         let mut tick = tokio::time::interval(self.ttl / 3);
@@ -142,15 +164,13 @@ impl LeaderTask {
             }
             let before = self.sender.borrow().clone();
             let now = attempt(&self.store, &self.writer, ttl_ms, &before).await;
-            self.metrics.set(&now);
-            self.sender.send_replace(now);
+            self.publish(now);
         }
         // Stop leading first: nothing acts on a lease about to be released.
         let mut last = self.sender.borrow().clone();
         let was = last.leading;
         last.leading = false;
-        self.metrics.set(&last);
-        self.sender.send_replace(last);
+        self.publish(last);
         if was {
             match self
                 .store

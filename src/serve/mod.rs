@@ -131,7 +131,7 @@ pub async fn run(
             .context("cannot read the latest runs")?;
     }
     tasks.spawn(evaluate::run(
-        store.clone(),
+        store.fenced(leadership.fence()),
         rules,
         alerting,
         config.clone(),

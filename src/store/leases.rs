@@ -3,8 +3,20 @@
 //! every change of holder increments the term.
 
 use sqlx::Row;
+use tokio::sync::watch;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
+
+/// A lease held: by whom, in which term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub name: &'static str,
+    pub holder: String,
+    pub term: i64,
+}
+
+/// The lease this process holds now, if any, kept current by whoever renews it.
+pub type Fence = watch::Receiver<Option<Held>>;
 
 /// A lease as the database holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +27,45 @@ pub struct Lease {
 }
 
 impl Store {
+    /// This store, writing verdicts and alerts (with their notifications) only while `fence`
+    /// holds a lease, and in the same transaction as a check that the database agrees: a
+    /// process that lost its lease without knowing it yet cannot overwrite its successor's.
+    pub fn fenced(&self, fence: Fence) -> Store {
+        Store {
+            fence: Some(fence),
+            ..self.clone()
+        }
+    }
+
+    /// Refuses the transaction `tx` unless the lease this store is fenced by is, in the
+    /// database, still held by it in its term. On PostgreSQL the lease row is locked (`FOR
+    /// SHARE`) until `tx` ends, so no takeover commits in between; SQLite's write
+    /// transactions already exclude one another.
+    pub(super) async fn check_fence(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        let Some(fence) = &self.fence else {
+            return Ok(());
+        };
+        let Some(held) = fence.borrow().clone() else {
+            return Err(StoreError::NotLeader);
+        };
+        let lock = match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        let found = sqlx::query(&format!(
+            "SELECT term FROM leases WHERE name = $1 AND holder = $2 AND term = $3{lock}"
+        ))
+        .bind(held.name)
+        .bind(&held.holder)
+        .bind(held.term)
+        .fetch_optional(&mut **tx)
+        .await?;
+        found.map(|_| ()).ok_or(StoreError::NotLeader)
+    }
+
     /// Takes the lease `name` for `holder` until `expires_at_ms` when it is free, lapsed by
     /// `lapsed_by_ms`, or already `holder`'s (a renewal keeps the term; a new holder increments it).
     /// Answers the lease as it stands afterwards: held by `holder` or by another.

@@ -197,7 +197,15 @@ async fn three_replicas_send_one_slack_message_for_one_drift() {
         let got = app.metric(sent).await.filter(|n| *n > 0.0);
         assert_eq!(got, expected, "replica-{i}");
     }
+    // The drift series come from the leader alone (fresh records: the first ones' windows
+    // may have left the evaluated range by now).
     let drifted = r#"driftd_feature_drifted{dataset="search",feature="latency_ms"} "#;
+    post(&apps[follower], drifted_records()).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while apps[leader].metric(drifted).await != Some(1.0) {
+        assert!(Instant::now() < deadline, "the leader exported no verdict");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for (i, app) in apps.iter().enumerate() {
         let expected = (i == leader).then_some(1.0);
         assert_eq!(app.metric(drifted).await, expected, "replica-{i}");
@@ -285,5 +293,84 @@ fn a_lease_ttl_out_of_bounds_is_refused() {
                 "{ttl}: {err}"
             );
         }
+    }
+}
+
+/// A process that lost the lease without knowing it yet cannot overwrite its successor's
+/// verdicts: a fenced store checks the lease in the write's own transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_under_a_lost_lease_are_refused() {
+    for db in crate::helpers::BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let store = driftd::store::Store::connect(&driftd::config::Secret::new(&*url))
+            .await
+            .unwrap();
+        let now = driftd::clock::now_ms();
+        let lease = store
+            .acquire_lease("leader", "old", now, now + 60_000)
+            .await
+            .unwrap();
+        assert_eq!((lease.holder.as_str(), lease.term), ("old", 1), "{db:?}");
+        // Another holder cannot take a lease that has not lapsed.
+        let lease = store
+            .acquire_lease("leader", "new", now, now + 60_000)
+            .await
+            .unwrap();
+        assert_eq!((lease.holder.as_str(), lease.term), ("old", 1), "{db:?}");
+        let held = driftd::store::Held {
+            name: "leader",
+            holder: "old".into(),
+            term: 1,
+        };
+        let (believed, fence) = tokio::sync::watch::channel(Some(held));
+        let old = store.fenced(fence);
+        old.put_verdict("d", r#"{"by":"old"}"#, 1).await.unwrap();
+
+        // The lease lapses and "new" takes it; "old" still believes it leads.
+        let lease = store
+            .acquire_lease("leader", "new", now + 60_000, now + 120_000)
+            .await
+            .unwrap();
+        assert_eq!((lease.holder.as_str(), lease.term), ("new", 2), "{db:?}");
+        let refused = old.put_verdict("d", r#"{"by":"old"}"#, 2).await;
+        assert!(
+            matches!(refused, Err(driftd::store::StoreError::NotLeader)),
+            "{db:?}: {refused:?}"
+        );
+        assert_eq!(
+            store.verdict("d").await.unwrap(),
+            Some((r#"{"by":"old"}"#.to_owned(), 1)),
+            "{db:?}: the refused write left nothing"
+        );
+        // Not leading at all: refused without asking the database.
+        believed.send_replace(None);
+        assert!(matches!(
+            old.put_verdict("d", "{}", 3).await,
+            Err(driftd::store::StoreError::NotLeader)
+        ));
+        // The holder of term 2 writes.
+        let (_, fence) = tokio::sync::watch::channel(Some(driftd::store::Held {
+            name: "leader",
+            holder: "new".into(),
+            term: 2,
+        }));
+        store
+            .fenced(fence)
+            .put_verdict("d", r#"{"by":"new"}"#, 4)
+            .await
+            .unwrap();
+        assert_eq!(store.verdict("d").await.unwrap().unwrap().1, 4);
+        // Released: the lease lapses at once, and a renewal keeps the term.
+        assert!(store.release_lease("leader", "new", now).await.unwrap());
+        assert!(!store.release_lease("leader", "old", now).await.unwrap());
+        let lease = store
+            .acquire_lease("leader", "new", now, now + 60_000)
+            .await
+            .unwrap();
+        assert_eq!((lease.holder.as_str(), lease.term), ("new", 2), "{db:?}");
+        store.close().await;
     }
 }
