@@ -166,6 +166,11 @@ settings! {
     writer_id: Option<String> = None,
         env "DRIFTD_WRITER_ID", read values::writer_id, show values::show_text, secret false,
         help "this process's own partial of every open window, kept across restarts, e.g. the pod name (default: random at start)";
+    /// How long the leader's lease lasts unrenewed; it is renewed every third of it.
+    leader_lease_ttl: Duration = Duration::from_secs(15),
+        env "DRIFTD_LEADER_LEASE_TTL", read values::lease_ttl, show values::show_duration,
+        secret false,
+        help "how long the leader lease lasts unrenewed, 3s to 5m: the longest evaluation stops after a leader dies (default 15s)";
     rules: Option<PathBuf> = None,
         env "DRIFTD_RULES", read values::path, show values::show_path, secret false,
         help "rule file or directory applied by continuous evaluation";

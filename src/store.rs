@@ -2,6 +2,8 @@
 //! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
 //! are embedded and applied at start.
 //!
+//! Leases (`leases`) choose the one process sharing a database that evaluates.
+//!
 //! Profiles are stored as partials, one per writer (`writer_id`): each `driftd serve` process
 //! sharing a database writes only its own partial of an open window, and reads merge them all.
 //!
@@ -13,6 +15,7 @@ mod alerts;
 mod counters;
 mod datasets;
 pub mod health;
+mod leases;
 mod scores;
 
 use std::future::Future;
@@ -30,6 +33,7 @@ pub use alerts::{AlertRow, DueNotifications, OutboxEntry, OutboxRow};
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use datasets::DatasetSummary;
 pub use health::{Health, Outage};
+pub use leases::{Fence, Held, Lease};
 pub use scores::{Score, Scores};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -49,6 +53,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot merge stored profiles: {0}")]
     Merge(String),
+    /// A fenced write, refused: this process does not hold the leader lease in the term it
+    /// believed.
+    #[error("not the leader: the lease is another's, or in another term")]
+    NotLeader,
 }
 
 impl StoreError {
@@ -131,6 +139,8 @@ pub struct Store {
     connect_timeout: Duration,
     timeout: Duration,
     health: Health,
+    /// When set, verdicts and alerts are written only under this lease (see [`Store::fenced`]).
+    fence: Option<Fence>,
 }
 
 impl std::fmt::Debug for Store {
@@ -190,6 +200,7 @@ impl Store {
             connect_timeout: options.connect_timeout,
             timeout: options.timeout,
             health: Health::default(),
+            fence: None,
         };
         store.migrator().run(&store.pool).await?;
         Ok(store)
@@ -493,6 +504,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.bounded(async {
+            let mut tx = self.begin_write().await?;
+            self.check_fence(&mut tx).await?;
             sqlx::query(
                 "INSERT INTO verdicts (dataset, evaluated_ms, report) VALUES ($1, $2, $3)
                  ON CONFLICT (dataset) DO UPDATE SET evaluated_ms = excluded.evaluated_ms, report = excluded.report",
@@ -500,8 +513,9 @@ impl Store {
             .bind(dataset)
             .bind(now_ms)
             .bind(report_json)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             Ok(())
         })
         .await

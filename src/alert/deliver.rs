@@ -16,6 +16,7 @@ use super::{Notification, Notifier, alertmanager, slack, webhook};
 use crate::clock::now_ms;
 use crate::config::ServeConfig;
 use crate::secret::Secret;
+use crate::serve::leader::Leadership;
 use crate::store::{OutboxRow, Store};
 use crate::telemetry::spans;
 
@@ -155,6 +156,7 @@ pub async fn run(
     store: Store,
     notifiers: Notifiers,
     metrics: DeliveryMetrics,
+    leadership: Leadership,
     stop: CancellationToken,
 ) {
     let mut next_allowed: HashMap<Notifier, i64> = HashMap::new();
@@ -162,6 +164,10 @@ pub async fn run(
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        // The leader alone delivers: each notification is sent by one process.
+        if !leadership.leading() {
+            continue;
         }
         let due = match store.due_notifications(now_ms(), 50).await {
             Ok(due) => due,

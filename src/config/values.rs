@@ -49,6 +49,17 @@ pub fn duration_or_zero(v: &str) -> Result<Duration, String> {
     humantime::parse_duration(v.trim()).map_err(|e| format!("not a duration ({e}); e.g. 0s, 5m"))
 }
 
+/// The leader lease's time to live: 3 s to 5 min. Shorter would renew too often for a database
+/// under load; longer would leave evaluation stopped too long after a leader dies.
+pub fn lease_ttl(v: &str) -> Result<Duration, String> {
+    let d = duration(v)?;
+    if d < Duration::from_secs(3) || d > Duration::from_secs(300) {
+        Err("must be between 3s and 5m".into())
+    } else {
+        Ok(d)
+    }
+}
+
 pub fn count(v: &str) -> Result<usize, String> {
     match v.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{info, warn};
 
+use super::leader::Leadership;
 use super::memory::Memory;
 use super::metrics::{DatabaseMetrics, IngestMetrics};
 use super::shutdown::{Shutdown, Unwritten};
@@ -117,6 +118,8 @@ pub struct Aggregator {
     memory: Arc<Memory>,
     /// Whose partials this aggregator writes (`writer_id`).
     writer: String,
+    /// Old windows are expired only while leading; always without a leadership.
+    leadership: Option<Leadership>,
 }
 
 fn window_ms(d: Duration) -> i64 {
@@ -152,7 +155,14 @@ impl Aggregator {
             outage: None,
             memory: Arc::new(Memory::new(usize::MAX)),
             writer: String::new(),
+            leadership: None,
         }
+    }
+
+    /// Expires old windows only while `leadership` leads.
+    pub fn leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = Some(leadership);
+        self
     }
 
     /// Writes the partials of writer `id` (the writer `''` otherwise).
@@ -335,7 +345,7 @@ impl Aggregator {
             }
         }
         self.account(failed, now);
-        if all || self.outage.is_some() {
+        if all || self.outage.is_some() || self.leadership.as_ref().is_some_and(|l| !l.leading()) {
             return;
         }
         let retention = self.config.retention.as_millis() as i64;

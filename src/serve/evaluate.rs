@@ -2,7 +2,7 @@
 //! compared with its reference run using `compare`'s engine and the rules ([`judge`]), and
 //! their rows sampled by id with the run's (feature skew, `serve::skew`); the verdict is stored
 //! (it survives restarts) with a compact record of its scores (the score history) and exported
-//! as metrics.
+//! as metrics. Only the leader (`serve::leader`) evaluates.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +12,7 @@ use tracing::{debug, warn};
 
 use std::collections::HashMap;
 
+use super::leader::Leadership;
 use super::metrics::{EvaluationMetrics, EvaluationSeries};
 use super::skew;
 use crate::alert::AlertState;
@@ -30,6 +31,7 @@ pub async fn run(
     alerting: Alerting,
     config: Arc<ServeConfig>,
     metrics: EvaluationMetrics,
+    leadership: Leadership,
     stop: CancellationToken,
 ) {
     let mut exported = HashMap::new();
@@ -39,6 +41,16 @@ pub async fn run(
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        // Another process sharing the database evaluates meanwhile (`serve::leader`): the
+        // series this one exported while it led would go stale, so they are withdrawn.
+        if !leadership.leading() {
+            for (_, series) in exported.drain() {
+                metrics.withdraw(&series, &EvaluationSeries::default());
+            }
+            // Read from the database: the same on every replica.
+            count_alerts(&store, &metrics).await;
+            continue;
         }
         let datasets = match store.datasets().await {
             Ok(d) => d,

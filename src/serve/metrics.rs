@@ -213,6 +213,7 @@ pub struct Metrics {
     pub counters: CounterMetrics,
     pub database: DatabaseMetrics,
     pub http: HttpMetrics,
+    pub leader: super::leader::LeaderMetrics,
 }
 
 impl Metrics {
@@ -226,6 +227,7 @@ impl Metrics {
             counters: CounterMetrics::register(r),
             database: DatabaseMetrics::register(r),
             http: HttpMetrics::register(r),
+            leader: super::leader::LeaderMetrics::register(r),
         }
     }
 }

@@ -5,6 +5,9 @@
 //! windows and queued bytes (`memory`); the
 //! listeners, their connection caps, deadlines and TLS (`listen`).
 //!
+//! Of the processes sharing a database, the holder of the leader lease (`leader`) alone
+//! evaluates, delivers notifications and expires old windows.
+//!
 //! The database is reached (with retries) and watched by `database`; `shutdown` bounds the
 //! way out.
 //!
@@ -19,6 +22,7 @@ pub mod api;
 pub mod counters;
 pub mod database;
 pub mod evaluate;
+pub mod leader;
 pub mod listen;
 pub mod memory;
 pub mod metrics;
@@ -98,6 +102,14 @@ pub async fn run(
     metrics.ingest.memory_limit(config.max_memory);
     let writer = writer::resolve(config.writer_id.as_deref());
     info!(%writer, "Writing this process's own partial of every open window");
+    let (leadership, leading) = leader::start(
+        store.clone(),
+        writer.clone(),
+        config.leader_lease_ttl,
+        metrics.leader.clone(),
+    )
+    .await;
+    tasks.spawn(leading(stop.clone()).run());
     let aggregator = tasks.spawn(
         aggregate::Aggregator::new(
             store.clone(),
@@ -107,6 +119,7 @@ pub async fn run(
             ending.clone(),
         )
         .writer(writer)
+        .leadership(leadership.clone())
         .accounting(memory.clone())
         .run(receiver),
     );
@@ -118,17 +131,19 @@ pub async fn run(
             .context("cannot read the latest runs")?;
     }
     tasks.spawn(evaluate::run(
-        store.clone(),
+        store.fenced(leadership.fence()),
         rules,
         alerting,
         config.clone(),
         metrics.evaluation.clone(),
+        leadership.clone(),
         stop.clone(),
     ));
     tasks.spawn(deliver::run(
         store.clone(),
         Notifiers::from_config(&config),
         metrics.delivery.clone(),
+        leadership.clone(),
         stop.clone(),
     ));
 
@@ -153,6 +168,7 @@ pub async fn run(
         config: config.clone(),
         offline: Arc::new(offline::Offline::new(runs, config.metrics_max_features)),
         tokens: Arc::new(config.tokens()),
+        leadership,
     };
     let tokens = state.tokens.len();
     info!(listen = %listener.local_addr()?, backend = ?store.backend(), tokens, "driftd serving");

@@ -35,7 +35,8 @@ impl Store {
     }
 
     /// Writes an alert's new standing and the notifications its transition owes, in one
-    /// transaction: a state change and its messages are stored together or not at all.
+    /// transaction: a state change and its messages are stored together or not at all, and
+    /// on a fenced store only under the lease it holds.
     pub async fn save_alert(
         &self,
         alert: &AlertRow,
@@ -43,6 +44,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.bounded(async {
             let mut tx = self.begin_write().await?;
+            self.check_fence(&mut tx).await?;
             sqlx::query(
                 "INSERT INTO alerts (fingerprint, rule, dataset, severity, state, active_since_ms,
                      firing_since_ms, resolved_ms, updated_ms, summary)

@@ -154,7 +154,7 @@ fn good_records() -> Vec<Json> {
 }
 
 /// Records whose latency moved far from the reference.
-fn drifted_records() -> Vec<Json> {
+pub fn drifted_records() -> Vec<Json> {
     good_records()
         .into_iter()
         .map(|mut r| {
@@ -164,7 +164,7 @@ fn drifted_records() -> Vec<Json> {
         .collect()
 }
 
-fn alert_config(url: &str, slack: &str) -> driftd::config::ServeConfig {
+pub fn alert_config(url: &str, slack: &str) -> driftd::config::ServeConfig {
     let mut config = test_config(url);
     config.slack_webhook_url = Some(driftd::config::Secret::new(slack));
     config.alert_for = Duration::ZERO;
@@ -172,7 +172,7 @@ fn alert_config(url: &str, slack: &str) -> driftd::config::ServeConfig {
     config
 }
 
-async fn start(app: &TestApp, dir: &TempDir, records: Vec<Json>) {
+pub async fn start(app: &TestApp, dir: &TempDir, records: Vec<Json>) {
     let r = app
         .client
         .post(app.url("/v1/datasets/search/profiles?run_id=train"))
@@ -184,7 +184,7 @@ async fn start(app: &TestApp, dir: &TempDir, records: Vec<Json>) {
     post(app, records).await;
 }
 
-async fn post(app: &TestApp, records: Vec<Json>) {
+pub async fn post(app: &TestApp, records: Vec<Json>) {
     let r = app
         .send_json(
             reqwest::Method::POST,
@@ -376,6 +376,8 @@ async fn a_crash_during_a_send_resends_once() {
             ("DRIFTD_ROLLUP", "1h"),
             ("DRIFTD_EVAL_INTERVAL", "200ms"),
             ("DRIFTD_FLUSH_INTERVAL", "100ms"),
+            // The killed process's lease lapses within 3 s; then the second one delivers.
+            ("DRIFTD_LEADER_LEASE_TTL", "3s"),
             ("DRIFTD_LOG", "debug,sqlx=warn,hyper=info,reqwest=info"),
         ];
         let (mut first, base) =

@@ -324,6 +324,8 @@ pub fn test_config(database_url: &str) -> driftd::config::ServeConfig {
         eval_interval: Duration::from_millis(200),
         flush_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_secs(5),
+        // The shortest: a replica that died holding the lease is replaced within 3 s.
+        leader_lease_ttl: Duration::from_secs(3),
         ..driftd::config::ServeConfig::default()
     }
 }

@@ -21,6 +21,7 @@ mod full_disk;
 mod fuzz_corpus;
 mod helpers;
 mod inference_logs;
+mod leader;
 mod memory;
 mod merge_laws;
 mod otlp;

@@ -318,7 +318,15 @@ async fn a_full_queue_sheds_load_with_retry_after() {
             Default::default(),
             driftd::alert::engine::Alerting::from_config(&config),
         );
+        let (leadership, _) = driftd::serve::leader::start(
+            store.clone(),
+            "w".into(),
+            config.leader_lease_ttl,
+            metrics.leader.clone(),
+        )
+        .await;
         let state = driftd::serve::api::AppState {
+            leadership,
             store,
             metrics,
             registry: Arc::new(registry),
@@ -551,7 +559,18 @@ async fn health_and_readiness_on(db: Db) {
     assert_eq!(r.status(), 200);
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), "ready\n");
+    let ready: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    // One process on its own database leads.
+    assert_eq!(ready["leader"]["this_replica"], true, "{ready}");
+    assert_eq!(ready["leader"]["term"], 1, "{ready}");
+    assert!(
+        ready["leader"]["holder"]
+            .as_str()
+            .unwrap()
+            .starts_with("w-"),
+        "{ready}"
+    );
     let r = app
         .client
         .get(app.url("/v1/datasets/none/drift"))

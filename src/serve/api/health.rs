@@ -3,7 +3,8 @@
 //!
 //! `/readyz` answers from the database health check's latest finding (one a second, see
 //! `serve::database`) without waiting on the database itself: an outage is answered at once,
-//! `503` with the reason in a JSON body.
+//! `503` with the reason in a JSON body. Both answers tell who holds the leader lease
+//! (`"leader": {"holder", "term", "this_replica"}`, see `serve::leader`).
 
 use axum::Router;
 use axum::extract::State;
@@ -47,8 +48,14 @@ async fn get_ready(State(state): State<AppState>) -> Response {
         crate::store::Backend::Sqlite => "sqlite",
         crate::store::Backend::Postgres => "postgres",
     };
+    let standing = state.leadership.standing();
+    let leader = json!({
+        "holder": standing.holder, "term": standing.term,
+        "this_replica": state.leadership.leading(),
+    });
     let not_ready = |state: &str, what: &str, down: Down| {
         let body = json!({
+            "leader": leader,
             "error": format!("database {what}: {}", down.outage),
             "database": {
                 "backend": backend, "state": state, "reason": down.outage.to_string(),
@@ -58,7 +65,11 @@ async fn get_ready(State(state): State<AppState>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     };
     match state.store.health().standing() {
-        Standing::Ready => (StatusCode::OK, "ready\n").into_response(),
+        Standing::Ready => {
+            let body =
+                json!({"status": "ready", "database": {"backend": backend}, "leader": leader});
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
         Standing::Unreachable(down) => not_ready("unreachable", "unreachable", down),
         Standing::Unwritable(down) => not_ready("unwritable", "cannot be written", down),
     }

@@ -54,6 +54,8 @@ pub struct AppState {
     pub offline: Arc<Offline>,
     /// The tokens accepted; empty when authentication is off.
     pub tokens: Arc<crate::auth::Tokens>,
+    /// Whether this process holds the leader lease (`serve::leader`).
+    pub leadership: crate::serve::leader::Leadership,
 }
 
 /// The router, for the server and for in-process tests.
