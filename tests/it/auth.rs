@@ -9,12 +9,13 @@ use tempfile::TempDir;
 
 use crate::helpers::{Db, driftd, fresh_database, sample, spawn_app, stderr, test_config};
 
-const SIDECAR: &str = "sidecar-token-0123456789abcdef";
-const PIPELINE: &str = "pipeline-token-0123456789abcdef";
-const READER: &str = "reader-token-0123456789abcdef";
-const ADMIN: &str = "admin-token-0123456789abcdef";
+pub const SIDECAR: &str = "sidecar-token-0123456789abcdef";
+pub const PIPELINE: &str = "pipeline-token-0123456789abcdef";
+pub const READER: &str = "reader-token-0123456789abcdef";
+pub const ADMIN: &str = "admin-token-0123456789abcdef";
 
-fn tokens() -> Vec<Token> {
+/// One token per scope (admin also reads), shared by every test of scopes.
+pub fn tokens() -> Vec<Token> {
     vec![
         Token::from_secret("sidecar", vec![Scope::Online], SIDECAR),
         Token::from_secret("pipeline", vec![Scope::Offline], PIPELINE),

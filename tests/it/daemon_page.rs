@@ -3,7 +3,6 @@
 //! history, the runs with their anomaly bands, the alerts), hostile names escaped, the `read`
 //! scope; and the dataset page opened in headless Chromium (see `report_page`).
 
-use driftd::auth::{Scope, Token};
 use driftd::profile::{Limits, Profiler, Stage, Value as V, file};
 use reqwest::header::ACCEPT;
 use serde_json::{Value as Json, json};
@@ -282,14 +281,7 @@ async fn pages_need_the_read_scope() {
     let dir = TempDir::new().unwrap();
     let db = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
     let mut config = test_config(&db);
-    config.file_tokens = vec![
-        Token::from_secret(
-            "sidecar",
-            vec![Scope::Online],
-            "sidecar-token-0123456789abcdef",
-        ),
-        Token::from_secret("reader", vec![Scope::Read], "reader-token-0123456789abcdef"),
-    ];
+    config.file_tokens = crate::auth::tokens();
     let app = spawn_app(config).await;
     for path in ["/", "/datasets/search"] {
         let get = || app.client.get(app.url(path)).header(ACCEPT, BROWSER_ACCEPT);
@@ -315,20 +307,16 @@ async fn pages_need_the_read_scope() {
             "{path}: a page without a token"
         );
         let r = get()
-            .bearer_auth("sidecar-token-0123456789abcdef")
+            .bearer_auth(crate::auth::SIDECAR)
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 403, "{path}");
-        let r = get()
-            .bearer_auth("reader-token-0123456789abcdef")
-            .send()
-            .await
-            .unwrap();
+        let r = get().bearer_auth(crate::auth::READER).send().await.unwrap();
         let expected = if path == "/" { 200 } else { 404 };
         assert_eq!(r.status(), expected, "{path}");
         let r = get()
-            .basic_auth("anyone", Some("reader-token-0123456789abcdef"))
+            .basic_auth("anyone", Some(crate::auth::READER))
             .send()
             .await
             .unwrap();

@@ -2,7 +2,6 @@
 //! rows per stage, features, the reference run and the verdict in brief, stale once traffic
 //! stops.
 
-use driftd::auth::{Scope, Token};
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
@@ -134,20 +133,13 @@ async fn datasets_need_the_read_scope() {
     let dir = TempDir::new().unwrap();
     let db = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
     let mut config = test_config(&db);
-    config.file_tokens = vec![
-        Token::from_secret(
-            "sidecar",
-            vec![Scope::Online],
-            "sidecar-token-0123456789abcdef",
-        ),
-        Token::from_secret("reader", vec![Scope::Read], "reader-token-0123456789abcdef"),
-    ];
+    config.file_tokens = crate::auth::tokens();
     let app = spawn_app(config).await;
     for path in ["/", "/v1/datasets", "/v1/datasets/search"] {
         let get = |token: &'static str| app.client.get(app.url(path)).bearer_auth(token).send();
-        let r = get("sidecar-token-0123456789abcdef").await.unwrap();
+        let r = get(crate::auth::SIDECAR).await.unwrap();
         assert_eq!(r.status(), 403, "{path}");
-        let r = get("reader-token-0123456789abcdef").await.unwrap();
+        let r = get(crate::auth::READER).await.unwrap();
         let expected = if path == "/v1/datasets/search" {
             404
         } else {

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use driftd::auth::{Scope, Token};
 use driftd::profile::DatasetProfile;
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
@@ -357,18 +356,7 @@ async fn inference_logs_need_the_online_scope() {
     let dir = TempDir::new().unwrap();
     let db = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
     let mut config = test_config(&db);
-    config.file_tokens = vec![
-        Token::from_secret(
-            "sidecar",
-            vec![Scope::Online],
-            "sidecar-token-0123456789abcdef",
-        ),
-        Token::from_secret(
-            "pipeline",
-            vec![Scope::Offline],
-            "pipeline-token-0123456789abcdef",
-        ),
-    ];
+    config.file_tokens = crate::auth::tokens();
     let app = spawn_app(config).await;
     let post = |token: Option<&'static str>| {
         let mut r = app
@@ -384,20 +372,18 @@ async fn inference_logs_need_the_online_scope() {
         r.send()
     };
     assert_eq!(post(None).await.unwrap().status(), 401);
-    let r = post(Some("pipeline-token-0123456789abcdef")).await.unwrap();
+    let r = post(Some(crate::auth::PIPELINE)).await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("lacks the online scope"));
     assert_eq!(
-        post(Some("sidecar-token-0123456789abcdef"))
-            .await
-            .unwrap()
-            .status(),
+        post(Some(crate::auth::SIDECAR)).await.unwrap().status(),
         202
     );
     // A logger given only a URL: the token as the URL's password, sent as Basic (what Go's
     // HTTP client, KServe's and Seldon's loggers, do with user info).
     let with_userinfo = format!(
-        "http://kserve:sidecar-token-0123456789abcdef@{}/v1/inference-logs",
+        "http://kserve:{}@{}/v1/inference-logs",
+        crate::auth::SIDECAR,
         app.address
     );
     let r = app

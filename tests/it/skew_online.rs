@@ -31,6 +31,18 @@ async fn post(app: &super::helpers::TestApp, path: &str, records: Vec<Json>) {
     assert_eq!(r.status(), 202, "{path}: {}", r.text().await.unwrap());
 }
 
+/// `records` as the offline run `r1` of `rank`, once it is the reference.
+async fn post_reference(app: &super::helpers::TestApp, records: Vec<Json>) {
+    post(
+        app,
+        "/v1/datasets/rank/records?stage=offline&run_id=r1",
+        records,
+    )
+    .await;
+    let reference = app.url("/v1/datasets/rank/reference");
+    wait_for_json(&app.client, &reference, 10, |v| v["run_id"] == "r1").await;
+}
+
 /// The skew answer once `joined` ids are joined.
 async fn skew_of(app: &super::helpers::TestApp, dataset: &str) -> Json {
     let url = app.url(&format!("/v1/datasets/{dataset}/skew"));
@@ -49,19 +61,7 @@ async fn a_unit_change_online_is_found_named_and_measured() {
             ..test_config(&url)
         })
         .await;
-        post(
-            &app,
-            "/v1/datasets/rank/records?stage=offline&run_id=r1",
-            records(false),
-        )
-        .await;
-        wait_for_json(
-            &app.client,
-            &app.url("/v1/datasets/rank/reference"),
-            10,
-            |v| v["run_id"] == "r1",
-        )
-        .await;
+        post_reference(&app, records(false)).await;
         // Two batches: the window's sample is the merge of theirs.
         let online = records(true);
         let (first, second) = online.split_at(IDS / 2);
@@ -241,14 +241,7 @@ async fn skew_without_samples_says_what_is_missing() {
                 r
             })
             .collect();
-        post(
-            &app,
-            "/v1/datasets/rank/records?stage=offline&run_id=r1",
-            without_ids,
-        )
-        .await;
-        let reference = app.url("/v1/datasets/rank/reference");
-        wait_for_json(&app.client, &reference, 10, |v| v["run_id"] == "r1").await;
+        post_reference(&app, without_ids).await;
         let (status, body) = get("/v1/datasets/rank/skew").await;
         assert_eq!(status, 404, "{db:?}");
         assert_eq!(
@@ -264,6 +257,7 @@ async fn skew_without_samples_says_what_is_missing() {
             records(false),
         )
         .await;
+        let reference = app.url("/v1/datasets/rank/reference");
         wait_for_json(&app.client, &reference, 10, |v| v["run_id"] == "r2").await;
         let (status, body) = get("/v1/datasets/rank/skew").await;
         assert_eq!(status, 404, "{db:?}");
@@ -335,19 +329,7 @@ async fn a_rule_file_names_a_datasets_id_field() {
                 })
                 .collect()
         };
-        post(
-            &app,
-            "/v1/datasets/rank/records?stage=offline&run_id=r1",
-            keyed(false),
-        )
-        .await;
-        wait_for_json(
-            &app.client,
-            &app.url("/v1/datasets/rank/reference"),
-            10,
-            |v| v["run_id"] == "r1",
-        )
-        .await;
+        post_reference(&app, keyed(false)).await;
         post(&app, "/v1/datasets/rank/records", keyed(true)).await;
         let skew = skew_of(&app, "rank").await;
         assert_eq!(skew["id"], "request_id", "{db:?}");
@@ -373,19 +355,7 @@ async fn a_skewed_feature_reaches_slack_as_a_broken_invariant() {
             ..test_config(&url)
         })
         .await;
-        post(
-            &app,
-            "/v1/datasets/rank/records?stage=offline&run_id=r1",
-            records(false),
-        )
-        .await;
-        wait_for_json(
-            &app.client,
-            &app.url("/v1/datasets/rank/reference"),
-            10,
-            |v| v["run_id"] == "r1",
-        )
-        .await;
+        post_reference(&app, records(false)).await;
         post(&app, "/v1/datasets/rank/records", records(true)).await;
         let verdict =
             "latency_ms differs in 100% of 300 joined examples; median ratio online/offline 0.001";
