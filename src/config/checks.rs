@@ -30,6 +30,20 @@ pub(super) fn cross_checks(config: &ServeConfig) -> Vec<ConfigError> {
             ),
         });
     }
+    if config.nats_url.is_some()
+        && config.nats_ack_wait <= config.flush_interval + config.database_timeout
+    {
+        errors.push(ConfigError {
+            setting: "nats_ack_wait".into(),
+            origin: "resolved configuration".into(),
+            message: format!(
+                "{} is not over flush_interval + database_timeout ({}): batches folded but not \
+                 yet written would be redelivered to another replica and counted twice",
+                humantime::format_duration(config.nats_ack_wait),
+                humantime::format_duration(config.flush_interval + config.database_timeout)
+            ),
+        });
+    }
     if config.tls_cert.is_some() != config.tls_key.is_some() {
         let (missing, given) = match config.tls_cert {
             Some(_) => ("tls_key", "tls_cert"),

@@ -107,6 +107,31 @@ pub fn http_url(v: &str) -> Result<Option<Secret>, String> {
     }
 }
 
+/// A NATS server URL: `nats://`, `tls://` (or `nats+tls://`), possibly with credentials.
+pub fn nats_url(v: &str) -> Result<Option<Secret>, String> {
+    let v = v.trim();
+    if ["nats://", "tls://", "nats+tls://"]
+        .iter()
+        .any(|scheme| v.starts_with(scheme))
+    {
+        Ok(Some(Secret::new(v)))
+    } else {
+        Err("must be a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222".into())
+    }
+}
+
+/// A JetStream stream name, also its subjects' first token: 1 to 64 of `A-Z a-z 0-9 _ -`.
+pub fn stream_name(v: &str) -> Result<String, String> {
+    if v.is_empty() || v.len() > 64 {
+        return Err("must be 1 to 64 characters long".into());
+    }
+    let allowed = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    match v.chars().find(|c| !allowed(c)) {
+        Some(c) => Err(format!("contains {c:?}; use letters, digits, '_' or '-'")),
+        None => Ok(v.to_owned()),
+    }
+}
+
 /// An optional address (`metrics_listen`); an empty value leaves it unset.
 pub fn optional_address(v: &str) -> Result<Option<SocketAddr>, String> {
     if v.trim().is_empty() {

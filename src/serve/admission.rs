@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::aggregate::Batch;
+use super::buffer::{Buffer, BufferError};
 use super::memory::Memory;
 use super::metrics::{DropReason, IngestMetrics};
 use crate::profile::DatasetProfile;
@@ -79,6 +80,8 @@ pub struct Admission {
     database: Health,
     /// The memory budget shared with the aggregator.
     memory: std::sync::Arc<Memory>,
+    /// The durable ingest buffer batches are published to instead of the queue, if any.
+    buffer: Option<std::sync::Arc<Buffer>>,
 }
 
 impl Admission {
@@ -99,7 +102,29 @@ impl Admission {
             metrics,
             database: Health::default(),
             memory: std::sync::Arc::new(Memory::new(usize::MAX)),
+            buffer: None,
         }
+    }
+
+    /// Publishes batches to `buffer` (JetStream) rather than queueing them here.
+    pub fn buffered(mut self, buffer: std::sync::Arc<Buffer>) -> Admission {
+        self.buffer = Some(buffer);
+        self
+    }
+
+    /// The durable ingest buffer, when batches go through one.
+    pub fn buffer(&self) -> Option<&Buffer> {
+        self.buffer.as_deref()
+    }
+
+    /// Counts a batch the ingest buffer refused.
+    pub fn count_buffer_refusal(&self, e: &BufferError) {
+        let reason = match e {
+            BufferError::Full(_) => DropReason::buffer_full,
+            BufferError::Unavailable(_) => DropReason::buffer_unavailable,
+            BufferError::TooLarge { .. } => DropReason::too_large,
+        };
+        self.metrics.dropped(reason, 1);
     }
 
     /// Refuses new data while open windows and queued bytes hold the memory budget.

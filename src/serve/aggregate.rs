@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{info, warn};
 
+use super::buffer::{self, BufferMetrics, Delivered};
 use super::leader::Leadership;
 use super::memory::Memory;
 use super::metrics::{DatabaseMetrics, IngestMetrics};
@@ -47,6 +48,8 @@ pub enum Batch {
         /// The request's share of `queue_bytes`, given back when the batch is folded (or,
         /// while the database is out, when its window is written).
         budget: Option<OwnedSemaphorePermit>,
+        /// The ingest buffer's message it came in, acknowledged once its window is written.
+        delivered: Option<Delivered>,
     },
     /// An online profile uploaded by a sidecar: merged into the current window.
     Profile {
@@ -54,7 +57,20 @@ pub enum Batch {
         profile: Box<DatasetProfile>,
         /// The upload's share of `queue_bytes`, as for records.
         budget: Option<OwnedSemaphorePermit>,
+        delivered: Option<Delivered>,
     },
+}
+
+impl Batch {
+    /// This batch, as the ingest buffer's message `delivered`.
+    pub fn delivered(mut self, message: Delivered) -> Batch {
+        match &mut self {
+            Batch::Records { delivered, .. } | Batch::Profile { delivered, .. } => {
+                *delivered = Some(message);
+            }
+        }
+        self
+    }
 }
 
 /// An open window or run: the merge of what was stored before a restart and every batch
@@ -78,6 +94,8 @@ struct Open {
     failures: u32,
     /// What `profile` holds in memory (`DatasetProfile::memory_estimate`).
     bytes: usize,
+    /// The ingest buffer's messages folded in, acknowledged once written.
+    delivered: Vec<Delivered>,
 }
 
 impl Open {
@@ -120,6 +138,13 @@ pub struct Aggregator {
     writer: String,
     /// Old windows are expired only while leading; always without a leadership.
     leadership: Option<Leadership>,
+    /// The ingest buffer's connection, when batches come from it: acknowledgements are
+    /// flushed to it after every write.
+    buffer: Option<(async_nats::Client, BufferMetrics)>,
+    /// Messages of windows written, to acknowledge.
+    written: Vec<Delivered>,
+    /// Messages of windows given up, to terminate.
+    doomed: Vec<Delivered>,
 }
 
 fn window_ms(d: Duration) -> i64 {
@@ -156,7 +181,16 @@ impl Aggregator {
             memory: Arc::new(Memory::new(usize::MAX)),
             writer: String::new(),
             leadership: None,
+            buffer: None,
+            written: Vec::new(),
+            doomed: Vec::new(),
         }
+    }
+
+    /// Acknowledges the ingest buffer's messages on `client` once their windows are written.
+    pub fn buffered(mut self, client: async_nats::Client, metrics: BufferMetrics) -> Self {
+        self.buffer = Some((client, metrics));
+        self
     }
 
     /// Expires old windows only while `leadership` leads.
@@ -281,13 +315,14 @@ impl Aggregator {
         let window = window_ms(self.config.window);
         // While writes fail, a batch keeps its share of the budget until it is written.
         let hold = self.outage.is_some() || self.store.health().outage().is_some();
-        let (key, end, profile, budget) = match batch {
+        let (key, end, profile, budget, delivered) = match batch {
             Batch::Records {
                 dataset,
                 stage,
                 run_id,
                 profile,
                 budget,
+                delivered,
             } => match (stage, run_id) {
                 (Stage::Offline, Some(run_id)) => {
                     let key = Key {
@@ -299,7 +334,7 @@ impl Aggregator {
                         start_ms: 0,
                         writer: self.writer.clone(),
                     };
-                    (key, now, profile, budget)
+                    (key, now, profile, budget, delivered)
                 }
                 _ => {
                     let start = now - now.rem_euclid(window);
@@ -308,6 +343,7 @@ impl Aggregator {
                         start + window,
                         profile,
                         budget,
+                        delivered,
                     )
                 }
             },
@@ -315,6 +351,7 @@ impl Aggregator {
                 dataset,
                 profile,
                 budget,
+                delivered,
             } => {
                 let start = now - now.rem_euclid(window);
                 (
@@ -322,6 +359,7 @@ impl Aggregator {
                     start + window,
                     profile,
                     budget,
+                    delivered,
                 )
             }
         };
@@ -331,6 +369,7 @@ impl Aggregator {
         if let Some(budget) = budget.filter(|_| hold) {
             open.held.push(budget);
         }
+        open.delivered.extend(delivered);
         self.account_memory();
     }
 
@@ -344,6 +383,7 @@ impl Aggregator {
                 failed = self.failed(&key, e).or(failed);
             }
         }
+        self.acknowledge().await;
         self.account(failed, now);
         if all || self.outage.is_some() || self.leadership.as_ref().is_some_and(|l| !l.leading()) {
             return;
@@ -354,6 +394,29 @@ impl Aggregator {
         if let Err(e) = bounded(&self.shutdown, expired).await {
             warn!(error = %e, "Cannot expire old windows");
         }
+    }
+
+    /// Tells the ingest buffer which of its messages are written, which are still held by
+    /// windows whose writes failed, and which were given up; then flushes the connection, so
+    /// that what was written is acknowledged before anything else happens.
+    async fn acknowledge(&mut self) {
+        let Some((client, metrics)) = &self.buffer else {
+            return;
+        };
+        for message in self.written.drain(..) {
+            message.ack().await;
+        }
+        // Still being worked on: JetStream waits another ack_wait before redelivering.
+        for open in self.open.values().filter(|open| open.dirty) {
+            for message in &open.delivered {
+                message.in_progress().await;
+            }
+        }
+        for message in self.doomed.drain(..) {
+            message.term().await;
+        }
+        buffer::flush(client).await;
+        metrics.unacknowledged(self.open.values().map(|open| open.delivered.len()).sum());
     }
 
     /// Writes one open window or run if it holds unwritten records, and rolls a closed window
@@ -390,6 +453,8 @@ impl Aggregator {
             open.failures = 0;
             open.held.clear();
         }
+        // Written: the buffer's messages folded in are acknowledged at the end of the flush.
+        self.written.append(&mut open.delivered);
         if open.closing {
             let rollup = window_ms(self.config.rollup);
             let rollup_start = key.start_ms - key.start_ms.rem_euclid(rollup);
@@ -426,7 +491,9 @@ impl Aggregator {
         } else {
             let records = open.unwritten_rows();
             tracing::error!(%error, dataset = %key.dataset, records, "Cannot store a window; given up");
-            self.open.remove(key);
+            if let Some(open) = self.open.remove(key) {
+                self.doomed.extend(open.delivered);
+            }
         }
         None
     }

@@ -69,6 +69,10 @@ pub enum DropReason {
     header_timeout,
     /// A request body slower than `body_min_bytes` per `body_timeout`: 408.
     body_timeout,
+    /// The ingest buffer's stream is full (`nats_max_bytes`): 429.
+    buffer_full,
+    /// The ingest buffer (NATS JetStream) did not answer: 503.
+    buffer_unavailable,
 }
 
 /// Which listener a connection came to.
@@ -214,6 +218,7 @@ pub struct Metrics {
     pub database: DatabaseMetrics,
     pub http: HttpMetrics,
     pub leader: super::leader::LeaderMetrics,
+    pub buffer: super::buffer::BufferMetrics,
 }
 
 impl Metrics {
@@ -228,6 +233,7 @@ impl Metrics {
             database: DatabaseMetrics::register(r),
             http: HttpMetrics::register(r),
             leader: super::leader::LeaderMetrics::register(r),
+            buffer: super::buffer::BufferMetrics::register(r),
         }
     }
 }

@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod aggregate;
 pub mod api;
+pub mod buffer;
 pub mod counters;
 pub mod database;
 pub mod evaluate;
@@ -83,6 +84,9 @@ pub async fn run(
     let _single = database::single_process(&config)?;
     let mut registry = Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
+    let buffer = buffer::Buffer::connect(&config, metrics.buffer.clone())
+        .await?
+        .map(Arc::new);
 
     let (queue, receiver) = mpsc::channel(config.queue_capacity);
     let background = shutdown::Tasks {
@@ -110,19 +114,20 @@ pub async fn run(
     )
     .await;
     tasks.spawn(leading(stop.clone()).run());
-    let aggregator = tasks.spawn(
-        aggregate::Aggregator::new(
-            store.clone(),
-            config.clone(),
-            metrics.ingest.clone(),
-            database,
-            ending.clone(),
-        )
-        .writer(writer)
-        .leadership(leadership.clone())
-        .accounting(memory.clone())
-        .run(receiver),
-    );
+    let mut aggregator = aggregate::Aggregator::new(
+        store.clone(),
+        config.clone(),
+        metrics.ingest.clone(),
+        database,
+        ending.clone(),
+    )
+    .writer(writer)
+    .leadership(leadership.clone())
+    .accounting(memory.clone());
+    if let Some(buffer) = &buffer {
+        aggregator = aggregator.buffered(buffer.client(), metrics.buffer.clone());
+    }
+    let aggregator = tasks.spawn(aggregator.run(receiver));
     let alerting = Alerting::new(&config, &rules);
     let runs = runs::Runs::new(rules.clone(), alerting.clone());
     for dataset in store.run_datasets().await.context("cannot list runs")? {
@@ -151,7 +156,8 @@ pub async fn run(
     for dataset in store.datasets().await.context("cannot list datasets")? {
         known.register(dataset);
     }
-    let admission = admission::Admission::new(
+    let from_buffer = queue.clone();
+    let mut admission = admission::Admission::new(
         queue,
         config.queue_bytes,
         known,
@@ -160,6 +166,9 @@ pub async fn run(
     )
     .watching(health)
     .within(memory);
+    if let Some(buffer) = &buffer {
+        admission = admission.buffered(buffer.clone());
+    }
     let state = api::AppState {
         store: store.clone(),
         metrics,
@@ -170,6 +179,16 @@ pub async fn run(
         tokens: Arc::new(config.tokens()),
         leadership,
     };
+    if let Some(buffer) = buffer {
+        tasks.spawn(buffer::consume(
+            buffer,
+            state.clone(),
+            from_buffer,
+            ending.clone(),
+        ));
+    } else {
+        drop(from_buffer);
+    }
     let tokens = state.tokens.len();
     info!(listen = %listener.local_addr()?, backend = ?store.backend(), tokens, "driftd serving");
     if let Some(probes) = &probes {

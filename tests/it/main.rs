@@ -5,6 +5,7 @@ mod alerting_rules;
 mod alerts;
 mod auth;
 mod bounds;
+mod buffer;
 mod cli_compare;
 mod cli_profile;
 mod cli_skew;

@@ -9,6 +9,7 @@ use serde_json::json;
 use tracing::error;
 
 use crate::serve::admission::Refusal;
+use crate::serve::buffer::BufferError;
 use crate::serve::metrics::DropReason;
 use crate::store::StoreError;
 
@@ -44,6 +45,15 @@ pub enum ApiError {
     /// The memory budget is reached: 503 with `Retry-After`.
     #[error("{0}")]
     MemoryFull(String),
+    /// The ingest buffer's stream is full: 429 with `Retry-After`.
+    #[error("{0}")]
+    BufferFull(String),
+    /// The ingest buffer did not answer: 503 with `Retry-After`.
+    #[error("{0}; retry later")]
+    BufferUnavailable(String),
+    /// Over what the ingest buffer carries in one message, even split: 413.
+    #[error("{0}")]
+    TooLargeForBuffer(String),
     /// Logged in full; the client sees only "internal error".
     #[error("internal error")]
     Internal(String),
@@ -56,14 +66,15 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooLargeForBuffer(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) | ApiError::MemoryFull(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Busy(_) | ApiError::BufferFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ShuttingDown
+            | ApiError::DatabaseUnavailable(_)
+            | ApiError::MemoryFull(_)
+            | ApiError::BufferUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -83,9 +94,11 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Busy(seconds) => Some(*seconds),
-            ApiError::ShuttingDown | ApiError::DatabaseUnavailable(_) | ApiError::MemoryFull(_) => {
-                Some(5)
-            }
+            ApiError::BufferFull(_) => Some(1),
+            ApiError::ShuttingDown
+            | ApiError::DatabaseUnavailable(_)
+            | ApiError::MemoryFull(_)
+            | ApiError::BufferUnavailable(_) => Some(5),
             _ => None,
         }
     }
@@ -116,6 +129,18 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+impl From<BufferError> for ApiError {
+    fn from(e: BufferError) -> Self {
+        match e {
+            full @ BufferError::Full(_) => ApiError::BufferFull(full.to_string()),
+            out @ BufferError::Unavailable(_) => ApiError::BufferUnavailable(out.to_string()),
+            large @ BufferError::TooLarge { .. } => ApiError::TooLargeForBuffer(format!(
+                "the batch's profile is {large}; send fewer records per request"
+            )),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::records::{Queued, id_field, profiler, queue_records};
+use super::records::{Publishing, Queued, id_field, profiler, queue_records};
 use super::{ApiError, AppState, read_body_holding};
 use crate::ingest::inference::{self, Direction, Envelope, EventError, Options};
 use crate::ingest::records::RecordError;
@@ -163,10 +163,11 @@ async fn post_inference_log(
         (Stage::Online, None),
         profile,
         budget,
-        problems,
-        rejected,
+        (problems, rejected),
         &sampled,
-    )?;
+        &Publishing::default(),
+    )
+    .await?;
     let answer = Accepted {
         dataset,
         event: envelope.direction.as_str(),

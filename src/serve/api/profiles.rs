@@ -16,6 +16,7 @@ use super::{ApiError, AppState, Path, identifier, read_body, stage_of};
 use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Stage, file};
 use crate::serve::aggregate::Batch;
+use crate::serve::buffer::{Carried, Head};
 use crate::serve::counters::parse_run_time;
 use crate::serve::metrics::DropReason;
 use crate::serve::offline::Part;
@@ -61,7 +62,10 @@ async fn post_profile(
     }
     match stage {
         Stage::Offline => post_run_part(&state, dataset, query, profile).await,
-        Stage::Online => post_online(&state, dataset, profile, bytes.len()),
+        Stage::Online => {
+            let key = super::records::idempotency_key(&headers)?;
+            post_online(&state, dataset, profile, bytes.len(), key).await
+        }
     }
 }
 
@@ -107,20 +111,36 @@ async fn post_run_part(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
-fn post_online(
+async fn post_online(
     state: &AppState,
     dataset: DatasetName,
     profile: DatasetProfile,
     body_bytes: usize,
+    key: Option<String>,
 ) -> Result<Response, ApiError> {
     let (rows, features) = (profile.rows, profile.features.len());
-    let mut budget = None;
-    state.admission.hold_bytes(&mut budget, body_bytes)?;
-    state.admission.enqueue(Batch::Profile {
-        dataset: dataset.as_str().into(),
-        profile: Box::new(profile),
-        budget,
-    })?;
+    if let Some(buffer) = state.admission.buffer() {
+        let head = Head {
+            dataset: &dataset,
+            stage: Stage::Online,
+            run_id: None,
+            carried: Carried::Profile,
+        };
+        let id = buffer.message_id(&dataset, key.as_deref());
+        buffer.publish(&head, &profile, &id).await.map_err(|e| {
+            state.admission.count_buffer_refusal(&e);
+            ApiError::from(e)
+        })?;
+    } else {
+        let mut budget = None;
+        state.admission.hold_bytes(&mut budget, body_bytes)?;
+        state.admission.enqueue(Batch::Profile {
+            dataset: dataset.as_str().into(),
+            profile: Box::new(profile),
+            budget,
+            delivered: None,
+        })?;
+    }
     state
         .metrics
         .ingest

@@ -1,6 +1,8 @@
 //! `POST /v1/datasets/{dataset}/records`: JSON or NDJSON records, profiled on the request's
 //! task and queued (bounded) for their window or run; `202` with accepted and rejected counts.
 
+use std::ops::Range;
+
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,6 +20,7 @@ use crate::profile::{
     DatasetProfile, Limits, Problems, Profiler, Sample, SamplePolicy, Stage, Value,
 };
 use crate::serve::aggregate::Batch;
+use crate::serve::buffer::{Buffer, BufferError, Carried, Head};
 use crate::serve::metrics::DropReason;
 use crate::telemetry::spans::{self, RecordSampler};
 
@@ -116,6 +119,7 @@ async fn post_records(
         state.config.trace_record_max_attributes,
     );
     let id = id_field(&state, &dataset);
+    let key = idempotency_key(&headers).map_err(fail(DropReason::invalid_request))?;
     let (mut profile, problems, streamed) = profile_batch(
         format,
         &bytes,
@@ -126,16 +130,31 @@ async fn post_records(
     .map_err(|e| fail(DropReason::invalid_request)(ApiError::BadRequest(e.to_string())))?;
     profile.labels = streamed.labels;
     let rejected = streamed.rejected_count;
+    // Over what the ingest buffer carries in one message: the records again, in halves.
+    let labels = profile.labels.clone();
+    let split = |range: Range<usize>| {
+        let ids = (dataset.as_str(), stage, id.as_str());
+        let mut part = profile_range(format, &bytes, ids, &state.config, range)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        part.labels.clone_from(&labels);
+        state.admission.admit(&dataset, &mut part)?;
+        Ok(part)
+    };
+    let publishing = Publishing {
+        key,
+        split: Some(&split),
+    };
     let queued = queue_records(
         &state,
         &dataset,
         (stage, run_id),
         profile,
         budget,
-        problems,
-        rejected,
+        (problems, rejected),
         &sampled,
-    )?;
+        &publishing,
+    )
+    .await?;
     let Queued {
         accepted,
         ignored_values,
@@ -159,19 +178,33 @@ pub(super) struct Queued {
     pub ignored_features: Vec<String>,
 }
 
+/// The profile of a range of a batch's records, when the whole is too large for one message.
+pub(super) type Split<'a> =
+    dyn Fn(Range<usize>) -> Result<DatasetProfile, ApiError> + Send + Sync + 'a;
+
+/// How a batch goes to the ingest buffer, when there is one.
+#[derive(Default)]
+pub(super) struct Publishing<'a> {
+    /// The request's `Idempotency-Key`: a retry is stored once.
+    pub key: Option<String>,
+    /// Profiles parts of the batch; without it, a batch too large for one message is refused.
+    pub split: Option<&'a Split<'a>>,
+}
+
 /// Admits a profiled batch of records (the dataset's feature limit), queues it for its window
-/// or run, records the ingest span and counts it: the one way records of any route reach the
-/// aggregator. `problems` are the batch's own ignored values; `rejected` its refused records.
+/// or run (or publishes it to the ingest buffer), records the ingest span and counts it: the
+/// one way records of any route reach the aggregator. `problems` are the batch's own ignored
+/// values; `rejected` the number of its refused records.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn queue_records(
+pub(super) async fn queue_records(
     state: &AppState,
     dataset: &DatasetName,
     (stage, run_id): (Stage, Option<String>),
     mut profile: DatasetProfile,
     budget: Option<tokio::sync::OwnedSemaphorePermit>,
-    problems: Problems,
-    rejected: usize,
+    (problems, rejected): (Problems, usize),
     sampled: &RecordSampler,
+    publishing: &Publishing<'_>,
 ) -> Result<Queued, ApiError> {
     let metrics = &state.metrics.ingest;
     let dropped = state.admission.admit(dataset, &mut profile)?;
@@ -182,15 +215,31 @@ pub(super) fn queue_records(
     let accepted = profile.rows as usize;
     spans::record_ingest(&profile.labels, accepted, rejected, ignored_values, sampled);
     if accepted > 0 {
-        // A place in the queue before counting anything: a full queue refuses the whole batch.
-        state.admission.enqueue(Batch::Records {
-            dataset: dataset.as_str().into(),
-            stage,
-            run_id,
-            profile: Box::new(profile),
-            budget,
-        })?;
-        state.admission.count_depth();
+        match state.admission.buffer() {
+            Some(buffer) => {
+                let head = Head {
+                    dataset,
+                    stage,
+                    run_id: run_id.as_deref(),
+                    carried: Carried::Records,
+                };
+                publish_records(state, buffer, &head, profile, publishing).await?;
+                drop(budget);
+            }
+            None => {
+                // A place in the queue before counting anything: a full queue refuses the
+                // whole batch.
+                state.admission.enqueue(Batch::Records {
+                    dataset: dataset.as_str().into(),
+                    stage,
+                    run_id,
+                    profile: Box::new(profile),
+                    budget,
+                    delivered: None,
+                })?;
+                state.admission.count_depth();
+            }
+        }
     }
     metrics.records_accepted(dataset, stage, accepted as u64);
     if rejected > 0 {
@@ -204,6 +253,88 @@ pub(super) fn queue_records(
         ignored_values,
         ignored_features,
     })
+}
+
+/// Publishes a batch's profile to the ingest buffer, in halves (and halves of halves) while it
+/// is over what one message carries, and returns once JetStream has every part. Part
+/// `[a, b)` of a batch has the message id `BASE:a-b`: a retry with the same
+/// `Idempotency-Key` is stored once, however it was split.
+async fn publish_records(
+    state: &AppState,
+    buffer: &Buffer,
+    head: &Head<'_>,
+    profile: DatasetProfile,
+    publishing: &Publishing<'_>,
+) -> Result<(), ApiError> {
+    let base = buffer.message_id(head.dataset, publishing.key.as_deref());
+    let mut parts = vec![(0..profile.rows as usize, profile)];
+    while let Some((range, part)) = parts.pop() {
+        let id = format!("{base}:{}-{}", range.start, range.end);
+        match buffer.publish(head, &part, &id).await {
+            Ok(()) => {}
+            Err(BufferError::TooLarge { .. }) if range.len() > 1 && publishing.split.is_some() => {
+                let split = publishing.split.expect("checked above");
+                let middle = range.start + range.len() / 2;
+                // The second half waits under the first: parts go out in order.
+                parts.push((middle..range.end, split(middle..range.end)?));
+                parts.push((range.start..middle, split(range.start..middle)?));
+            }
+            Err(BufferError::TooLarge { bytes, max }) if publishing.split.is_some() => {
+                state
+                    .admission
+                    .count_buffer_refusal(&BufferError::TooLarge { bytes, max });
+                return Err(ApiError::TooLargeForBuffer(format!(
+                    "record {} alone profiles to {bytes} bytes, over the NATS server's \
+                     max_payload of {max} bytes: the ingest buffer cannot carry it",
+                    range.start
+                )));
+            }
+            Err(e) => {
+                state.admission.count_buffer_refusal(&e);
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A request's `Idempotency-Key`: 1 to 128 visible ASCII characters.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Profiles the records of `bytes` whose places among the batch's readable records are in
+/// `range`, as `profile_batch` profiles them all.
+fn profile_range(
+    format: BodyFormat,
+    bytes: &[u8],
+    (dataset, stage, id_field): (&str, Stage, &str),
+    config: &ServeConfig,
+    range: Range<usize>,
+) -> Result<DatasetProfile, records::BodyError> {
+    let mut profiler = profiler((dataset, stage, id_field), config);
+    let mut index = 0;
+    records::for_each_record(format, bytes, |record| {
+        if range.contains(&index) {
+            profiler.observe_record(
+                String::new,
+                record
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Value::from_json(v))),
+            );
+        }
+        index += 1;
+    })?;
+    Ok(profiler.finish().0)
 }
 
 /// Profiles a batch as it is parsed, one record in memory at a time: what waits in the queue
@@ -231,7 +362,7 @@ pub(crate) fn profile_batch(
 
 /// The record field `dataset`'s rows are sampled by: its rule files' `skew: id:`, else
 /// `skew_id_field`.
-pub(super) fn id_field(state: &AppState, dataset: &str) -> String {
+pub(crate) fn id_field(state: &AppState, dataset: &str) -> String {
     let rules = &state.offline.runs.rules;
     rules
         .skew_id(dataset)
