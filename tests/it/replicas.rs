@@ -526,27 +526,50 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     let leading = &cluster.replicas[next];
     cluster.verdict(leading, unlocked_ms).await;
 
-    // The old leader resumes mid-evaluation, believing it still leads: its verdict is refused.
+    // The old leader resumes mid-evaluation, believing it still leads, with its renewal held
+    // up: this test holds the lease row FOR SHARE, which renewals wait for and fence checks do
+    // not. So it learns of its successor from the database alone, in its verdict's own
+    // transaction, which is refused.
+    let mut sharer = sqlx::PgConnection::connect(&cluster.db).await.unwrap();
+    let mut share = sharer.begin().await.unwrap();
+    sqlx::query("SELECT term FROM leases WHERE name = 'leader' FOR SHARE")
+        .execute(&mut *share)
+        .await
+        .unwrap();
     old.signal(libc::SIGCONT);
     let resumed = Instant::now();
-    let view = poll("the old leader knows it does not lead", 10, || async move {
+    // By its own clock the lease it last renewed has lapsed: it stops claiming to lead at once.
+    poll("the old leader stops claiming to lead", 10, || async move {
+        (old.leader().await["this_replica"] == false).then_some(())
+    })
+    .await;
+    let not_leading = resumed.elapsed();
+    let refused = poll("the old leader's verdict refused", 10, || async move {
+        old.metric(REFUSED).await.filter(|n| *n > 0.0)
+    })
+    .await;
+    let refused_after = resumed.elapsed();
+    share.commit().await.unwrap();
+    // Its renewal goes through now, and finds the lease another's.
+    let view = poll("the old leader knows who leads", 10, || async move {
         let v = old.leader().await;
         (v["this_replica"] == false && v["term"] == next_term).then_some(v)
     })
     .await;
     let stepped_down = resumed.elapsed();
+    eprintln!(
+        "SIGCONT of {holder}: not leading after {not_leading:?}; {refused} verdict refused by \
+         the fence after {refused_after:?}; knows term {next_term} is {next_holder}'s after \
+         {stepped_down:?}"
+    );
     assert_eq!(view["holder"], next_holder.as_str(), "{view}");
+    assert!(
+        not_leading <= SLACK,
+        "{holder} claimed to lead for {not_leading:?}"
+    );
     assert!(
         stepped_down <= LEASE_TTL / 3 + SLACK,
         "{holder} took {stepped_down:?} to step down"
-    );
-    let refused = poll("the old leader's verdict refused", 10, || async move {
-        old.metric(REFUSED).await.filter(|n| *n > 0.0)
-    })
-    .await;
-    eprintln!(
-        "SIGCONT of {holder}: not leading (term {next_term} is {next_holder}'s) after \
-         {stepped_down:?}; {refused} fenced write refused"
     );
     assert_eq!(
         refused, 1.0,
@@ -570,6 +593,7 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     let (still, _, still_term) = cluster.leader(&[], term, 5).await;
     assert_eq!((still, still_term), (next, next_term));
     cluster.one_message_still(&[]).await;
-    watcher.close().await.unwrap();
-    locker.close().await.unwrap();
+    for conn in [watcher, locker, sharer] {
+        conn.close().await.unwrap();
+    }
 }
