@@ -77,6 +77,13 @@ pub async fn run(
             {
                 Ok(true) => metrics.evaluated(started.elapsed().as_secs_f64()),
                 Ok(false) => debug!(%dataset, "Nothing to evaluate"),
+                // The lease passed to another process while this one evaluated (it was paused
+                // or cut off for longer than the lease): the fence kept its successor's work.
+                // Not a failure of evaluation; the leader task notices the loss at its next try.
+                Err(StoreError::NotLeader) => {
+                    metrics.write_refused();
+                    warn!(%dataset, "Verdict refused: the leader lease is another's now");
+                }
                 Err(e) => {
                     metrics.evaluation_failed();
                     if e.outage().is_none() {

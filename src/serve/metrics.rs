@@ -474,6 +474,7 @@ impl EvaluationSeries {
 pub struct EvaluationMetrics {
     duration: Histogram,
     failed: Counter,
+    refused: Counter,
     feature_nulls_ratio: Family<FeatureStage, Gauge<f64, AtomicU64>>,
     feature_drift_score: Family<FeatureMethod, Gauge<f64, AtomicU64>>,
     feature_drifted: Family<DatasetFeature, Gauge>,
@@ -490,6 +491,7 @@ impl EvaluationMetrics {
         let m = EvaluationMetrics {
             duration: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
             failed: Counter::default(),
+            refused: Counter::default(),
             feature_nulls_ratio: Family::default(),
             feature_drift_score: Family::default(),
             feature_drifted: Family::default(),
@@ -509,6 +511,11 @@ impl EvaluationMetrics {
             "evaluations_failed",
             "Evaluations that failed (see the logs)",
             m.failed.clone(),
+        );
+        registry.register(
+            "leader_writes_refused",
+            "Verdicts and alert changes this process tried to write under a leader lease that had passed to another (a pause longer than the lease); refused, the successor's stand",
+            m.refused.clone(),
         );
         registry.register("feature_nulls_ratio", "Share of null values of a feature: in the reference run (offline) and the recent online windows (online)", m.feature_nulls_ratio.clone());
         registry.register(
@@ -556,6 +563,11 @@ impl EvaluationMetrics {
 
     pub fn evaluation_failed(&self) {
         self.failed.inc();
+    }
+
+    /// An evaluation whose verdict or alert change the lease fence refused.
+    pub fn write_refused(&self) {
+        self.refused.inc();
     }
 
     /// A feature's share of nulls on `stage`, remembered in `series`.

@@ -32,6 +32,7 @@ mod profile_file;
 mod prometheus;
 mod prometheus_server;
 mod push;
+mod replicas;
 mod report_page;
 mod rules;
 mod serve;
