@@ -22,8 +22,14 @@
 # driftd did not stop cleanly (a missed target alone is reported, not a failure).
 #
 # Environment: DURATION (s, at most 60), RATE (batches/s of the latency scenario),
-# CONCURRENCY, DRIFTD_BIN (measure another driftd build), KEEP=1 (keep the temporary
-# directory with the databases and driftd logs), DRIFTD_* settings are passed to driftd.
+# CONCURRENCY, SCENARIOS (default "throughput latency memory"), DRIFTD_BIN (measure another
+# driftd build), KEEP=1 (keep the temporary directory with the databases and driftd logs),
+# DRIFTD_* settings are passed to driftd.
+#
+# BUFFER=jetstream puts the durable ingest buffer in front: the script starts a NATS server of
+# its own (nats-server from PATH or /usr/sbin, JetStream stored in the temporary directory, on
+# a free port) and every driftd publishes to a stream of its own there, so a 202 waits for
+# JetStream's acknowledgement. benches/buffer_load.sh runs both and compares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +37,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/driftd/target}"
 DURATION="${DURATION:-15}"
 RATE="${RATE:-200}"
 CONCURRENCY="${CONCURRENCY:-4}"
+SCENARIOS="${SCENARIOS:-throughput latency memory}"
+BUFFER="${BUFFER:-}"
 
 echo "== cargo build --release --bin driftd --example load_serve"
 cargo build --release --bin driftd --example load_serve
@@ -39,10 +47,15 @@ LOAD="$CARGO_TARGET_DIR/release/examples/load_serve"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/driftd-serve-load.XXXXXX")"
 PID=""
+NATS_PID=""
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
     if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
         kill -KILL "$PID" 2>/dev/null || true
+    fi
+    if [[ -n "$NATS_PID" ]]; then
+        kill -TERM "$NATS_PID" 2>/dev/null || true
+        wait "$NATS_PID" 2>/dev/null || true
     fi
     if [[ "${KEEP:-0}" == 1 ]]; then
         echo "== kept $WORK"
@@ -57,12 +70,34 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# start_driftd NAME: a fresh driftd on a free loopback port; sets PID and PORT.
+NATS_URL=""
+if [[ "$BUFFER" == jetstream ]]; then
+    NATS_SERVER="$(command -v nats-server || echo /usr/sbin/nats-server)"
+    NATS_PORT="$(free_port)"
+    "$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
+    NATS_PID=$!
+    NATS_URL="nats://127.0.0.1:$NATS_PORT"
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "== ingest buffer: JetStream of $("$NATS_SERVER" --version) at $NATS_URL"
+elif [[ -n "$BUFFER" ]]; then
+    echo "BUFFER must be jetstream or unset" >&2
+    exit 2
+fi
+
+# start_driftd NAME: a fresh driftd on a free loopback port (publishing to a stream of its own
+# with BUFFER=jetstream); sets PID and PORT.
 start_driftd() {
     local name="$1"
     mkdir -p "$WORK/$name"
     PORT="$(free_port)"
-    DRIFTD_LOG="${DRIFTD_LOG:-warn}" "$DRIFTD" serve --listen "127.0.0.1:$PORT" \
+    local buffer=()
+    if [[ -n "$NATS_URL" ]]; then
+        buffer=(DRIFTD_NATS_URL="$NATS_URL" DRIFTD_NATS_STREAM="bench_$name")
+    fi
+    env "${buffer[@]}" DRIFTD_LOG="${DRIFTD_LOG:-warn}" "$DRIFTD" serve --listen "127.0.0.1:$PORT" \
         --database "sqlite://$WORK/$name/bench.db" >"$WORK/$name/driftd.log" 2>&1 &
     PID=$!
     for _ in $(seq 100); do
@@ -150,24 +185,32 @@ verdict() { # verdict VALUE OP TARGET
     }'
 }
 
-echo "== $(nproc) cores; driftd $DRIFTD; ${DURATION} s per scenario"
+echo "== $(nproc) cores; driftd $DRIFTD; ${DURATION} s per scenario; buffer: ${BUFFER:-none}"
 
-scenario throughput --batch 1000 --features 15 --concurrency "$CONCURRENCY" \
-    --duration "$DURATION" --warmup 1
-T_RESULT="$RESULT" T_RSS="$RSS_MIB" T_STOP="$STOP"
-
-scenario latency --batch 100 --features 15 --rate "$RATE" --duration "$DURATION" --warmup 2
-L_RESULT="$RESULT" L_RSS="$RSS_MIB" L_STOP="$STOP"
-
-scenario memory --batch 1000 --features 100 --concurrency "$CONCURRENCY" \
-    --duration "$DURATION" --warmup 1
-M_RESULT="$RESULT" M_RSS="$RSS_MIB" M_STOP="$STOP"
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+T_RESULT="" T_RSS="n/a" T_STOP="not run"
+L_RESULT="" L_RSS="n/a" L_STOP="not run"
+M_RESULT="" M_RSS="n/a" M_STOP="not run"
+if wanted throughput; then
+    scenario throughput --batch 1000 --features 15 --concurrency "$CONCURRENCY" \
+        --duration "$DURATION" --warmup 1
+    T_RESULT="$RESULT" T_RSS="$RSS_MIB" T_STOP="$STOP"
+fi
+if wanted latency; then
+    scenario latency --batch 100 --features 15 --rate "$RATE" --duration "$DURATION" --warmup 2
+    L_RESULT="$RESULT" L_RSS="$RSS_MIB" L_STOP="$STOP"
+fi
+if wanted memory; then
+    scenario memory --batch 1000 --features 100 --concurrency "$CONCURRENCY" \
+        --duration "$DURATION" --warmup 1
+    M_RESULT="$RESULT" M_RSS="$RSS_MIB" M_STOP="$STOP"
+fi
 
 T_RPS="$(field e2e_records_per_s "$T_RESULT")"
 T_INTAKE="$(field records_per_s "$T_RESULT")"
 L_P99="$(field p99_ms "$L_RESULT")"
 echo
-echo "== summary (${DURATION} s per scenario, fresh driftd each, $(nproc) cores)"
+echo "== summary (${DURATION} s per scenario, fresh driftd each, $(nproc) cores, buffer: ${BUFFER:-none})"
 printf '%-11s %-32s %9s %9s %6s %8s %8s %8s %6s %8s %-7s\n' \
     scenario load intake/s e2e/s queue p50_ms p99_ms max_ms 429s RSS_MiB stop
 row() { # row NAME LOAD RESULT RSS STOP

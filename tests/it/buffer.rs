@@ -227,7 +227,7 @@ async fn kill_9_right_after_the_202s_loses_nothing() {
     let Some(stream) = TestStream::new(NATS).await else {
         return;
     };
-    // A replica that writes its windows only every 5 s: killed within that, it has written
+    // A replica that writes its windows only every 10 s: killed within that, it has written
     // nothing, and every batch it answered 202 is still unacknowledged in the stream.
     let port = free_port();
     let mut victim = Child(
@@ -237,9 +237,9 @@ async fn kill_9_right_after_the_202s_loses_nothing() {
             .env("DRIFTD_WRITER_ID", "victim")
             .env("DRIFTD_NATS_URL", &stream.url)
             .env("DRIFTD_NATS_STREAM", &stream.name)
-            .env("DRIFTD_FLUSH_INTERVAL", "5s")
+            .env("DRIFTD_FLUSH_INTERVAL", "10s")
             .env("DRIFTD_DATABASE_TIMEOUT", "1s")
-            .env("DRIFTD_NATS_ACK_WAIT", "7s")
+            .env("DRIFTD_NATS_ACK_WAIT", "12s")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -313,6 +313,7 @@ async fn a_batch_too_large_for_one_message_is_split_and_a_record_too_large_is_re
     );
     let published = metric(&app, "driftd_buffer_published_total").await;
     assert!(published >= 2.0, "split into {published} messages");
+    println!("1,000 records with 2 KB of sampled text each published as {published} messages");
     wait_for_online(&app, 1000, 20).await;
 
     // One record alone over max_payload: refused whole, nothing stored.
