@@ -449,6 +449,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn claim_tokens_are_unique_per_claim_and_per_run() {
+        let (mut first, mut restarted) = (Claims::new("pod-0".into()), Claims::new("pod-0".into()));
+        let a = first.claim();
+        let b = first.claim();
+        let c = restarted.claim();
+        assert_ne!(a.token, b.token);
+        assert_ne!(
+            a.token, c.token,
+            "a restart under the same writer id draws a new run"
+        );
+        assert!(a.token.starts_with("pod-0:"), "{}", a.token);
+        assert_eq!(a.holder, "pod-0");
+        let ahead = a.until_ms - now_ms();
+        assert!(ahead > CLAIM_MS - 1_000 && ahead <= CLAIM_MS, "{ahead}");
+    }
+
+    #[test]
     fn decisions() {
         let now = 1_000_000;
         assert_eq!(decide(Some(200), None, 0, now, 0.5).0, Decision::Sent);
