@@ -2,7 +2,9 @@
 //! PostgreSQL, through sqlx. Every statement binds its parameters; migrations for each database
 //! are embedded and applied at start.
 //!
-//! Leases (`leases`) choose the one process sharing a database that evaluates.
+//! Leases (`leases`) choose the one process sharing a database that evaluates. Any process
+//! delivers the notification outbox: entries are claimed (`outbox.claim_token`), and each
+//! notifier's send slot (`notifier_pacing`) is held by one process at a time.
 //!
 //! Profiles are stored as partials, one per writer (`writer_id`): each `driftd serve` process
 //! sharing a database writes only its own partial of an open window, and reads merge them all.
@@ -29,7 +31,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use crate::profile::{DatasetProfile, Stage, file};
 use crate::secret::Secret;
 
-pub use alerts::{AlertRow, DueNotifications, OutboxEntry, OutboxRow};
+pub use alerts::{AlertRow, Claim, DueNotifications, OutboxEntry, OutboxRow};
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use datasets::DatasetSummary;
 pub use health::{Health, Outage};

@@ -1,4 +1,5 @@
-//! Delivery metrics: each attempt by notifier and outcome, and which notifiers fail for good.
+//! Delivery metrics: each attempt by notifier and outcome, which notifiers fail for good, and
+//! the claims this process lost to another replica.
 //! Registered by [`DeliveryMetrics::register`] under the registry the daemon hands in.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
@@ -31,12 +32,13 @@ struct NotifierLabel {
     notifier: Notifier,
 }
 
-/// `driftd_notifications_total{notifier,outcome}` and `driftd_notifier_failing{notifier}`.
-/// Cheap to clone (the handles are shared).
+/// `driftd_notifications_total{notifier,outcome}`, `driftd_notifier_failing{notifier}` and
+/// `driftd_notification_claims_lost_total{notifier}`. Cheap to clone (the handles are shared).
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryMetrics {
     notifications: Family<NotifierOutcome, Counter>,
     notifier_failing: Family<NotifierLabel, Gauge>,
+    claims_lost: Family<NotifierLabel, Counter>,
 }
 
 impl DeliveryMetrics {
@@ -51,6 +53,11 @@ impl DeliveryMetrics {
             "notifier_failing",
             "1 when a notifier's last delivery failed for good (bad URL, revoked webhook)",
             m.notifier_failing.clone(),
+        );
+        registry.register(
+            "notification_claims_lost",
+            "Delivery attempts whose outcome was not recorded: the claim lapsed and another replica took the notification over",
+            m.claims_lost.clone(),
         );
         m
     }
@@ -67,5 +74,13 @@ impl DeliveryMetrics {
         self.notifier_failing
             .get_or_create(&NotifierLabel { notifier })
             .set(i64::from(failing));
+    }
+
+    /// An attempt at `notifier` whose outcome was not recorded: the claim had passed to
+    /// another replica.
+    pub fn claim_lost(&self, notifier: Notifier) {
+        self.claims_lost
+            .get_or_create(&NotifierLabel { notifier })
+            .inc();
     }
 }

@@ -5,8 +5,9 @@
 //! - [`state`]: the pure state machine and fingerprints;
 //! - [`engine`]: alert rules checked against verdicts and run judgements, each transition and
 //!   the notifications it owes written to the outbox in one transaction;
-//! - [`deliver`]: drains the outbox, at least once, rate-limited and retried with backoff,
-//!   counted in [`DeliveryMetrics`] ([`metrics`]);
+//! - [`deliver`]: drains the outbox from every replica, each entry claimed by one at a time,
+//!   at least once, rate-limited across replicas and retried with backoff, counted in
+//!   [`DeliveryMetrics`] ([`metrics`]);
 //! - [`slack`], [`webhook`], [`alertmanager`]: the pure message builders.
 //!
 //! This module holds the notification model; the words it shares with the store (severity,

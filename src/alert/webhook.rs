@@ -64,6 +64,16 @@
 //!
 //! The `v1=` prefix names the scheme, so a later scheme can be sent alongside during a migration.
 //! [`verify`] does all three steps.
+//!
+//! # Idempotency key
+//!
+//! Each delivery carries [`IDEMPOTENCY_HEADER`] (`Idempotency-Key`), `driftd-<outbox id>-<fingerprint>`
+//! (see [`idempotency_key`]): one notification (a firing, or its resolution) has one outbox
+//! entry, and every attempt to deliver it — a retry after an error or a timeout, a resend after a
+//! crash mid-send, from whichever replica — carries the same key; another notification carries
+//! another. A receiver that keeps the keys it has acted on can drop repeats. The key is unique
+//! within one driftd database. It is a header, outside the `v1` signature (which covers the
+//! timestamp and the body); the body's `fingerprint` and `status` are signed.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -84,6 +94,15 @@ pub const SIGNATURE_HEADER: &str = "X-Driftd-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Driftd-Timestamp";
 
 const SCHEME_PREFIX: &str = "v1=";
+
+/// The header carrying the delivery's idempotency key, the same on every attempt.
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+/// `driftd-<outbox id>-<fingerprint>`: the value of [`IDEMPOTENCY_HEADER`] for every attempt to
+/// deliver the outbox entry `outbox_id` of the alert `fingerprint`.
+pub fn idempotency_key(outbox_id: i64, fingerprint: &str) -> String {
+    format!("driftd-{outbox_id}-{fingerprint}")
+}
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -223,6 +242,18 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idempotency_keys_name_the_outbox_entry_and_the_alert() {
+        assert_eq!(
+            idempotency_key(42, "0ca87fb481665a70"),
+            "driftd-42-0ca87fb481665a70"
+        );
+        // One entry, one key, attempt after attempt; another entry of the same alert (its
+        // resolution), another key.
+        assert_eq!(idempotency_key(42, "fp"), idempotency_key(42, "fp"));
+        assert_ne!(idempotency_key(42, "fp"), idempotency_key(43, "fp"));
+    }
 
     fn notification(status: Status) -> Notification {
         Notification {

@@ -1,8 +1,9 @@
-//! Leadership: of the `driftd serve` processes sharing one database, one evaluates, delivers
-//! notifications and expires old windows at a time — the holder of the `leader` lease. Every
-//! process tries to take or renew it every third of `leader_lease_ttl`; the holder that cannot
-//! renew (the database failed, or another holds it) stops leading at once, before its lease
-//! can lapse, and one that stops releases it so another takes over at its next try.
+//! Leadership: of the `driftd serve` processes sharing one database, one evaluates and expires
+//! old windows at a time — the holder of the `leader` lease (every one delivers notifications:
+//! `alert::deliver`). Every process tries to take or renew it every third of
+//! `leader_lease_ttl`; the holder that cannot renew (the database failed, or another holds it)
+//! stops leading at once, before its lease can lapse, and one that stops releases it so another
+//! takes over at its next try.
 //!
 //! Verdicts and alerts are written through a store fenced by the lease (`Store::fenced`): each
 //! write checks, in its own transaction, that this process still holds the lease in its term.
@@ -83,7 +84,7 @@ impl LeaderMetrics {
         };
         registry.register(
             "leader",
-            "1 while this process holds the leader lease (evaluates, delivers, expires), else 0",
+            "1 while this process holds the leader lease (evaluates, expires), else 0",
             m.leader.clone(),
         );
         registry.register(

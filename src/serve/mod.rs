@@ -6,7 +6,8 @@
 //! listeners, their connection caps, deadlines and TLS (`listen`).
 //!
 //! Of the processes sharing a database, the holder of the leader lease (`leader`) alone
-//! evaluates, delivers notifications and expires old windows.
+//! evaluates and expires old windows; every process delivers notifications, each claimed by
+//! one at a time (`alert::deliver`).
 //!
 //! The database is reached (with retries) and watched by `database`; `shutdown` bounds the
 //! way out.
@@ -148,7 +149,7 @@ pub async fn run(
         store.clone(),
         Notifiers::from_config(&config),
         metrics.delivery.clone(),
-        leadership.clone(),
+        leadership.writer().to_owned(),
         stop.clone(),
     ));
 

@@ -1,9 +1,10 @@
 //! Alerts and the notification outbox: an alert's standing and the messages its transitions
-//! owe, written together; deliveries claimed, recorded and given up.
+//! owe, written together; deliveries claimed (by any replica, one at a time per entry),
+//! paced per notifier across replicas, recorded under their claim and given up.
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::alert_model::{AlertSeverity, AlertState, Notifier, Status};
 
 impl Store {
@@ -120,22 +121,61 @@ impl Store {
         .await
     }
 
-    /// Outbox entries due at `now_ms`, oldest first; those naming an unknown notifier or
-    /// event apart, with why.
-    pub async fn due_notifications(
-        &self,
-        now_ms: i64,
-        limit: i64,
-    ) -> Result<DueNotifications, StoreError> {
+    /// The notifiers (as stored: a name this driftd may not know) that have outbox entries due
+    /// at `now_ms` and claimed by nobody, in name order.
+    pub async fn due_notifiers(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
         self.bounded(async {
             let rows = sqlx::query(
-                "SELECT id, fingerprint, notifier, event, payload, attempts FROM outbox
-                 WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2",
+                "SELECT DISTINCT notifier FROM outbox
+                 WHERE state = 'pending' AND next_attempt_ms <= $1 AND claimed_until_ms <= $1
+                 ORDER BY notifier",
             )
             .bind(now_ms)
-            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
+            rows.iter()
+                .map(|r| Ok(r.try_get::<String, _>(0)?))
+                .collect()
+        })
+        .await
+    }
+
+    /// Claims up to `limit` outbox entries due at `now_ms` that nobody holds (never claimed, or
+    /// their claim lapsed), oldest first, for `claim.holder` until `claim.until_ms`; only those
+    /// of the notifier named `notifier` when given. One statement: on PostgreSQL the candidate
+    /// rows are locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers take disjoint sets; on
+    /// SQLite write statements exclude one another. Entries naming an unknown notifier or event
+    /// come back apart, with why, claimed too.
+    pub async fn claim_notifications(
+        &self,
+        claim: &Claim,
+        now_ms: i64,
+        limit: i64,
+        notifier: Option<&str>,
+    ) -> Result<DueNotifications, StoreError> {
+        self.bounded(async {
+            let lock = match self.backend {
+                Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+                Backend::Sqlite => "",
+            };
+            let only = if notifier.is_some() { " AND notifier = $6" } else { "" };
+            let sql = format!(
+                "UPDATE outbox SET claim_token = $1, claimed_by = $2, claimed_until_ms = $3
+                 WHERE id IN (SELECT id FROM outbox
+                     WHERE state = 'pending' AND next_attempt_ms <= $4 AND claimed_until_ms <= $4{only}
+                     ORDER BY id LIMIT $5{lock})
+                 RETURNING id, fingerprint, notifier, event, payload, attempts"
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(&claim.token)
+                .bind(&claim.holder)
+                .bind(claim.until_ms)
+                .bind(now_ms)
+                .bind(limit);
+            if let Some(name) = notifier {
+                query = query.bind(name);
+            }
+            let rows = query.fetch_all(&self.pool).await?;
             let mut due = DueNotifications::default();
             for r in &rows {
                 let id: i64 = r.try_get(0)?;
@@ -152,55 +192,176 @@ impl Store {
                         event,
                         payload: r.try_get(4)?,
                         attempts: r.try_get(5)?,
+                        claim_token: claim.token.clone(),
                     }),
                     Err(unknown) => due.unreadable.push((id, unknown)),
                 }
             }
+            // RETURNING promises no order.
+            due.rows.sort_by_key(|r| r.id);
+            due.unreadable.sort_by_key(|(id, _)| *id);
             Ok(due)
         })
         .await
     }
 
-    /// Gives up an outbox entry that can never be delivered, saying why.
-    pub async fn discard_notification(&self, id: i64, why: &str) -> Result<(), StoreError> {
+    /// Lets go of the pending entries claimed with `token`, so anyone may claim them at once;
+    /// answers how many.
+    pub async fn release_claim(&self, token: &str) -> Result<u64, StoreError> {
         self.bounded(async {
-            sqlx::query("UPDATE outbox SET state = 'failed', last_outcome = $1 WHERE id = $2")
-                .bind(why)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            Ok(())
+            let done = sqlx::query(
+                "UPDATE outbox SET claim_token = '', claimed_by = '', claimed_until_ms = 0
+                 WHERE claim_token = $1 AND state = 'pending'",
+            )
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected())
         })
         .await
     }
 
-    /// Records a delivery attempt: `state` is 'sent', 'failed' or 'pending' (retry at `next_ms`).
+    /// Lets go of the claims of a process that is gone: those held by `holder` (a replica
+    /// restarted under its writer id), or every claim when `None` (SQLite's one process, whose
+    /// predecessor the lock file says is gone). Answers how many.
+    pub async fn release_claims_of(&self, holder: Option<&str>) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let sql = "UPDATE outbox SET claim_token = '', claimed_by = '', claimed_until_ms = 0
+                 WHERE state = 'pending' AND claimed_until_ms > 0";
+            let done = match holder {
+                Some(holder) => {
+                    sqlx::query(&format!("{sql} AND claimed_by = $1"))
+                        .bind(holder)
+                        .execute(&self.pool)
+                        .await?
+                }
+                None => sqlx::query(sql).execute(&self.pool).await?,
+            };
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    /// Gives up an outbox entry that can never be delivered, saying why, if the claim `token`
+    /// still holds it; answers whether it did.
+    pub async fn discard_notification(
+        &self,
+        id: i64,
+        token: &str,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let done = sqlx::query(
+                "UPDATE outbox SET state = 'failed', last_outcome = $1, claim_token = '',
+                     claimed_by = '', claimed_until_ms = 0
+                 WHERE id = $2 AND claim_token = $3",
+            )
+            .bind(why)
+            .bind(id)
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Records a delivery attempt: `state` is 'sent', 'failed' or 'pending' (retry at `next_ms`),
+    /// and the claim is cleared — only while `row`'s claim still holds the entry. `false`: the
+    /// claim lapsed and another claimer took the entry over; nothing was changed, and the
+    /// entry's fate is the new holder's.
     pub async fn record_attempt(
         &self,
         row: &OutboxRow,
         state: &str,
         next_ms: i64,
         outcome: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.bounded(async {
             let mut tx = self.begin_write().await?;
-            sqlx::query(
-                "UPDATE outbox SET state = $1, next_attempt_ms = $2, attempts = attempts + 1, last_outcome = $3
-                 WHERE id = $4",
+            let done = sqlx::query(
+                "UPDATE outbox SET state = $1, next_attempt_ms = $2, attempts = attempts + 1,
+                     last_outcome = $3, claim_token = '', claimed_by = '', claimed_until_ms = 0
+                 WHERE id = $4 AND claim_token = $5",
             )
             .bind(state)
             .bind(next_ms)
             .bind(outcome)
             .bind(row.id)
+            .bind(&row.claim_token)
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             sqlx::query("UPDATE alerts SET last_delivery = $1 WHERE fingerprint = $2")
                 .bind(format!("{}: {outcome}", row.notifier))
                 .bind(&row.fingerprint)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Takes `notifier`'s send slot for `holder` when its `next_allowed_ms` has passed at
+    /// `now_ms` (or it was never taken), holding it until `until_ms`. One statement, so of
+    /// replicas racing for it one wins. Answers `Ok(None)` when taken, else when the slot frees.
+    pub async fn take_send_slot(
+        &self,
+        notifier: Notifier,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.bounded(async {
+            let taken = sqlx::query(
+                "INSERT INTO notifier_pacing (notifier, next_allowed_ms, holder) VALUES ($1, $2, $3)
+                 ON CONFLICT (notifier) DO UPDATE SET
+                     next_allowed_ms = excluded.next_allowed_ms, holder = excluded.holder
+                 WHERE notifier_pacing.next_allowed_ms <= $4
+                 RETURNING holder",
+            )
+            .bind(notifier.as_str())
+            .bind(until_ms)
+            .bind(holder)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            if taken.is_some() {
+                return Ok(None);
+            }
+            let row =
+                sqlx::query("SELECT next_allowed_ms FROM notifier_pacing WHERE notifier = $1")
+                    .bind(notifier.as_str())
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok(Some(row.try_get(0)?))
+        })
+        .await
+    }
+
+    /// Hands `notifier`'s send slot back, if `holder` still holds it: nobody sends to it before
+    /// `next_allowed_ms`. Answers whether it was `holder`'s.
+    pub async fn hand_back_send_slot(
+        &self,
+        notifier: Notifier,
+        holder: &str,
+        next_allowed_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let done = sqlx::query(
+                "UPDATE notifier_pacing SET next_allowed_ms = $1, holder = ''
+                 WHERE notifier = $2 AND holder = $3",
+            )
+            .bind(next_allowed_ms)
+            .bind(notifier.as_str())
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
         })
         .await
     }
@@ -302,9 +463,20 @@ pub struct OutboxRow {
     pub event: Status,
     pub payload: String,
     pub attempts: i64,
+    /// The claim this process holds the entry by (see [`Store::claim_notifications`]).
+    pub claim_token: String,
 }
 
-/// Outbox entries due for delivery, and those that cannot be read (by id, with why).
+/// A claim on outbox entries: its token (unique per claim), who holds it (the writer id) and
+/// until when (ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub token: String,
+    pub holder: String,
+    pub until_ms: i64,
+}
+
+/// Outbox entries claimed for delivery, and those that cannot be read (by id, with why).
 #[derive(Debug, Default)]
 pub struct DueNotifications {
     pub rows: Vec<OutboxRow>,

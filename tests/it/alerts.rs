@@ -376,8 +376,11 @@ async fn a_crash_during_a_send_resends_once() {
             ("DRIFTD_ROLLUP", "1h"),
             ("DRIFTD_EVAL_INTERVAL", "200ms"),
             ("DRIFTD_FLUSH_INTERVAL", "100ms"),
-            // The killed process's lease lapses within 3 s; then the second one delivers.
+            // The killed process's lease lapses within 3 s; then the second one evaluates.
             ("DRIFTD_LEADER_LEASE_TTL", "3s"),
+            // Restarted under its writer id, the replica takes back the killed run's claim on
+            // the notification at once (SQLite: whatever the id) instead of after it lapses.
+            ("DRIFTD_WRITER_ID", "replica-0"),
             ("DRIFTD_LOG", "debug,sqlx=warn,hyper=info,reqwest=info"),
         ];
         let (mut first, base) =

@@ -27,6 +27,7 @@ mod memory;
 mod merge_laws;
 mod otlp;
 mod outage;
+mod outbox;
 mod pg_cluster;
 mod profile_file;
 mod prometheus;
