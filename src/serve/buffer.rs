@@ -490,14 +490,7 @@ fn batch_of(message: &async_nats::Message) -> Result<Option<Batch>, String> {
             budget: None,
             delivered: None,
         },
-        Some("records") | None => Batch::Records {
-            dataset: dataset.as_str().into(),
-            stage,
-            run_id,
-            profile: Box::new(profile),
-            budget: None,
-            delivered: None,
-        },
+        Some("records") | None => records_batch(&dataset, stage, run_id, profile),
         Some(other) => return Err(format!("{KIND_HEADER}: unknown kind {other:?}")),
     };
     Ok(Some(batch))
@@ -537,14 +530,24 @@ fn records_of(state: &AppState, message: &async_nats::Message) -> Result<Option<
     if profile.rows == 0 {
         return Ok(None);
     }
-    Ok(Some(Batch::Records {
+    Ok(Some(records_batch(&dataset, stage, run_id, profile)))
+}
+
+/// Records of a message, profiled, for the aggregator (its budget is the stream's).
+fn records_batch(
+    dataset: &DatasetName,
+    stage: Stage,
+    run_id: Option<String>,
+    profile: DatasetProfile,
+) -> Batch {
+    Batch::Records {
         dataset: dataset.as_str().into(),
         stage,
         run_id,
         profile: Box::new(profile),
         budget: None,
         delivered: None,
-    }))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]

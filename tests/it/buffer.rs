@@ -13,7 +13,9 @@ use driftd::config::{Secret, ServeConfig};
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 
-use crate::helpers::{BOTH, Db, TestApp, fresh_database, spawn_app, test_config, wait_for_json};
+use crate::helpers::{
+    BOTH, Db, TestApp, free_port, fresh_database, spawn_app, test_config, uuid_like, wait_for_json,
+};
 use crate::serve::drifted_records;
 
 const NATS: &str = "nats://127.0.0.1:4222";
@@ -41,7 +43,7 @@ impl TestStream {
                 return None;
             }
         }
-        let name = format!("driftd_test_{}", random_suffix());
+        let name = format!("driftd_test_{}", uuid_like());
         Some(TestStream {
             name,
             url: url.to_owned(),
@@ -87,14 +89,6 @@ impl Drop for TestStream {
             Err(_) => eprintln!("test stream left behind: the deleting thread panicked"),
         }
     }
-}
-
-fn random_suffix() -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..12)
-        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
-        .collect()
 }
 
 /// Test settings with the buffer: acknowledgements may wait 3 s (over a 100 ms flush and a
@@ -208,14 +202,6 @@ impl Drop for Child {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

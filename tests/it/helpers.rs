@@ -242,7 +242,17 @@ impl Drop for TestDb {
     }
 }
 
-fn uuid_like() -> String {
+/// A port free on 127.0.0.1 now (for a child process that cannot be handed a listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// 16 random lowercase letters, for names of test databases and streams.
+pub fn uuid_like() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     (0..16)

@@ -11,6 +11,8 @@ use rcgen::{
 };
 use tempfile::TempDir;
 
+use crate::helpers::free_port;
+
 use crate::helpers::{Db, fresh_database, test_config};
 
 /// A certificate authority made for the test.
@@ -113,14 +115,6 @@ async fn eventually(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> boo
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     started.elapsed()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn hangup(child: &tokio::process::Child) {
