@@ -35,7 +35,7 @@ pub use alerts::{AlertRow, Claim, DueNotifications, OutboxEntry, OutboxRow};
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use datasets::DatasetSummary;
 pub use health::{Health, Outage};
-pub use leases::{Fence, Held, Lease};
+pub use leases::{FENCE_HOLD, Fence, Held, Lease};
 pub use scores::{Score, Scores};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -70,6 +70,15 @@ impl StoreError {
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => health::outage_of(e),
             _ => None,
         }
+    }
+
+    /// A fenced transaction that PostgreSQL ended because this process left it idle longer
+    /// than [`FENCE_HOLD`] (it was stopped or starved mid-write, its lease possibly taken
+    /// over meanwhile): nothing of it was written.
+    pub fn fence_held_too_long(&self) -> bool {
+        // 25P03: idle_in_transaction_session_timeout, set only in fenced transactions.
+        matches!(self, StoreError::Database(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some("25P03"))
     }
 }
 

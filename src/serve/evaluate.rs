@@ -84,6 +84,12 @@ pub async fn run(
                     metrics.write_refused();
                     warn!(%dataset, "Verdict refused: the leader lease is another's now");
                 }
+                // Stopped inside its fenced write for longer than FENCE_HOLD, this process had
+                // its transaction ended by the database, so that a successor could take over.
+                Err(e) if e.fence_held_too_long() => {
+                    metrics.write_refused();
+                    warn!(%dataset, "Verdict refused: this process stalled inside its fenced write");
+                }
                 Err(e) => {
                     metrics.evaluation_failed();
                     if e.outage().is_none() {

@@ -514,7 +514,7 @@ impl EvaluationMetrics {
         );
         registry.register(
             "leader_writes_refused",
-            "Verdicts and alert changes this process tried to write under a leader lease that had passed to another (a pause longer than the lease); refused, the successor's stand",
+            "Verdicts and alert changes this process tried to write under a leader lease that had passed to another (a pause longer than the lease), or that stalled inside their write for longer than the database allows; refused, the successor's stand",
             m.refused.clone(),
         );
         registry.register("feature_nulls_ratio", "Share of null values of a feature: in the reference run (offline) and the recent online windows (online)", m.feature_nulls_ratio.clone());

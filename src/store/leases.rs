@@ -2,10 +2,17 @@
 //! renewing are one statement, so two processes racing for a lapsed lease cannot both win, and
 //! every change of holder increments the term.
 
+use std::time::Duration;
+
 use sqlx::Row;
 use tokio::sync::watch;
 
 use super::{Backend, Store, StoreError};
+
+/// The longest a fenced transaction may sit idle on PostgreSQL (between its statements, or
+/// before its commit) before the server ends it: far above the milliseconds a running process
+/// takes, far below a lease's time to live.
+pub const FENCE_HOLD: Duration = Duration::from_millis(500);
 
 /// A lease held: by whom, in which term.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +46,8 @@ impl Store {
 
     /// Refuses the transaction `tx` unless the lease this store is fenced by is, in the
     /// database, still held by it in its term. On PostgreSQL the lease row is locked (`FOR
-    /// SHARE`) until `tx` ends, so no takeover commits in between; SQLite's write
+    /// SHARE`) until `tx` ends, so no takeover commits in between, and `tx` may not sit idle
+    /// longer than [`FENCE_HOLD`] (see [`StoreError::fence_held_too_long`]); SQLite's write
     /// transactions already exclude one another.
     pub(super) async fn check_fence(
         &self,
@@ -52,7 +60,16 @@ impl Store {
             return Err(StoreError::NotLeader);
         };
         let lock = match self.backend {
-            Backend::Postgres => " FOR SHARE",
+            Backend::Postgres => {
+                // A process stopped while it holds the row would hold it, and keep every
+                // successor out, for as long as it stays stopped: PostgreSQL ends a fenced
+                // transaction left idle longer than FENCE_HOLD, and its lock with it.
+                sqlx::query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)")
+                    .bind(format!("{}ms", FENCE_HOLD.as_millis()))
+                    .execute(&mut **tx)
+                    .await?;
+                " FOR SHARE"
+            }
             Backend::Sqlite => "",
         };
         let found = sqlx::query(&format!(

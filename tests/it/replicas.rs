@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
+use sqlx::Connection;
 use tempfile::TempDir;
 
 use crate::alerts::{SlackStandIn, drifted_records};
@@ -138,10 +139,19 @@ impl Replica {
         (status, r.json().await.unwrap_or(Json::Null))
     }
 
-    async fn leader(&self) -> Json {
-        let (status, body) = self.get("/readyz").await;
-        assert_eq!(status, 200, "{}: {body}", self.writer);
-        body["leader"].clone()
+    /// `/readyz`'s view of the lease, whatever its status: readiness is the database health
+    /// check's, which a loaded machine or a pause (SIGSTOP) can time out for a moment.
+    async fn lease_view(&self) -> Json {
+        self.get("/readyz").await.1["leader"].clone()
+    }
+
+    /// Waits until `/readyz` answers 200 again.
+    async fn ready_again(&self) {
+        let what = format!("{} ready again", self.writer);
+        poll(&what, 10, || async move {
+            (self.get("/readyz").await.0 == 200).then_some(())
+        })
+        .await;
     }
 
     async fn metric(&self, name_and_labels: &str) -> Option<f64> {
@@ -270,7 +280,7 @@ impl Cluster {
             let mut leading = Vec::new();
             let mut views = Vec::new();
             for (i, replica) in self.alive(gone) {
-                let v = replica.leader().await;
+                let v = replica.lease_view().await;
                 if v["this_replica"] == true {
                     leading.push(i);
                 }
@@ -342,6 +352,40 @@ impl Cluster {
         let (_, body) = judge.get("/v1/alerts").await;
         assert_eq!(body["alerts"].as_array().map(Vec::len), Some(1), "{body}");
     }
+}
+
+/// A transaction of the test's own holding `table` in ACCESS EXCLUSIVE mode, returned once one
+/// backend (the leader's: no other replica runs such a statement) waits on it in a statement
+/// like `waiting`; with that backend's pid. `COMMIT` on the connection releases it.
+async fn lock_until_waiting(db: &str, table: &str, waiting: &str) -> (sqlx::PgConnection, i32) {
+    let mut locker = sqlx::PgConnection::connect(db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let mut watcher = sqlx::PgConnection::connect(db).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+             AND wait_event_type = 'Lock' AND query LIKE $1",
+        )
+        .bind(waiting)
+        .fetch_all(&mut watcher)
+        .await
+        .unwrap();
+        if let [pid] = pids[..] {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leader does not wait on {table}: {pids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    watcher.close().await.unwrap();
+    (locker, pid)
 }
 
 /// Polls `check` every 50 ms until it answers `Some`, for up to `seconds`.
@@ -469,7 +513,6 @@ async fn another_process_leads_within_the_lease_after_kill_9_of_the_leader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
-    use sqlx::Connection;
     let Some(cluster) = Cluster::start().await else {
         return;
     };
@@ -482,31 +525,8 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     // Catch the leader in the middle of an evaluation, as a pause would: reading the pinned
     // reference waits on a lock this test holds (no lease lock is held meanwhile), and the
     // leader is stopped while it waits. Only the leader reads it: the test asks nothing else.
-    let mut locker = sqlx::PgConnection::connect(&cluster.db).await.unwrap();
-    let mut lock = locker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE reference_pins IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
-    let mut watcher = sqlx::PgConnection::connect(&cluster.db).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-             AND wait_event_type = 'Lock' AND query LIKE '%FROM reference_pins%'",
-        )
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap();
-        if waiting == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the leader does not wait on the reference"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (mut locker, _) =
+        lock_until_waiting(&cluster.db, "reference_pins", "%FROM reference_pins%").await;
     old.signal(libc::SIGSTOP);
     let stopped = Instant::now();
     let gone = [leader];
@@ -521,7 +541,7 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     assert_eq!(next_term, term + 1);
 
     // The new leader's evaluation goes on past the reference once the lock is gone.
-    lock.commit().await.unwrap();
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
     let unlocked_ms = driftd::clock::now_ms();
     let leading = &cluster.replicas[next];
     cluster.verdict(leading, unlocked_ms).await;
@@ -540,7 +560,7 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     let resumed = Instant::now();
     // By its own clock the lease it last renewed has lapsed: it stops claiming to lead at once.
     poll("the old leader stops claiming to lead", 10, || async move {
-        (old.leader().await["this_replica"] == false).then_some(())
+        (old.lease_view().await["this_replica"] == false).then_some(())
     })
     .await;
     let not_leading = resumed.elapsed();
@@ -552,11 +572,12 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     share.commit().await.unwrap();
     // Its renewal goes through now, and finds the lease another's.
     let view = poll("the old leader knows who leads", 10, || async move {
-        let v = old.leader().await;
+        let v = old.lease_view().await;
         (v["this_replica"] == false && v["term"] == next_term).then_some(v)
     })
     .await;
     let stepped_down = resumed.elapsed();
+    old.ready_again().await;
     eprintln!(
         "SIGCONT of {holder}: not leading after {not_leading:?}; {refused} verdict refused by \
          the fence after {refused_after:?}; knows term {next_term} is {next_holder}'s after \
@@ -593,7 +614,95 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     let (still, _, still_term) = cluster.leader(&[], term, 5).await;
     assert_eq!((still, still_term), (next, next_term));
     cluster.one_message_still(&[]).await;
-    for conn in [watcher, locker, sharer] {
+    for conn in [locker, sharer] {
         conn.close().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_inside_its_fenced_write_is_replaced_within_the_lease() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    cluster.feed().await;
+    cluster.verdict(&cluster.replicas[0], 0).await;
+    cluster.alert_sent(&[]).await;
+    let (leader, holder, term) = cluster.leader(&[], 0, 10).await;
+    let old = &cluster.replicas[leader];
+
+    // The leader's next verdict waits on a lock this test holds on `verdicts`, inside the
+    // fenced transaction that holds the lease row FOR SHARE, and is stopped there. Released,
+    // its INSERT goes through and the transaction sits idle on the server, its process stopped.
+    let (mut locker, backend) =
+        lock_until_waiting(&cluster.db, "verdicts", "%INSERT INTO verdicts%").await;
+    old.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    // The locker's connection watches for the stopped leader's backend to be gone.
+    let stalled = loop {
+        let present: Option<i32> =
+            sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE pid = $1")
+                .bind(backend)
+                .fetch_optional(&mut locker)
+                .await
+                .unwrap();
+        if present.is_none() {
+            break stopped.elapsed();
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "the server keeps the stalled transaction"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let gone = [leader];
+    let bound = LEASE_TTL + LEASE_TTL / 3 + SLACK;
+    let (next, next_holder, next_term) = cluster.leader(&gone, term, bound.as_secs() + 5).await;
+    let took = stopped.elapsed();
+    eprintln!(
+        "SIGSTOP of {holder} (term {term}) inside its fenced write: its session ended after \
+         {stalled:?}; {next_holder} leads in term {next_term} after {took:?} (bound {bound:?})"
+    );
+    assert!(
+        stalled <= driftd::store::FENCE_HOLD + SLACK,
+        "the stalled session lasted {stalled:?}"
+    );
+    assert!(took <= bound, "takeover took {took:?}, over {bound:?}");
+    assert_eq!(next_term, term + 1);
+    let stopped_ms = driftd::clock::now_ms();
+    cluster.verdict(&cluster.replicas[next], stopped_ms).await;
+
+    // Resumed, the old leader finds its transaction ended: that write is refused, once.
+    old.signal(libc::SIGCONT);
+    let resumed = Instant::now();
+    let refused = poll("the stalled write refused", 10, || async move {
+        old.metric(REFUSED).await.filter(|n| *n > 0.0)
+    })
+    .await;
+    let refused_after = resumed.elapsed();
+    let view = poll("the old leader knows who leads", 10, || async move {
+        let v = old.lease_view().await;
+        (v["this_replica"] == false && v["term"] == next_term).then_some(v)
+    })
+    .await;
+    let stepped_down = resumed.elapsed();
+    old.ready_again().await;
+    eprintln!(
+        "SIGCONT of {holder}: {refused} write refused after {refused_after:?}; knows term \
+         {next_term} is {next_holder}'s after {stepped_down:?}"
+    );
+    assert_eq!(view["holder"], next_holder.as_str(), "{view}");
+    assert_eq!(refused, 1.0, "one write was under way");
+    let logged = old
+        .log_lines()
+        .iter()
+        .any(|l| l["message"] == "Verdict refused: this process stalled inside its fenced write");
+    assert!(logged, "{holder} logged no refusal");
+    for (i, replica) in cluster.alive(&gone) {
+        assert_eq!(replica.metric(REFUSED).await, Some(0.0), "replica-{i}");
+    }
+    let (still, _, still_term) = cluster.leader(&[], term, 5).await;
+    assert_eq!((still, still_term), (next, next_term));
+    cluster.one_message_still(&[]).await;
+    locker.close().await.unwrap();
 }
