@@ -8,12 +8,15 @@
 //!
 //! Profiles are stored as partials, one per writer (`writer_id`): each `driftd serve` process
 //! sharing a database writes only its own partial of an open window, and reads merge them all.
+//! With the ingest buffer, a partial is written together with the messages folded into it
+//! (`buffer_applied`), so a redelivered message is counted once.
 //!
 //! Every operation is bounded: refused at once while the database is known to be unreachable
 //! ([`Health`]), abandoned when the health check finds it gone or after `database_timeout`, so
 //! that an outage is answered in time instead of after the pool's own wait.
 
 mod alerts;
+mod applied;
 mod counters;
 mod datasets;
 pub mod health;
@@ -32,6 +35,7 @@ use crate::profile::{DatasetProfile, Stage, file};
 use crate::secret::Secret;
 
 pub use alerts::{AlertRow, Claim, DueNotifications, OutboxEntry, OutboxRow};
+pub use applied::{Applied, StreamId};
 pub use counters::{CounterName, Run, RunAnomaly, RunValue, Source};
 pub use datasets::DatasetSummary;
 pub use health::{Health, Outage};

@@ -29,7 +29,7 @@ use super::shutdown::{Shutdown, Unwritten};
 use crate::clock::now_ms;
 use crate::config::ServeConfig;
 use crate::profile::{DatasetProfile, Stage};
-use crate::store::{Key, Kind, Outage, Store, StoreError};
+use crate::store::{Applied, Key, Kind, Outage, Store, StoreError, StreamId};
 
 /// Failed writes an outage does not explain (a bug, corrupt data) before a window is given up.
 const MAX_FAILURES: u32 = 3;
@@ -139,8 +139,9 @@ pub struct Aggregator {
     /// Old windows are expired only while leading; always without a leadership.
     leadership: Option<Leadership>,
     /// The ingest buffer's connection, when batches come from it: acknowledgements are
-    /// flushed to it after every write.
-    buffer: Option<(async_nats::Client, BufferMetrics)>,
+    /// flushed to it after every write. Its messages are written with their partials, under
+    /// the stream's name and creation time.
+    buffer: Option<(async_nats::Client, BufferMetrics, StreamId)>,
     /// Messages of windows written, to acknowledge.
     written: Vec<Delivered>,
     /// Messages of windows given up, to terminate.
@@ -187,9 +188,15 @@ impl Aggregator {
         }
     }
 
-    /// Acknowledges the ingest buffer's messages on `client` once their windows are written.
-    pub fn buffered(mut self, client: async_nats::Client, metrics: BufferMetrics) -> Self {
-        self.buffer = Some((client, metrics));
+    /// Acknowledges the ingest buffer's messages on `client` once their windows are written,
+    /// recording them as counted (in `stream`) in the same transactions.
+    pub fn buffered(
+        mut self,
+        client: async_nats::Client,
+        metrics: BufferMetrics,
+        stream: StreamId,
+    ) -> Self {
+        self.buffer = Some((client, metrics, stream));
         self
     }
 
@@ -400,7 +407,7 @@ impl Aggregator {
     /// windows whose writes failed, and which were given up; then flushes the connection, so
     /// that what was written is acknowledged before anything else happens.
     async fn acknowledge(&mut self) {
-        let Some((client, metrics)) = &self.buffer else {
+        let Some((client, metrics, _)) = &self.buffer else {
             return;
         };
         for message in self.written.drain(..) {
@@ -446,8 +453,28 @@ impl Aggregator {
                 }
                 open.loaded = true;
             }
-            let put = self.store.put(key, open.end_ms, profile, now);
-            bounded(&self.shutdown, put).await?;
+            match &self.buffer {
+                Some((_, metrics, stream)) if !open.delivered.is_empty() => {
+                    let sequences: Vec<u64> = open.delivered.iter().map(|d| d.sequence).collect();
+                    let applied = Applied {
+                        stream,
+                        sequences: &sequences,
+                    };
+                    let put = self
+                        .store
+                        .put_applied(key, open.end_ms, profile, now, applied);
+                    let twice = bounded(&self.shutdown, put).await?;
+                    if twice > 0 {
+                        // Held past nats_ack_wait, redelivered, and written by another first.
+                        metrics.counted_twice(twice);
+                        warn!(dataset = %key.dataset, messages = twice, "Ingest buffer messages written by another replica too: held past nats_ack_wait");
+                    }
+                }
+                _ => {
+                    let put = self.store.put(key, open.end_ms, profile, now);
+                    bounded(&self.shutdown, put).await?;
+                }
+            }
             open.dirty = false;
             open.written_rows = profile.rows;
             open.failures = 0;

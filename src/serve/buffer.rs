@@ -5,8 +5,10 @@
 //! gets into its own partial of the window open when it folds, and acknowledges each message
 //! only after the window holding it is committed: a replica killed at any moment loses nothing
 //! that was acknowledged, since what it had not committed is redelivered to another (or to it,
-//! restarted) once `nats_ack_wait` passes. A replica that dies after committing a window and
-//! before acknowledging its messages has them folded again: the buffer counts at least once.
+//! restarted) once `nats_ack_wait` passes. The stream sequences of the messages folded into a
+//! partial are committed with it (`Store::put_applied`), so a message redelivered because its
+//! replica died between that commit and its acknowledgement is acknowledged and not folded
+//! again: every record counted once.
 //!
 //! Sidecars may also publish NDJSON records straight to `STREAM.records` (the dataset in the
 //! `Driftd-Dataset` header); the replica that pulls them profiles them. Messages that can never
@@ -35,7 +37,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::aggregate::Batch;
 use super::api::AppState;
@@ -45,6 +47,7 @@ use crate::config::ServeConfig;
 use crate::ingest::records::BodyFormat;
 use crate::names::DatasetName;
 use crate::profile::{DatasetProfile, Stage, file};
+use crate::store::{Store, StreamId};
 use crate::telemetry::spans::RecordSampler;
 
 /// The durable consumer every replica pulls from.
@@ -66,6 +69,9 @@ const MAX_ACK_PENDING: i64 = 20_000;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Seconds a client is told to wait after a refusal for a full stream.
 const FULL_RETRY_AFTER: u64 = 1;
+/// When a redelivered message cannot be looked up (the database is unavailable), JetStream
+/// delivers it again after this long.
+const LOOKUP_RETRY: Duration = Duration::from_secs(5);
 
 /// Why the buffer did not take a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +114,8 @@ pub struct Buffer {
     client: async_nats::Client,
     jetstream: jetstream::Context,
     stream: String,
+    /// The stream's name and creation time, as counted messages are recorded under.
+    id: StreamId,
     ack_wait: Duration,
     metrics: BufferMetrics,
     /// Makes the message ids of batches without an `Idempotency-Key` unique.
@@ -146,7 +154,7 @@ impl Buffer {
             .timeout(PUBLISH_TIMEOUT)
             .build(client.clone());
         let stream = config.nats_stream.clone();
-        jetstream
+        let created = jetstream
             .get_or_create_stream(jetstream::stream::Config {
                 name: stream.clone(),
                 subjects: vec![format!("{stream}.batches"), format!("{stream}.records")],
@@ -160,11 +168,18 @@ impl Buffer {
                 ..Default::default()
             })
             .await
-            .map_err(|e| anyhow::anyhow!("cannot create the JetStream stream {stream:?}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot create the JetStream stream {stream:?}: {e}"))?
+            .cached_info()
+            .created;
+        let id = StreamId {
+            name: stream.clone(),
+            created_ns: i64::try_from(created.unix_timestamp_nanos()).unwrap_or(i64::MAX),
+        };
         let buffer = Buffer {
             client,
             jetstream,
             stream,
+            id,
             ack_wait: config.nats_ack_wait,
             metrics,
             counter: AtomicU64::new(0),
@@ -202,6 +217,35 @@ impl Buffer {
     /// The stream's name, also its subjects' first token.
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// The stream's name and creation time.
+    pub fn id(&self) -> &StreamId {
+        &self.id
+    }
+
+    /// Forgets the messages counted that JetStream delivers no more: those at or below the
+    /// consumer's acknowledgement floor. Any replica may: the floor is the consumer's.
+    async fn forget_counted(&self, store: &Store) {
+        let floor = async {
+            let mut consumer = self.consumer().await?;
+            anyhow::Ok(consumer.info().await?.ack_floor.stream_sequence)
+        };
+        let floor = match floor.await {
+            Ok(floor) => floor,
+            Err(e) => {
+                warn!(error = %e, "Cannot read the ingest buffer's acknowledgement floor");
+                return;
+            }
+        };
+        match store.forget_applied(&self.id, floor).await {
+            Ok(n) => debug!(
+                forgotten = n,
+                floor, "Messages counted, forgotten below the floor"
+            ),
+            Err(e) if e.outage().is_some() => {}
+            Err(e) => warn!(error = %e, "Cannot forget the ingest buffer's messages counted"),
+        }
     }
 
     /// A message id for a batch: `key` (the request's `Idempotency-Key`) when given, so that a
@@ -292,6 +336,8 @@ fn classify(e: &async_nats::jetstream::context::PublishError) -> BufferError {
 /// committed, told "in progress" while writes fail, terminated if its window is given up.
 pub struct Delivered {
     acker: Acker,
+    /// The message's stream sequence, committed with the partial it is folded into.
+    pub sequence: u64,
 }
 
 impl std::fmt::Debug for Delivered {
@@ -345,6 +391,10 @@ pub async fn consume(
     shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_millis(200);
+    // The record of messages counted is cut down to what JetStream may still deliver once per
+    // acknowledgement wait: a message is redelivered at most that often.
+    let mut forget = tokio::time::interval(buffer.ack_wait);
+    forget.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let messages = async {
             let consumer = buffer.consumer().await?;
@@ -378,6 +428,10 @@ pub async fn consume(
         loop {
             let next = tokio::select! {
                 () = shutdown.intake_over() => return,
+                _ = forget.tick() => {
+                    buffer.forget_counted(&state.store).await;
+                    continue;
+                }
                 next = messages.next() => next,
             };
             match next {
@@ -411,16 +465,29 @@ async fn take(
     message: jetstream::Message,
 ) -> bool {
     let sequence = message.info().map_or(0, |i| i.stream_sequence);
-    if message.info().is_ok_and(|i| i.delivered > 1) {
-        buffer.metrics.redelivered.inc();
-    }
+    let redelivered = message.info().is_ok_and(|i| i.delivered > 1);
     let (message, acker) = message.split();
-    let delivered = Delivered { acker };
-    let subject = if message.subject.ends_with(".records") {
-        Subject::records
-    } else {
-        Subject::batches
-    };
+    let delivered = Delivered { acker, sequence };
+    if redelivered {
+        buffer.metrics.redelivered.inc();
+        // Its replica may have died after committing it and before acknowledging it.
+        match state.store.applied(&buffer.id, sequence).await {
+            Ok(true) => {
+                buffer.metrics.taken(subject_of(&message), Outcome::counted);
+                delivered.ack().await;
+                return true;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                if e.outage().is_none() {
+                    warn!(stream.sequence = sequence, error = %e, "Cannot tell whether a redelivered message is counted; it is delivered again");
+                }
+                delivered.send(AckKind::Nak(Some(LOOKUP_RETRY))).await;
+                return true;
+            }
+        }
+    }
+    let subject = subject_of(&message);
     let batch = match subject {
         Subject::batches => batch_of(&message),
         Subject::records => records_of(state, &message),
@@ -442,6 +509,14 @@ async fn take(
             delivered.term().await;
             true
         }
+    }
+}
+
+fn subject_of(message: &async_nats::Message) -> Subject {
+    if message.subject.ends_with(".records") {
+        Subject::records
+    } else {
+        Subject::batches
     }
 }
 
@@ -566,6 +641,8 @@ enum Outcome {
     empty,
     /// Unreadable: terminated.
     rejected,
+    /// Redelivered, and already counted in a partial: acknowledged, not folded again.
+    counted,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -581,6 +658,7 @@ pub struct BufferMetrics {
     duplicates: Counter,
     taken: Family<TakenLabels, Counter>,
     redelivered: Counter,
+    twice: Counter,
     unacked: Gauge,
 }
 
@@ -608,6 +686,11 @@ impl BufferMetrics {
             m.redelivered.clone(),
         );
         registry.register(
+            "buffer_counted_twice",
+            "Messages this process wrote that another replica had written already (this one held them past nats_ack_wait before writing)",
+            m.twice.clone(),
+        );
+        registry.register(
             "buffer_unacknowledged",
             "Messages folded into open windows, acknowledged once their windows are written",
             m.unacked.clone(),
@@ -619,6 +702,11 @@ impl BufferMetrics {
         self.taken
             .get_or_create(&TakenLabels { subject, outcome })
             .inc();
+    }
+
+    /// Messages written that another replica had written too.
+    pub fn counted_twice(&self, n: u64) {
+        self.twice.inc_by(n);
     }
 
     /// Messages folded and waiting for their windows' writes.

@@ -126,7 +126,8 @@ pub async fn run(
     .leadership(leadership.clone())
     .accounting(memory.clone());
     if let Some(buffer) = &buffer {
-        aggregator = aggregator.buffered(buffer.client(), metrics.buffer.clone());
+        aggregator =
+            aggregator.buffered(buffer.client(), metrics.buffer.clone(), buffer.id().clone());
     }
     let aggregator = tasks.spawn(aggregator.run(receiver));
     let alerting = Alerting::new(&config, &rules);

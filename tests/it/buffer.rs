@@ -3,8 +3,9 @@
 //! acknowledge after writing, so a replica killed right after its `202`s loses nothing; retries
 //! with one `Idempotency-Key` are stored once; what does not fit one message is split, or
 //! refused with 413; a full stream answers 429, an unreachable server 503; records published
-//! straight to the stream are counted, unreadable messages terminated. Every test makes its own
-//! stream and removes it, and its own database.
+//! straight to the stream are counted, unreadable messages terminated; batches a replica wrote
+//! and died before acknowledging are recognised when redelivered and not counted again. Every
+//! test makes its own stream and removes it, and its own database.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -195,9 +196,52 @@ async fn records_go_through_the_stream_and_are_counted_once() {
 }
 
 /// A `driftd serve` child process, killed (SIGKILL) and waited for on drop.
-struct Child(std::process::Child);
+/// A `driftd serve` process for a test to `kill -9`; killed and waited for on drop.
+struct Victim(std::process::Child);
 
-impl Drop for Child {
+impl Victim {
+    /// Starts one on a free port with the ingest buffer at `nats_url`, writing its windows
+    /// every `flush`; answers it and its base URL once it is ready.
+    async fn start(
+        database: &str,
+        nats_url: &str,
+        stream: &str,
+        flush: &str,
+        ack_wait: &str,
+    ) -> (Victim, String) {
+        let port = free_port();
+        let victim = Victim(
+            std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .env("DRIFTD_DATABASE_URL", database)
+                .env("DRIFTD_WRITER_ID", "victim")
+                .env("DRIFTD_NATS_URL", nats_url)
+                .env("DRIFTD_NATS_STREAM", stream)
+                .env("DRIFTD_FLUSH_INTERVAL", flush)
+                .env("DRIFTD_DATABASE_TIMEOUT", "1s")
+                .env("DRIFTD_NATS_ACK_WAIT", ack_wait)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("driftd starts"),
+        );
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "the replica did not get ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (victim, base)
+    }
+}
+
+impl Drop for Victim {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -215,34 +259,8 @@ async fn kill_9_right_after_the_202s_loses_nothing() {
     };
     // A replica that writes its windows only every 10 s: killed within that, it has written
     // nothing, and every batch it answered 202 is still unacknowledged in the stream.
-    let port = free_port();
-    let mut victim = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DRIFTD_DATABASE_URL", &*url)
-            .env("DRIFTD_WRITER_ID", "victim")
-            .env("DRIFTD_NATS_URL", &stream.url)
-            .env("DRIFTD_NATS_STREAM", &stream.name)
-            .env("DRIFTD_FLUSH_INTERVAL", "10s")
-            .env("DRIFTD_DATABASE_TIMEOUT", "1s")
-            .env("DRIFTD_NATS_ACK_WAIT", "12s")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("driftd starts"),
-    );
+    let (mut victim, base) = Victim::start(&url, &stream.url, &stream.name, "10s", "12s").await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "the replica did not get ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let batch = drifted_records(50);
     for _ in 0..20 {
         let r = client
@@ -275,6 +293,157 @@ async fn kill_9_right_after_the_202s_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(online(&survivor).await, 1000);
+    survivor.stop().await;
+}
+
+/// A NATS proxy in front of `upstream` that passes everything except what a client publishes
+/// to `$JS.ACK.…` subjects: a replica behind it folds and writes as always, and none of its
+/// acknowledgements (nor its "in progress") reach the server, as if it died right after each
+/// write. Runs until the test's runtime ends.
+async fn dropping_acks(upstream: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let upstream = upstream.trim_start_matches("nats://").to_owned();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let (client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            });
+            tokio::spawn(async move {
+                let mut from_client = BufReader::new(client_read);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if from_client.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    // PUB subject [reply] size, HPUB subject [reply] header-size total-size:
+                    // the payload (and its CRLF) follows the line.
+                    let payload = match words.first().copied() {
+                        Some("PUB" | "HPUB") => words.last().and_then(|n| n.parse::<usize>().ok()),
+                        _ => None,
+                    };
+                    let mut frame = line.clone().into_bytes();
+                    if let Some(size) = payload {
+                        let mut body = vec![0; size + 2];
+                        if from_client.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        if words[1].starts_with("$JS.ACK.") {
+                            continue;
+                        }
+                        frame.extend(body);
+                    }
+                    if server_write.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("nats://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_not_counted_again() {
+    use sqlx::Connection;
+    let dir = TempDir::new().unwrap();
+    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+        return;
+    };
+    let Some(stream) = TestStream::new(NATS).await else {
+        return;
+    };
+    // A replica whose acknowledgements never reach the server writes every 100 ms: it takes
+    // 20 batches, writes them (with their stream sequences), and is killed before their
+    // acknowledgement wait (3 s) is over, as a replica dying between a write and its
+    // acknowledgements would be.
+    let proxy = dropping_acks(NATS).await;
+    let (mut victim, base) = Victim::start(&url, &proxy, &stream.name, "100ms", "3s").await;
+    let client = reqwest::Client::new();
+    let batch = drifted_records(50);
+    let started = Instant::now();
+    for _ in 0..20 {
+        let r = client
+            .post(format!("{base}/v1/datasets/{DATASET}/records"))
+            .json(&json!({ "records": batch }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    wait_for_json(&client, &format!("{base}/v1/datasets"), 10, |v| {
+        v["datasets"][0]["records"]["online"].as_u64() == Some(1000)
+    })
+    .await;
+    victim.0.kill().unwrap();
+    victim.0.wait().unwrap();
+    let written = started.elapsed();
+    assert!(
+        written < Duration::from_secs(3),
+        "the victim took {written:?} to write: its messages may have been redelivered to it"
+    );
+    assert_eq!(stream.messages().await, 20, "none was acknowledged");
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM buffer_applied")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted, 20,
+        "each message written with the partial it is in"
+    );
+
+    // Redelivered to another replica once the 3 s pass: recognised, acknowledged, not folded.
+    let survivor = spawn_app(buffered(&url, &stream, "survivor")).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stream.messages().await > 0 {
+        assert!(Instant::now() < deadline, "messages stay unacknowledged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let acknowledged = started.elapsed();
+    // Acknowledged only once written: the count is final.
+    assert_eq!(online(&survivor).await, 1000, "counted once");
+    let recognised = r#"driftd_buffer_messages_total{subject="batches",outcome="counted"}"#;
+    assert_eq!(metric(&survivor, recognised).await, 20.0);
+    assert_eq!(
+        metric(&survivor, "driftd_buffer_redelivered_total").await,
+        20.0
+    );
+    println!(
+        "20 batches written by a replica killed before acknowledging them: redelivered and \
+         recognised by another, acknowledged {:.1} s after the first 202; 1,000 records counted once",
+        acknowledged.as_secs_f64()
+    );
+    // New batches are counted as always, and the record of what was counted is cut down to
+    // what JetStream may still deliver (nothing: the consumer's floor is past every message).
+    assert_eq!(post(&survivor, &batch, None).await.status(), 202);
+    wait_for_online(&survivor, 1050, 10).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM buffer_applied")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} sequences kept below the floor"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metric(&survivor, "driftd_buffer_counted_twice_total").await,
+        0.0
+    );
+    db.close().await.unwrap();
     survivor.stop().await;
 }
 
@@ -545,4 +714,71 @@ async fn records_published_straight_to_the_stream_are_counted_and_bad_messages_t
         2.0
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn messages_counted_are_recorded_with_their_partial_and_forgotten_below_the_floor() {
+    use driftd::profile::{DatasetProfile, Stage};
+    use driftd::store::{Applied, Key, Kind, Store, StreamId};
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let store = Store::connect(&Secret::new(&*url)).await.unwrap();
+        let stream = StreamId {
+            name: "driftd".into(),
+            created_ns: 1_700_000_000_000_000_000,
+        };
+        let key = |writer: &str| Key {
+            dataset: DATASET.into(),
+            stage: Stage::Online,
+            kind: Kind::Window,
+            run_id: String::new(),
+            part: String::new(),
+            start_ms: 0,
+            writer: writer.into(),
+        };
+        let mut profile = DatasetProfile::new(DATASET, Stage::Online);
+        profile.rows = 10;
+        let applied = |sequences| Applied {
+            stream: &stream,
+            sequences,
+        };
+        let again = store
+            .put_applied(&key("a"), 60_000, &profile, 1, applied(&[1, 2, 3]))
+            .await
+            .unwrap();
+        assert_eq!(again, 0, "{db:?}");
+        // Another writer that held 3 past its wait, and wrote it too: told, and counted.
+        let again = store
+            .put_applied(&key("b"), 60_000, &profile, 2, applied(&[3, 4]))
+            .await
+            .unwrap();
+        assert_eq!(again, 1, "{db:?}");
+        assert!(store.applied(&stream, 3).await.unwrap());
+        assert!(!store.applied(&stream, 5).await.unwrap());
+        // The partial and its sequences go together.
+        assert_eq!(store.get(&key("")).await.unwrap().unwrap().rows, 20);
+        // A stream created anew numbers from 1 again: its message 1 is not the old one's.
+        let anew = StreamId {
+            created_ns: stream.created_ns + 1,
+            ..stream.clone()
+        };
+        assert!(!store.applied(&anew, 1).await.unwrap());
+        // 500 sequences a statement: 1,200 in three.
+        let many: Vec<u64> = (10..1210).collect();
+        let again = store
+            .put_applied(&key("c"), 60_000, &profile, 3, applied(&many))
+            .await
+            .unwrap();
+        assert_eq!(again, 0, "{db:?}");
+        assert!(store.applied(&stream, 1209).await.unwrap());
+        // Below the floor, and the sequences of the stream's earlier incarnation, are forgotten.
+        assert_eq!(store.forget_applied(&stream, 2).await.unwrap(), 2);
+        assert!(!store.applied(&stream, 2).await.unwrap());
+        assert!(store.applied(&stream, 3).await.unwrap());
+        assert_eq!(store.forget_applied(&anew, 0).await.unwrap(), 2 + 1200);
+        assert!(!store.applied(&stream, 3).await.unwrap());
+    }
 }
