@@ -448,7 +448,7 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_too_large_for_one_message_is_split_and_a_record_too_large_is_refused() {
+async fn a_batch_or_event_too_large_for_one_message_is_split_and_a_record_too_large_is_refused() {
     let dir = TempDir::new().unwrap();
     let url = fresh_database(Db::Sqlite, dir.path()).await.unwrap();
     let Some(stream) = TestStream::new(NATS).await else {
@@ -471,6 +471,33 @@ async fn a_batch_too_large_for_one_message_is_split_and_a_record_too_large_is_re
     println!("1,000 records with 2 KB of sampled text each published as {published} messages");
     wait_for_online(&app, 1000, 20).await;
 
+    // A KServe payload logger's event likewise: 1,000 rows of 3 KB distinct text.
+    let instances: Vec<Json> = (0..1000)
+        .map(|i| json!({"text": format!("{i:0>3000}"), "n": i}))
+        .collect();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/inference-logs?dataset={DATASET}")))
+        .header("ce-specversion", "1.0")
+        .header("ce-type", "org.kubeflow.serving.inference.request")
+        .header("ce-source", "http://localhost:9081/")
+        .header("ce-id", "big-event")
+        .header("ce-inferenceservicename", "search")
+        .json(&json!({ "instances": instances }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let answer: Json = r.json().await.unwrap();
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"], 1000, "{answer}");
+    let event_parts = metric(&app, "driftd_buffer_published_total").await - published;
+    assert!(event_parts >= 2.0, "split into {event_parts} messages");
+    println!(
+        "an inference log event of 1,000 rows with 3 KB of text each published as {event_parts} messages"
+    );
+    wait_for_online(&app, 2000, 20).await;
+
     // One record alone over max_payload: refused whole, nothing stored.
     let huge = vec![json!({"_id": "big", "text": "x".repeat(1_200_000)})];
     let r = post(&app, &huge, None).await;
@@ -489,7 +516,7 @@ async fn a_batch_too_large_for_one_message_is_split_and_a_record_too_large_is_re
         1.0
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(online(&app).await, 1000);
+    assert_eq!(online(&app).await, 2000);
     app.stop().await;
 }
 

@@ -3,6 +3,8 @@
 //! (`?dataset=` overrides), profiled and queued like `POST …/records`, and `202` at once: the
 //! logger's queue never waits on driftd.
 
+use std::ops::Range;
+
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,7 +18,7 @@ use super::{ApiError, AppState, read_body_holding};
 use crate::ingest::inference::{self, Direction, Envelope, EventError, Options};
 use crate::ingest::records::RecordError;
 use crate::names::DatasetName;
-use crate::profile::{Stage, Value};
+use crate::profile::{Profiler, Stage, Value};
 use crate::telemetry::spans::{self, RecordSampler};
 
 pub(super) fn router() -> Router<AppState> {
@@ -137,16 +139,28 @@ async fn post_inference_log(
     };
     let rows = inference::for_each_row(&data, &options, |record| {
         sampled.observe(&record);
-        profiler.observe_record(
-            String::new,
-            record
-                .iter()
-                .map(|(k, v)| (k.as_str(), Value::from_json(v))),
-        );
+        observe(&mut profiler, &record);
     })
     .map_err(|e| fail(ApiError::BadRequest(e.to_string())))?;
     let (mut profile, mut problems) = profiler.finish();
     profile.labels = envelope.labels.clone();
+    // Over what the ingest buffer carries in one message: the event's rows again, in halves.
+    let split = |range: Range<usize>| {
+        let mut part =
+            super::records::profiler((dataset.as_str(), Stage::Online, &id), &state.config);
+        let mut index = 0;
+        inference::for_each_row(&data, &options, |record| {
+            if range.contains(&index) {
+                observe(&mut part, &record);
+            }
+            index += 1;
+        })
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let mut part = part.finish().0;
+        part.labels.clone_from(&envelope.labels);
+        state.admission.admit(&dataset, &mut part)?;
+        Ok(part)
+    };
     // Values the payload walk dropped first, then the profiler's.
     problems.ignored_values += rows.ignored_values;
     let mut ignored = rows.ignored_features;
@@ -165,7 +179,10 @@ async fn post_inference_log(
         budget,
         (problems, rejected),
         &sampled,
-        &Publishing::default(),
+        &Publishing {
+            key: None,
+            split: Some(&split),
+        },
     )
     .await?;
     let answer = Accepted {
@@ -178,6 +195,16 @@ async fn post_inference_log(
         ignored_features,
     };
     Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// One row of an event, into `profiler`.
+fn observe(profiler: &mut Profiler, record: &serde_json::Map<String, serde_json::Value>) {
+    profiler.observe_record(
+        String::new,
+        record
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::from_json(v))),
+    );
 }
 
 /// `?dataset=`, else the event's inference service.
