@@ -49,6 +49,8 @@ const _: () = assert!(
 );
 /// Most entries naming an unknown notifier given up at once.
 const DISCARD_BATCH: i64 = 50;
+/// How often `driftd_notifier_failing` is read again from the outbox (see `tell_failing`).
+const STANDING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What to do with an outbox entry after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +114,15 @@ impl Notifiers {
             webhook_secret: config.webhook_secret.clone(),
             alertmanager: config.alertmanager_url.clone(),
         }
+    }
+
+    /// The notifiers with a URL.
+    fn configured(&self) -> impl Iterator<Item = Notifier> + '_ {
+        Notifier::ALL.iter().copied().filter(|n| match n {
+            Notifier::Slack => self.slack.is_some(),
+            Notifier::Webhook => self.webhook.is_some(),
+            Notifier::Alertmanager => self.alertmanager.is_some(),
+        })
     }
 
     /// Sends one notification; the status and `Retry-After`, or `None` without an answer.
@@ -234,9 +245,15 @@ pub async fn run(
     // Each notifier's send slot as last seen, so that a slot known to be taken costs no
     // round trip; the database's `notifier_pacing` decides.
     let mut next_allowed: HashMap<Notifier, i64> = HashMap::new();
+    let mut standing = tokio::time::interval(STANDING_INTERVAL);
+    standing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
+            _ = standing.tick() => {
+                tell_failing(&store, &notifiers, &metrics).await;
+                continue;
+            }
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
         let due = match store.due_notifiers(now_ms()).await {
@@ -262,6 +279,22 @@ pub async fn run(
                     next_allowed.insert(notifier, free_at);
                 }
                 Err(_) => discard_unknown(&store, claims.claim(), &name).await,
+            }
+        }
+    }
+}
+
+/// `driftd_notifier_failing` of every configured notifier from its latest finished delivery in
+/// the database, whichever replica made it: every replica tells the same, and a notifier that
+/// works again is no longer failing on the replicas that saw it fail.
+async fn tell_failing(store: &Store, notifiers: &Notifiers, metrics: &DeliveryMetrics) {
+    for notifier in notifiers.configured() {
+        match store.notifier_failing(notifier).await {
+            Ok(failing) => metrics.failing(notifier, failing == Some(true)),
+            Err(e) if e.outage().is_some() => return,
+            Err(e) => {
+                warn!(error = %e, %notifier, "Cannot read whether a notifier is failing");
+                return;
             }
         }
     }

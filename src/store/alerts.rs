@@ -366,6 +366,23 @@ impl Store {
         .await
     }
 
+    /// Whether `notifier`'s latest finished delivery, by any replica, failed for good (`Some(true)`)
+    /// or was sent (`Some(false)`); `None` before its first. A finished entry's
+    /// `next_attempt_ms` is the time of its last attempt.
+    pub async fn notifier_failing(&self, notifier: Notifier) -> Result<Option<bool>, StoreError> {
+        self.bounded(async {
+            let state: Option<String> = sqlx::query_scalar(
+                "SELECT state FROM outbox WHERE notifier = $1 AND state IN ('sent', 'failed')
+                 ORDER BY next_attempt_ms DESC, id DESC LIMIT 1",
+            )
+            .bind(notifier.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(state.map(|s| s == "failed"))
+        })
+        .await
+    }
+
     /// When a notification for `fingerprint` was last queued for `notifier`.
     pub async fn last_queued(
         &self,

@@ -474,3 +474,83 @@ async fn replicas_deliver_each_notification_once(db: Db) {
     );
     store.close().await;
 }
+
+/// `driftd_notifier_failing` is read from the outbox, so every replica tells the same: Slack
+/// answering 404 to whichever replica sent makes it 1 on all of them, and the next message
+/// sent makes it 0 on all of them again (also on the replica that saw the 404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_tells_whether_a_notifier_is_failing() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let slack = SlackStandIn::start(&[Answer::Status(404)]).await;
+        let store = connect(&url).await;
+        let replicas = match db {
+            Db::Sqlite => 1,
+            Db::Postgres => {
+                let now = driftd::clock::now_ms();
+                store
+                    .acquire_lease("leader", "elsewhere", now, now + 600_000)
+                    .await
+                    .unwrap();
+                3
+            }
+        };
+        let mut apps: Vec<TestApp> = Vec::new();
+        for i in 0..replicas {
+            let mut config = replica(test_config(&url), &format!("replica-{i}"));
+            config.slack_webhook_url = Some(Secret::new(&slack.url));
+            apps.push(spawn_app(config).await);
+        }
+        let failing = r#"driftd_notifier_failing{notifier="slack"}"#;
+        let all_say = |value: f64| {
+            let apps = &apps;
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(15);
+                loop {
+                    let mut said = Vec::new();
+                    for app in apps {
+                        said.push(app.metric(failing).await);
+                    }
+                    if said.iter().all(|v| *v == Some(value)) {
+                        return;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "{db:?}: not every replica says {value}: {said:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        // Before any delivery, a configured notifier is not failing.
+        all_say(0.0).await;
+        let now = driftd::clock::now_ms();
+        queue(&store, "fp-revoked", &[Notifier::Slack], 1, now).await;
+        slack.wait_for(1, 20).await;
+        let refused = Instant::now();
+        all_say(1.0).await;
+        let told = refused.elapsed();
+        queue(
+            &store,
+            "fp-back",
+            &[Notifier::Slack],
+            1,
+            driftd::clock::now_ms(),
+        )
+        .await;
+        slack.wait_for(2, 20).await;
+        let sent = Instant::now();
+        all_say(0.0).await;
+        println!(
+            "{db:?}, {replicas} replicas: failing on every replica {told:?} after the 404, not \
+             failing {:?} after the next message sent",
+            sent.elapsed()
+        );
+        for app in apps {
+            app.stop().await;
+        }
+    }
+}
