@@ -202,11 +202,12 @@ settings! {
     rollup: Duration = Duration::from_secs(3600),
         env "DRIFTD_ROLLUP", read values::duration, show values::show_duration, secret false,
         help "coarser windows closed windows are merged into (default 1h)";
-    /// How long closed windows are kept; rollups are kept `rollup_retention`.
+    /// How long closed windows (and finished notifications) are kept; rollups are kept
+    /// `rollup_retention`.
     retention: Duration = Duration::from_secs(2 * 86_400),
         env "DRIFTD_RETENTION", read values::duration, show values::show_duration,
         secret false,
-        help "how long closed windows are kept (default 2d)";
+        help "how long closed windows and finished notifications are kept (default 2d)";
     rollup_retention: Duration = Duration::from_secs(30 * 86_400),
         env "DRIFTD_ROLLUP_RETENTION", read values::duration, show values::show_duration,
         secret false,

@@ -550,8 +550,8 @@ impl Store {
         .await
     }
 
-    /// Deletes windows that ended before `window_cutoff_ms` (and scores recorded before it) and
-    /// rollups before `rollup_cutoff_ms`.
+    /// Deletes windows that ended before `window_cutoff_ms` (and scores recorded and
+    /// notifications finished before it) and rollups before `rollup_cutoff_ms`.
     pub async fn expire(
         &self,
         window_cutoff_ms: i64,
@@ -576,6 +576,16 @@ impl Store {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
+            // Notifications delivered or given up are kept as long as windows (each alert keeps
+            // its last delivery); pending ones stay until they are. Alertmanager's refreshes
+            // alone queue one a minute per firing alert.
+            removed += sqlx::query(
+                "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND next_attempt_ms < $1",
+            )
+            .bind(window_cutoff_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
             // Online counters are summed per window; they are kept as long as rollups. Offline
             // counters are the run history and stay.
             removed += sqlx::query("DELETE FROM counters WHERE stage = 'online' AND start_ms < $1")

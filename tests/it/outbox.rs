@@ -554,3 +554,50 @@ async fn every_replica_tells_whether_a_notifier_is_failing() {
         }
     }
 }
+
+/// Notifications sent or given up before the window retention's cutoff are removed by the
+/// expiry that removes old windows; pending ones and recent ones stay. On both databases.
+#[tokio::test]
+async fn finished_notifications_expire_with_the_windows_and_pending_ones_stay() {
+    for db in BOTH {
+        let dir = TempDir::new().unwrap();
+        let Some(url) = fresh_database(db, dir.path()).await else {
+            continue;
+        };
+        let store = connect(&url).await;
+        let now = driftd::clock::now_ms();
+        let day = 86_400_000;
+        let old = now - 10 * day;
+        // Four due ten days ago, claimed, and finished: sent and failed then, sent now, and
+        // one still to be retried.
+        queue(&store, "fp-old", &[Notifier::Slack], 4, old).await;
+        let due = store
+            .claim_notifications(&claim("r", 0, now + 30_000), now, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(due.rows.len(), 4, "{db:?}");
+        let outcomes = [
+            ("sent", old),
+            ("failed", old),
+            ("sent", now),
+            ("pending", now + 60_000),
+        ];
+        for (row, (state, at)) in due.rows.iter().zip(outcomes) {
+            assert!(store.record_attempt(row, state, at, state).await.unwrap());
+        }
+        let removed = store.expire(now - 2 * day, now - 30 * day).await.unwrap();
+        assert_eq!(
+            removed, 2,
+            "{db:?}: the sent and the failed entry of ten days ago"
+        );
+        assert_eq!(store.outbox_count("sent").await.unwrap(), 1, "{db:?}");
+        assert_eq!(store.outbox_count("failed").await.unwrap(), 0, "{db:?}");
+        assert_eq!(store.outbox_count("pending").await.unwrap(), 1, "{db:?}");
+        // The alert keeps its last delivery.
+        let alert = store.alert("fp-old").await.unwrap().unwrap();
+        assert!(
+            alert.last_delivery.starts_with("slack: "),
+            "{db:?}: {alert:?}"
+        );
+    }
+}
