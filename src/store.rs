@@ -327,11 +327,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.bounded(async {
-            bind_key(sqlx::query(UPSERT), key)
-                .bind(end_ms)
-                .bind(profile.rows as i64)
-                .bind(file::encode(profile))
-                .bind(now_ms)
+            upsert(key, end_ms, profile, now_ms)
                 .execute(&self.pool)
                 .await?;
             Ok(())
@@ -383,11 +379,7 @@ impl Store {
                 merge_row(&mut merged, &row)?;
             }
             merged.sample = None;
-            bind_key(sqlx::query(UPSERT), key)
-                .bind(end_ms)
-                .bind(merged.rows as i64)
-                .bind(file::encode(&merged))
-                .bind(now_ms)
+            upsert(key, end_ms, &merged, now_ms)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -679,6 +671,15 @@ fn bind_place<'q>(query: AnyQuery<'q>, key: &'q Key) -> AnyQuery<'q> {
 /// Binds a key, its writer's partial: $1..$7.
 fn bind_key<'q>(query: AnyQuery<'q>, key: &'q Key) -> AnyQuery<'q> {
     bind_place(query, key).bind(&key.writer)
+}
+
+/// The statement that writes `profile` as the partial at `key`, bound.
+fn upsert<'q>(key: &'q Key, end_ms: i64, profile: &DatasetProfile, now_ms: i64) -> AnyQuery<'q> {
+    bind_key(sqlx::query(UPSERT), key)
+        .bind(end_ms)
+        .bind(profile.rows as i64)
+        .bind(file::encode(profile))
+        .bind(now_ms)
 }
 
 fn decode(bytes: &[u8]) -> Result<DatasetProfile, StoreError> {

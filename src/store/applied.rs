@@ -3,8 +3,8 @@
 //! it, so a message redelivered because its replica died between that commit and its
 //! acknowledgement is recognised, acknowledged and not folded again: every record counted once.
 
-use super::{Key, Store, StoreError, UPSERT, bind_key};
-use crate::profile::{DatasetProfile, file};
+use super::{Key, Store, StoreError, upsert};
+use crate::profile::DatasetProfile;
 
 /// Sequences bound per statement (with the three shared parameters), well inside SQLite's
 /// limit of 32,766.
@@ -39,11 +39,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         self.bounded(async {
             let mut tx = self.begin_write().await?;
-            bind_key(sqlx::query(UPSERT), key)
-                .bind(end_ms)
-                .bind(profile.rows as i64)
-                .bind(file::encode(profile))
-                .bind(now_ms)
+            upsert(key, end_ms, profile, now_ms)
                 .execute(&mut *tx)
                 .await?;
             let mut again = 0;

@@ -61,6 +61,18 @@ impl TestStream {
         let mut stream = js.get_stream(&self.name).await.unwrap();
         stream.info().await.unwrap().state.messages
     }
+
+    /// Waits up to `seconds` until every message is acknowledged (the work queue is empty).
+    async fn drained(&self, seconds: u64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while self.messages().await > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: messages stay unacknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for TestStream {
@@ -178,14 +190,7 @@ async fn records_go_through_the_stream_and_are_counted_once() {
         }
         assert_eq!((published, duplicates, folded), (11.0, 1.0, 10.0), "{db:?}");
         // Acknowledged once written: the work queue empties.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while stream.messages().await > 0 {
-            assert!(
-                Instant::now() < deadline,
-                "{db:?}: messages stay unacknowledged"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        stream.drained(10, &format!("{db:?}")).await;
         // Nothing is redelivered later and counted again.
         tokio::time::sleep(Duration::from_secs(4)).await;
         assert_eq!(online(&apps[0]).await, 1000, "{db:?}");
@@ -195,41 +200,46 @@ async fn records_go_through_the_stream_and_are_counted_once() {
     }
 }
 
-/// A `driftd serve` child process, killed (SIGKILL) and waited for on drop.
 /// A `driftd serve` process for a test to `kill -9`; killed and waited for on drop.
-struct Victim(std::process::Child);
+struct Victim {
+    child: std::process::Child,
+    base: String,
+    client: reqwest::Client,
+}
 
 impl Victim {
     /// Starts one on a free port with the ingest buffer at `nats_url`, writing its windows
-    /// every `flush`; answers it and its base URL once it is ready.
+    /// every `flush`; answers once it is ready.
     async fn start(
         database: &str,
         nats_url: &str,
         stream: &str,
         flush: &str,
         ack_wait: &str,
-    ) -> (Victim, String) {
+    ) -> Victim {
         let port = free_port();
-        let victim = Victim(
-            std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                .env("DRIFTD_DATABASE_URL", database)
-                .env("DRIFTD_WRITER_ID", "victim")
-                .env("DRIFTD_NATS_URL", nats_url)
-                .env("DRIFTD_NATS_STREAM", stream)
-                .env("DRIFTD_FLUSH_INTERVAL", flush)
-                .env("DRIFTD_DATABASE_TIMEOUT", "1s")
-                .env("DRIFTD_NATS_ACK_WAIT", ack_wait)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("driftd starts"),
-        );
-        let client = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("DRIFTD_DATABASE_URL", database)
+            .env("DRIFTD_WRITER_ID", "victim")
+            .env("DRIFTD_NATS_URL", nats_url)
+            .env("DRIFTD_NATS_STREAM", stream)
+            .env("DRIFTD_FLUSH_INTERVAL", flush)
+            .env("DRIFTD_DATABASE_TIMEOUT", "1s")
+            .env("DRIFTD_NATS_ACK_WAIT", ack_wait)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("driftd starts");
+        let victim = Victim {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !client
-            .get(format!("{base}/readyz"))
+        while !victim
+            .client
+            .get(format!("{}/readyz", victim.base))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
@@ -237,14 +247,35 @@ impl Victim {
             assert!(Instant::now() < deadline, "the replica did not get ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        (victim, base)
+        victim
+    }
+
+    /// Posts 20 batches of 50 records, each answered 202.
+    async fn post_1000_records(&self) {
+        let batch = drifted_records(50);
+        for _ in 0..20 {
+            let r = self
+                .client
+                .post(format!("{}/v1/datasets/{DATASET}/records", self.base))
+                .json(&json!({ "records": batch }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+        }
+    }
+
+    /// `kill -9`, and waits for it to be gone.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 }
 
 impl Drop for Victim {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -259,20 +290,9 @@ async fn kill_9_right_after_the_202s_loses_nothing() {
     };
     // A replica that writes its windows only every 10 s: killed within that, it has written
     // nothing, and every batch it answered 202 is still unacknowledged in the stream.
-    let (mut victim, base) = Victim::start(&url, &stream.url, &stream.name, "10s", "12s").await;
-    let client = reqwest::Client::new();
-    let batch = drifted_records(50);
-    for _ in 0..20 {
-        let r = client
-            .post(format!("{base}/v1/datasets/{DATASET}/records"))
-            .json(&json!({ "records": batch }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
-    victim.0.kill().unwrap();
-    victim.0.wait().unwrap();
+    let mut victim = Victim::start(&url, &stream.url, &stream.name, "10s", "12s").await;
+    victim.post_1000_records().await;
+    victim.kill();
     let answered = Instant::now();
     assert_eq!(stream.messages().await, 20, "every 202 is in the stream");
 
@@ -287,11 +307,7 @@ async fn kill_9_right_after_the_202s_loses_nothing() {
         metric(&survivor, "driftd_buffer_redelivered_total").await,
         20.0
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stream.messages().await > 0 {
-        assert!(Instant::now() < deadline, "messages stay unacknowledged");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stream.drained(10, "the survivor").await;
     assert_eq!(online(&survivor).await, 1000);
     survivor.stop().await;
 }
@@ -364,25 +380,15 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
     // acknowledgement wait (3 s) is over, as a replica dying between a write and its
     // acknowledgements would be.
     let proxy = dropping_acks(NATS).await;
-    let (mut victim, base) = Victim::start(&url, &proxy, &stream.name, "100ms", "3s").await;
-    let client = reqwest::Client::new();
-    let batch = drifted_records(50);
+    let mut victim = Victim::start(&url, &proxy, &stream.name, "100ms", "3s").await;
     let started = Instant::now();
-    for _ in 0..20 {
-        let r = client
-            .post(format!("{base}/v1/datasets/{DATASET}/records"))
-            .json(&json!({ "records": batch }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
-    wait_for_json(&client, &format!("{base}/v1/datasets"), 10, |v| {
+    victim.post_1000_records().await;
+    let datasets = format!("{}/v1/datasets", victim.base);
+    wait_for_json(&victim.client, &datasets, 10, |v| {
         v["datasets"][0]["records"]["online"].as_u64() == Some(1000)
     })
     .await;
-    victim.0.kill().unwrap();
-    victim.0.wait().unwrap();
+    victim.kill();
     let written = started.elapsed();
     assert!(
         written < Duration::from_secs(3),
@@ -401,11 +407,7 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
 
     // Redelivered to another replica once the 3 s pass: recognised, acknowledged, not folded.
     let survivor = spawn_app(buffered(&url, &stream, "survivor")).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stream.messages().await > 0 {
-        assert!(Instant::now() < deadline, "messages stay unacknowledged");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stream.drained(20, "the survivor").await;
     let acknowledged = started.elapsed();
     // Acknowledged only once written: the count is final.
     assert_eq!(online(&survivor).await, 1000, "counted once");
@@ -422,7 +424,10 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
     );
     // New batches are counted as always, and the record of what was counted is cut down to
     // what JetStream may still deliver (nothing: the consumer's floor is past every message).
-    assert_eq!(post(&survivor, &batch, None).await.status(), 202);
+    assert_eq!(
+        post(&survivor, &drifted_records(50), None).await.status(),
+        202
+    );
     wait_for_online(&survivor, 1050, 10).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -345,6 +345,44 @@ fn replica(config: ServeConfig, writer: &str) -> ServeConfig {
     }
 }
 
+/// Replicas that do not lead, delivering to `slack` (and `hook`): one on SQLite (its one
+/// process leads), three on PostgreSQL, where the lease is held elsewhere throughout, so no
+/// replica here evaluates and every one may deliver.
+async fn followers(
+    db: Db,
+    url: &str,
+    store: &Store,
+    slack: &SlackStandIn,
+    hook: Option<&SlackStandIn>,
+) -> Vec<TestApp> {
+    let replicas = match db {
+        Db::Sqlite => 1,
+        Db::Postgres => {
+            let now = driftd::clock::now_ms();
+            let lease = store
+                .acquire_lease("leader", "elsewhere", now, now + 600_000)
+                .await
+                .unwrap();
+            assert_eq!(lease.holder, "elsewhere");
+            3
+        }
+    };
+    let mut apps: Vec<TestApp> = Vec::new();
+    for i in 0..replicas {
+        let mut config = replica(test_config(url), &format!("replica-{i}"));
+        config.slack_webhook_url = Some(Secret::new(&slack.url));
+        config.webhook_url = hook.map(|h| Secret::new(&h.url));
+        apps.push(spawn_app(config).await);
+    }
+    if db == Db::Postgres {
+        for app in &apps {
+            let v = app.get_json("/readyz").await;
+            assert_eq!(v["leader"]["this_replica"], false, "{v}");
+        }
+    }
+    apps
+}
+
 /// Replicas that do not lead (on PostgreSQL the lease is another's throughout; SQLite's one
 /// process leads) deliver what the leader queued: each Slack message once, at least a second
 /// apart across replicas, and the webhook's retry after a 500 with the same `Idempotency-Key`.
@@ -363,32 +401,8 @@ async fn replicas_deliver_each_notification_once(db: Db) {
     let slack = SlackStandIn::start(&[]).await;
     let hook = SlackStandIn::start(&[Answer::Status(500)]).await;
     let store = connect(&url).await;
-    let replicas = match db {
-        Db::Sqlite => 1,
-        Db::Postgres => {
-            // The leader is elsewhere: no replica here evaluates, every one may deliver.
-            let now = driftd::clock::now_ms();
-            let lease = store
-                .acquire_lease("leader", "elsewhere", now, now + 600_000)
-                .await
-                .unwrap();
-            assert_eq!(lease.holder, "elsewhere");
-            3
-        }
-    };
-    let mut apps: Vec<TestApp> = Vec::new();
-    for i in 0..replicas {
-        let mut config = replica(test_config(&url), &format!("replica-{i}"));
-        config.slack_webhook_url = Some(Secret::new(&slack.url));
-        config.webhook_url = Some(Secret::new(&hook.url));
-        apps.push(spawn_app(config).await);
-    }
-    if db == Db::Postgres {
-        for app in &apps {
-            let v = app.get_json("/readyz").await;
-            assert_eq!(v["leader"]["this_replica"], false, "{v}");
-        }
-    }
+    let apps = followers(db, &url, &store, &slack, Some(&hook)).await;
+    let replicas = apps.len();
     let now = driftd::clock::now_ms();
     let alerts = ["fp-a", "fp-b", "fp-c"];
     for fp in alerts {
@@ -487,23 +501,8 @@ async fn every_replica_tells_whether_a_notifier_is_failing() {
         };
         let slack = SlackStandIn::start(&[Answer::Status(404)]).await;
         let store = connect(&url).await;
-        let replicas = match db {
-            Db::Sqlite => 1,
-            Db::Postgres => {
-                let now = driftd::clock::now_ms();
-                store
-                    .acquire_lease("leader", "elsewhere", now, now + 600_000)
-                    .await
-                    .unwrap();
-                3
-            }
-        };
-        let mut apps: Vec<TestApp> = Vec::new();
-        for i in 0..replicas {
-            let mut config = replica(test_config(&url), &format!("replica-{i}"));
-            config.slack_webhook_url = Some(Secret::new(&slack.url));
-            apps.push(spawn_app(config).await);
-        }
+        let apps = followers(db, &url, &store, &slack, None).await;
+        let replicas = apps.len();
         let failing = r#"driftd_notifier_failing{notifier="slack"}"#;
         let all_say = |value: f64| {
             let apps = &apps;

@@ -24,6 +24,10 @@ const LEASE_TTL: Duration = Duration::from_secs(3);
 const EVAL_INTERVAL: Duration = Duration::from_millis(250);
 /// What a loaded 2-core machine may add to a bound: scheduling, a slow statement, polling.
 const SLACK: Duration = Duration::from_secs(2);
+/// A dead or stopped leader's lease lapses unrenewed within its time to live, and the others
+/// try every third of it: another leads within this (ttl + ttl/3 + SLACK).
+const TAKEOVER: Duration =
+    Duration::from_secs(LEASE_TTL.as_secs() + LEASE_TTL.as_secs() / 3 + SLACK.as_secs());
 const REPLICAS: usize = 3;
 const BATCHES: usize = 60;
 const BATCH: usize = 100;
@@ -145,6 +149,16 @@ impl Replica {
         self.get("/readyz").await.1["leader"].clone()
     }
 
+    /// Waits until this replica knows that `term` is another's (a renewal found it so): its
+    /// view of the lease.
+    async fn knows_another_leads(&self, term: i64) -> Json {
+        poll("the old leader knows who leads", 10, || async move {
+            let v = self.lease_view().await;
+            (v["this_replica"] == false && v["term"] == term).then_some(v)
+        })
+        .await
+    }
+
     /// Waits until `/readyz` answers 200 again.
     async fn ready_again(&self) {
         let what = format!("{} ready again", self.writer);
@@ -201,6 +215,47 @@ impl Cluster {
             db,
             dir,
         })
+    }
+
+    /// Three replicas that counted the records of [`Cluster::feed`], judged them and sent the
+    /// one alert; and who leads: its index, writer id and term.
+    async fn alerted() -> Option<(Cluster, usize, String, i64)> {
+        let cluster = Cluster::start().await?;
+        cluster.feed().await;
+        cluster.verdict(&cluster.replicas[0], 0).await;
+        cluster.alert_sent(&[]).await;
+        let (leader, holder, term) = cluster.leader(&[], 0, 10).await;
+        Some((cluster, leader, holder, term))
+    }
+
+    /// Waits for a replica not in `gone` to lead in the term after `term`, and asserts it did
+    /// within [`TAKEOVER`] of `since`: its index, writer id and term, and how long it took.
+    async fn taken_over(
+        &self,
+        gone: &[usize],
+        term: i64,
+        since: Instant,
+    ) -> (usize, String, i64, Duration) {
+        let (next, holder, next_term) = self.leader(gone, term, TAKEOVER.as_secs() + 5).await;
+        let took = since.elapsed();
+        assert!(
+            took <= TAKEOVER,
+            "takeover took {took:?}, over {TAKEOVER:?}"
+        );
+        assert_eq!(next_term, term + 1, "one change of holder, one term");
+        (next, holder, next_term, took)
+    }
+
+    /// Asserts that no replica but those in `gone` wrote without the lease.
+    async fn none_refused_but(&self, gone: &[usize]) {
+        for (i, replica) in self.alive(gone) {
+            let refused = replica.metric(REFUSED).await;
+            assert_eq!(
+                refused,
+                Some(0.0),
+                "replica-{i} never wrote without the lease"
+            );
+        }
     }
 
     /// The replicas not in `gone`.
@@ -475,29 +530,19 @@ async fn three_processes_count_every_record_once_and_send_one_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_leads_within_the_lease_after_kill_9_of_the_leader() {
-    let Some(mut cluster) = Cluster::start().await else {
+    let Some((mut cluster, leader, holder, term)) = Cluster::alerted().await else {
         return;
     };
-    cluster.feed().await;
-    cluster.verdict(&cluster.replicas[0], 0).await;
-    cluster.alert_sent(&[]).await;
-
-    let (leader, holder, term) = cluster.leader(&[], 0, 10).await;
     let killed_ms = driftd::clock::now_ms();
     let killed = Instant::now();
     cluster.replicas[leader].kill();
     let gone = [leader];
-    // The lease lapses unrenewed within its time to live; the others try every third of it.
-    let bound = LEASE_TTL + LEASE_TTL / 3 + SLACK;
-    let (next, next_holder, next_term) = cluster.leader(&gone, term, bound.as_secs() + 5).await;
-    let took = killed.elapsed();
+    let (next, next_holder, next_term, took) = cluster.taken_over(&gone, term, killed).await;
     eprintln!(
         "kill -9 of {holder} (term {term}): {next_holder} leads in term {next_term} after \
-         {took:?} (bound {bound:?}: ttl {LEASE_TTL:?} + ttl/3 + {SLACK:?})"
+         {took:?} (bound {TAKEOVER:?}: ttl {LEASE_TTL:?} + ttl/3 + {SLACK:?})"
     );
-    assert!(took <= bound, "takeover took {took:?}, over {bound:?}");
     assert_ne!(next, leader);
-    assert_eq!(next_term, term + 1, "one change of holder, one term");
     let leading = &cluster.replicas[next];
     assert_eq!(leading.metric("driftd_leader ").await, Some(1.0));
     assert_eq!(
@@ -513,13 +558,9 @@ async fn another_process_leads_within_the_lease_after_kill_9_of_the_leader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
-    let Some(cluster) = Cluster::start().await else {
+    let Some((cluster, leader, holder, term)) = Cluster::alerted().await else {
         return;
     };
-    cluster.feed().await;
-    cluster.verdict(&cluster.replicas[0], 0).await;
-    cluster.alert_sent(&[]).await;
-    let (leader, holder, term) = cluster.leader(&[], 0, 10).await;
     let old = &cluster.replicas[leader];
 
     // Catch the leader in the middle of an evaluation, as a pause would: reading the pinned
@@ -530,15 +571,11 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     old.signal(libc::SIGSTOP);
     let stopped = Instant::now();
     let gone = [leader];
-    let bound = LEASE_TTL + LEASE_TTL / 3 + SLACK;
-    let (next, next_holder, next_term) = cluster.leader(&gone, term, bound.as_secs() + 5).await;
-    let took = stopped.elapsed();
+    let (next, next_holder, next_term, took) = cluster.taken_over(&gone, term, stopped).await;
     eprintln!(
         "SIGSTOP of {holder} (term {term}): {next_holder} leads in term {next_term} after \
-         {took:?} (bound {bound:?})"
+         {took:?} (bound {TAKEOVER:?})"
     );
-    assert!(took <= bound, "takeover took {took:?}, over {bound:?}");
-    assert_eq!(next_term, term + 1);
 
     // The new leader's evaluation goes on past the reference once the lock is gone.
     sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
@@ -571,11 +608,7 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
     let refused_after = resumed.elapsed();
     share.commit().await.unwrap();
     // Its renewal goes through now, and finds the lease another's.
-    let view = poll("the old leader knows who leads", 10, || async move {
-        let v = old.lease_view().await;
-        (v["this_replica"] == false && v["term"] == next_term).then_some(v)
-    })
-    .await;
+    let view = old.knows_another_leads(next_term).await;
     let stepped_down = resumed.elapsed();
     old.ready_again().await;
     eprintln!(
@@ -602,14 +635,7 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
         .iter()
         .any(|l| l["message"] == "Verdict refused: the leader lease is another's now");
     assert!(logged, "{holder} logged no refusal");
-    for (i, replica) in cluster.alive(&gone) {
-        let refused = replica.metric(REFUSED).await;
-        assert_eq!(
-            refused,
-            Some(0.0),
-            "replica-{i} never wrote without the lease"
-        );
-    }
+    cluster.none_refused_but(&gone).await;
     // The old one stays a follower; the new leader's verdicts stand; nothing was sent twice.
     let (still, _, still_term) = cluster.leader(&[], term, 5).await;
     assert_eq!((still, still_term), (next, next_term));
@@ -621,13 +647,9 @@ async fn a_paused_leader_is_replaced_and_its_late_verdict_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_paused_inside_its_fenced_write_is_replaced_within_the_lease() {
-    let Some(cluster) = Cluster::start().await else {
+    let Some((cluster, leader, holder, term)) = Cluster::alerted().await else {
         return;
     };
-    cluster.feed().await;
-    cluster.verdict(&cluster.replicas[0], 0).await;
-    cluster.alert_sent(&[]).await;
-    let (leader, holder, term) = cluster.leader(&[], 0, 10).await;
     let old = &cluster.replicas[leader];
 
     // The leader's next verdict waits on a lock this test holds on `verdicts`, inside the
@@ -656,19 +678,15 @@ async fn a_leader_paused_inside_its_fenced_write_is_replaced_within_the_lease() 
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let gone = [leader];
-    let bound = LEASE_TTL + LEASE_TTL / 3 + SLACK;
-    let (next, next_holder, next_term) = cluster.leader(&gone, term, bound.as_secs() + 5).await;
-    let took = stopped.elapsed();
+    let (next, next_holder, next_term, took) = cluster.taken_over(&gone, term, stopped).await;
     eprintln!(
         "SIGSTOP of {holder} (term {term}) inside its fenced write: its session ended after \
-         {stalled:?}; {next_holder} leads in term {next_term} after {took:?} (bound {bound:?})"
+         {stalled:?}; {next_holder} leads in term {next_term} after {took:?} (bound {TAKEOVER:?})"
     );
     assert!(
         stalled <= driftd::store::FENCE_HOLD + SLACK,
         "the stalled session lasted {stalled:?}"
     );
-    assert!(took <= bound, "takeover took {took:?}, over {bound:?}");
-    assert_eq!(next_term, term + 1);
     let stopped_ms = driftd::clock::now_ms();
     cluster.verdict(&cluster.replicas[next], stopped_ms).await;
 
@@ -680,11 +698,7 @@ async fn a_leader_paused_inside_its_fenced_write_is_replaced_within_the_lease() 
     })
     .await;
     let refused_after = resumed.elapsed();
-    let view = poll("the old leader knows who leads", 10, || async move {
-        let v = old.lease_view().await;
-        (v["this_replica"] == false && v["term"] == next_term).then_some(v)
-    })
-    .await;
+    let view = old.knows_another_leads(next_term).await;
     let stepped_down = resumed.elapsed();
     old.ready_again().await;
     eprintln!(
@@ -698,9 +712,7 @@ async fn a_leader_paused_inside_its_fenced_write_is_replaced_within_the_lease() 
         .iter()
         .any(|l| l["message"] == "Verdict refused: this process stalled inside its fenced write");
     assert!(logged, "{holder} logged no refusal");
-    for (i, replica) in cluster.alive(&gone) {
-        assert_eq!(replica.metric(REFUSED).await, Some(0.0), "replica-{i}");
-    }
+    cluster.none_refused_but(&gone).await;
     let (still, _, still_term) = cluster.leader(&[], term, 5).await;
     assert_eq!((still, still_term), (next, next_term));
     cluster.one_message_still(&[]).await;

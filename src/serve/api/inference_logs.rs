@@ -13,12 +13,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::records::{Publishing, Queued, id_field, profiler, queue_records};
+use super::records::{Publishing, Queued, id_field, observe, profiler, queue_records};
 use super::{ApiError, AppState, read_body_holding};
 use crate::ingest::inference::{self, Direction, Envelope, EventError, Options};
 use crate::ingest::records::RecordError;
 use crate::names::DatasetName;
-use crate::profile::{Profiler, Stage, Value};
+use crate::profile::Stage;
 use crate::telemetry::spans::{self, RecordSampler};
 
 pub(super) fn router() -> Router<AppState> {
@@ -195,16 +195,6 @@ async fn post_inference_log(
         ignored_features,
     };
     Ok((StatusCode::ACCEPTED, Json(answer)))
-}
-
-/// One row of an event, into `profiler`.
-fn observe(profiler: &mut Profiler, record: &serde_json::Map<String, serde_json::Value>) {
-    profiler.observe_record(
-        String::new,
-        record
-            .iter()
-            .map(|(k, v)| (k.as_str(), Value::from_json(v))),
-    );
 }
 
 /// `?dataset=`, else the event's inference service.

@@ -325,12 +325,7 @@ fn profile_range(
     let mut index = 0;
     records::for_each_record(format, bytes, |record| {
         if range.contains(&index) {
-            profiler.observe_record(
-                String::new,
-                record
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), Value::from_json(v))),
-            );
+            observe(&mut profiler, &record);
         }
         index += 1;
     })?;
@@ -349,12 +344,7 @@ pub(crate) fn profile_batch(
     let mut profiler = profiler((dataset, stage, id_field), config);
     let streamed = records::for_each_record(format, bytes, |record| {
         sampled.observe(&record);
-        profiler.observe_record(
-            String::new,
-            record
-                .iter()
-                .map(|(k, v)| (k.as_str(), Value::from_json(v))),
-        );
+        observe(&mut profiler, &record);
     })?;
     let (profile, problems) = profiler.finish();
     Ok((profile, problems, streamed))
@@ -371,6 +361,19 @@ pub(crate) fn id_field(state: &AppState, dataset: &str) -> String {
 
 /// A profiler for a batch of records under the server's limits, sampling rows by `id_field`
 /// for the skew join unless sampling is off.
+/// One JSON record, into `profiler`.
+pub(super) fn observe(
+    profiler: &mut Profiler,
+    record: &serde_json::Map<String, serde_json::Value>,
+) {
+    profiler.observe_record(
+        String::new,
+        record
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::from_json(v))),
+    );
+}
+
 pub(super) fn profiler(
     (dataset, stage, id_field): (&str, Stage, &str),
     config: &ServeConfig,
