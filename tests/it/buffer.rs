@@ -367,9 +367,15 @@ async fn dropping_acks(upstream: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_not_counted_again() {
+    for db in BOTH {
+        died_before_acknowledging(db).await;
+    }
+}
+
+async fn died_before_acknowledging(db: Db) {
     use sqlx::Connection;
     let dir = TempDir::new().unwrap();
-    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+    let Some(url) = fresh_database(db, dir.path()).await else {
         return;
     };
     let Some(stream) = TestStream::new(NATS).await else {
@@ -395,14 +401,15 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
         "the victim took {written:?} to write: its messages may have been redelivered to it"
     );
     assert_eq!(stream.messages().await, 20, "none was acknowledged");
-    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
     let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM buffer_applied")
-        .fetch_one(&mut db)
+        .fetch_one(&mut connection)
         .await
         .unwrap();
     assert_eq!(
         counted, 20,
-        "each message written with the partial it is in"
+        "{db:?}: each message written with the partial it is in"
     );
 
     // Redelivered to another replica once the 3 s pass: recognised, acknowledged, not folded.
@@ -410,7 +417,7 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
     stream.drained(20, "the survivor").await;
     let acknowledged = started.elapsed();
     // Acknowledged only once written: the count is final.
-    assert_eq!(online(&survivor).await, 1000, "counted once");
+    assert_eq!(online(&survivor).await, 1000, "{db:?}: counted once");
     let recognised = r#"driftd_buffer_messages_total{subject="batches",outcome="counted"}"#;
     assert_eq!(metric(&survivor, recognised).await, 20.0);
     assert_eq!(
@@ -418,8 +425,9 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
         20.0
     );
     println!(
-        "20 batches written by a replica killed before acknowledging them: redelivered and \
-         recognised by another, acknowledged {:.1} s after the first 202; 1,000 records counted once",
+        "{db:?}: 20 batches written by a replica killed before acknowledging them: redelivered \
+         and recognised by another, acknowledged {:.1} s after the first 202; 1,000 records \
+         counted once",
         acknowledged.as_secs_f64()
     );
     // New batches are counted as always, and the record of what was counted is cut down to
@@ -432,7 +440,7 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM buffer_applied")
-            .fetch_one(&mut db)
+            .fetch_one(&mut connection)
             .await
             .unwrap();
         if left == 0 {
@@ -440,7 +448,7 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
         }
         assert!(
             Instant::now() < deadline,
-            "{left} sequences kept below the floor"
+            "{db:?}: {left} sequences kept below the floor"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -448,7 +456,7 @@ async fn batches_written_by_a_replica_that_died_before_acknowledging_them_are_no
         metric(&survivor, "driftd_buffer_counted_twice_total").await,
         0.0
     );
-    db.close().await.unwrap();
+    connection.close().await.unwrap();
     survivor.stop().await;
 }
 
